@@ -1,0 +1,1 @@
+"""The recursive reasoning models: TRM (and HRM as the baseline)."""

@@ -1,0 +1,37 @@
+"""The `arc-trm` command line: a Typer app whose commands only parse arguments and call the arc_trm library."""
+
+from __future__ import annotations
+
+from typing import Annotated, Optional
+
+import typer
+
+import arc_trm
+
+app = typer.Typer(
+    name="arc-trm",
+    help="ARC-AGI solver toolkit built on the Tiny Recursive Model (TRM).",
+    context_settings={"help_option_names": ["-h", "--help"]},
+    rich_markup_mode="rich",
+    no_args_is_help=True,
+    add_completion=False,
+)
+
+
+def _version(value: bool) -> None:
+    if value:
+        typer.echo(f"arc-trm {arc_trm.__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def _root(
+    version: Annotated[
+        Optional[bool], typer.Option("--version", callback=_version, is_eager=True, help="Print the version.")
+    ] = None,
+) -> None:
+    """ARC-AGI solver toolkit built on the Tiny Recursive Model (TRM)."""
+
+
+def main() -> None:
+    app()
