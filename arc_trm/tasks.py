@@ -343,7 +343,7 @@ def load_solutions(source: str | Path) -> dict[str, list[np.ndarray | None]]:
         if problem:
             raise ValueError(str(problem))
         if isinstance(data, dict) and data and all(isinstance(v, list) for v in data.values()):
-            return {tid: _solution_grids(path, tid, grids) for tid, grids in data.items()}
+            return {task_id: [_grid_or_none(g) for g in grids] for task_id, grids in data.items()}
     taskset = load(source)
     solutions = taskset.solutions()
     if not solutions:
@@ -351,14 +351,11 @@ def load_solutions(source: str | Path) -> dict[str, list[np.ndarray | None]]:
     return solutions
 
 
-def _solution_grids(path: Path, task_id: str, grids: list) -> list[np.ndarray | None]:
-    out = []
-    for grid in grids:
-        try:
-            out.append(to_grid(grid))
-        except GridError:
-            out.append(None)
-    return out
+def _grid_or_none(value: Any) -> np.ndarray | None:
+    try:
+        return to_grid(value)
+    except GridError:
+        return None
 
 
 def _attach_solutions(taskset: TaskSet, solutions: dict[str, list[np.ndarray | None]]) -> None:

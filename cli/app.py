@@ -33,5 +33,14 @@ def _root(
     """ARC-AGI solver toolkit built on the Tiny Recursive Model (TRM)."""
 
 
+from arc_trm_cli.score import score  # noqa: E402
+from arc_trm_cli.show import show  # noqa: E402
+from arc_trm_cli.validate import validate  # noqa: E402
+
+app.command()(show)
+app.command()(score)
+app.command()(validate)
+
+
 def main() -> None:
     app()

@@ -1,0 +1,54 @@
+"""`arc-trm score`: pass@k of a submission against known test outputs."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Annotated, Optional
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from arc_trm import scoring, submission, tasks
+
+
+def score(
+    submission_file: Annotated[Path, typer.Argument(metavar="SUB", help="The submission.json to score.")],
+    solutions: Annotated[
+        Optional[str],
+        typer.Option(help="Kaggle solutions file, or task files/challenges holding the test outputs."),
+    ] = None,
+    split: Annotated[Optional[str], typer.Option(help=f"Score against a split: {', '.join(tasks.SPLITS)}.")] = None,
+    k: Annotated[int, typer.Option("-k", help="Attempts that count (pass@k).")] = 2,
+    json_out: Annotated[Optional[Path], typer.Option("--json", help="Write the scores as JSON here.")] = None,
+    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="Only the summary line.")] = False,
+) -> None:
+    """Score SUB: macro (per task, ARC Prize's) and micro (per test output) pass@k with 95% intervals."""
+    console = Console()
+    if (solutions is None) == (split is None):
+        console.print("[red]error:[/] give exactly one of --solutions FILE or --split NAME")
+        raise typer.Exit(2)
+    try:
+        sub = submission.read(submission_file)
+        truth = tasks.load_solutions(solutions or split)
+    except (ValueError, FileNotFoundError) as err:
+        console.print(f"[red]error:[/] {err}")
+        raise typer.Exit(2)
+    result = scoring.score(sub, truth, k=k)
+    if not quiet:
+        console.print(_table(result))
+    console.print(result.summary())
+    if json_out is not None:
+        submission.write_json(result.to_json(), json_out)
+        console.print(f"scores written to {json_out}")
+
+
+def _table(result: scoring.Scores) -> Table:
+    table = Table(title=f"pass@{result.k} per task")
+    for column in ("task", "test outputs", "solved", "score"):
+        table.add_column(column, justify="left" if column == "task" else "right")
+    for row in result.rows:
+        style = "green" if row.fraction == 1 else ("yellow" if row.fraction > 0 else "")
+        table.add_row(row.task_id, str(row.n_test), str(row.n_correct), f"{row.fraction:.2f}", style=style)
+    return table

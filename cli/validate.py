@@ -1,0 +1,36 @@
+"""`arc-trm validate`: is a submission complete and well-formed for a set of tasks?"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.console import Console
+
+from arc_trm import submission, tasks
+
+
+def validate(
+    submission_file: Annotated[Path, typer.Argument(metavar="SUB", help="The submission.json to check.")],
+    task_source: Annotated[
+        str, typer.Option("--tasks", help="The tasks it answers: a folder, a challenges file or a split name.")
+    ],
+) -> None:
+    """Check SUB against the tasks: every task id, one entry per test input, both attempts, valid grids."""
+    console = Console()
+    try:
+        sub = submission.read(submission_file)
+        taskset = tasks.load(task_source)
+    except (ValueError, FileNotFoundError) as err:
+        console.print(f"[red]error:[/] {err}")
+        raise typer.Exit(2)
+    for problem in taskset.problems:
+        console.print(f"[yellow]task input problem:[/] {problem}")
+    problems = submission.validate(sub, taskset)
+    for problem in problems:
+        console.print(f"[red]invalid:[/] {problem}")
+    if problems:
+        console.print(f"{submission_file}: {len(problems)} problem(s)")
+        raise typer.Exit(1)
+    console.print(f"[green]{submission_file}: valid[/] for {len(taskset)} tasks")
