@@ -17,8 +17,11 @@ PALETTE = (
 )  # fmt: skip
 
 
+_DARK = {0, 1, 9}  # colours on which the digit is written in white
+
+
 def grid_text(grid: np.ndarray | None) -> Text:
-    """A grid as rows of two-character coloured cells; an unreadable grid as a placeholder."""
+    """A grid as rows of coloured cells, each showing its digit (readable in logs without colour too)."""
     if grid is None:
         return Text("(unreadable)", style="italic red")
     text = Text()
@@ -26,7 +29,9 @@ def grid_text(grid: np.ndarray | None) -> Text:
         if r:
             text.append("\n")
         for cell in row:
-            text.append("  ", style=f"on {PALETTE[int(cell)]}")
+            colour = int(cell)
+            ink = "white" if colour in _DARK else "black"
+            text.append(f"{colour} ", style=f"{ink} on {PALETTE[colour]}")
     return text
 
 

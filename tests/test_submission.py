@@ -88,7 +88,7 @@ def test_validate_catches_each_kind_of_problem(tasks, built):
 
     bad = copy.deepcopy(built)
     bad[t2] = bad[t2][:1]
-    assert _problems(bad, tasks) == f"{t2}: 1 entries for 2 test input(s)"
+    assert _problems(bad, tasks) == f"{t2}: expected 2 entries (one per test input), got 1"
 
     bad = copy.deepcopy(built)
     bad[t2] = {"attempt_1": [[0]]}
@@ -132,6 +132,11 @@ def test_write_is_atomic_and_round_trips(tmp_path, built, tasks):
 def test_write_numpy_values(tmp_path):
     path = sub.write({"t": [{"attempt_1": np.array([[1]]), "attempt_2": [[np.uint8(2)]]}]}, tmp_path / "s.json")
     assert json.loads(path.read_text()) == {"t": [{"attempt_1": [[1]], "attempt_2": [[2]]}]}
+
+
+def test_write_json_any_value(tmp_path):
+    path = sub.write_json({"macro": 0.5, "rows": [1, 2]}, tmp_path / "scores" / "s.json")
+    assert json.loads(path.read_text()) == {"macro": 0.5, "rows": [1, 2]}
 
 
 def test_failed_write_keeps_old_file_and_leaves_no_temp(tmp_path):
