@@ -7,15 +7,13 @@ usable was predicted, the attempt is a fallback (the test input itself, or [[0]]
 
 from __future__ import annotations
 
-import json
-import os
-import tempfile
 from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
+from arc_trm.io import write_json  # noqa: F401  (re-exported: submission.write_json)
 from arc_trm.tasks import GridError, Task, read_json, to_grid
 
 ATTEMPTS = ("attempt_1", "attempt_2")
@@ -101,35 +99,8 @@ def _validate_task(task_id: str, entries: Any, n_test: int) -> list[str]:
 
 
 def write(submission: dict, path: str | Path) -> Path:
-    """Write a submission atomically (see `write_json`); returns the path."""
+    """Write a submission atomically (temp file + rename, parent folders created); returns the path."""
     return write_json(submission, path)
-
-
-def write_json(data: Any, path: str | Path) -> Path:
-    """Write JSON atomically: a temp file in the same folder, fsynced, then renamed over `path`.
-
-    Parent folders are created; a reader sees the old file or the new one, never half of one.
-    """
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as f:
-            json.dump(data, f, default=_jsonable)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-    return path
-
-
-def _jsonable(value: Any) -> Any:
-    """JSON form of the numpy values a submission may hold."""
-    if isinstance(value, (np.ndarray, np.generic)):
-        return value.tolist()
-    raise TypeError(f"{type(value).__name__} is not JSON serialisable")
 
 
 def read(path: str | Path) -> dict:

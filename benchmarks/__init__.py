@@ -1,0 +1,1 @@
+"""Benchmarks of arc-trm: task lists and the scripts that measure the solver on them."""
