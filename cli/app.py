@@ -35,11 +35,17 @@ def _root(
 
 from arc_trm_cli.score import score  # noqa: E402
 from arc_trm_cli.show import show  # noqa: E402
+from arc_trm_cli.solve import solve  # noqa: E402
 from arc_trm_cli.validate import validate  # noqa: E402
 
+app.command()(solve)
 app.command()(show)
 app.command()(score)
 app.command()(validate)
+
+from arc_trm_cli.parity import parity  # noqa: E402
+
+app.command()(parity)
 
 
 def main() -> None:

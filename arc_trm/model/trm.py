@@ -1,0 +1,214 @@
+"""The Tiny Recursive Model (TRM, arXiv 2510.04871) with its ACT wrapper, computing the official model's function.
+
+Names follow the paper. Where the official code differs: y (answer) is `z_H`, z (latent) is `z_L`, T is
+`H_cycles`, n is `L_cycles`, N_sup is `halt_max_steps`, and the single network `net` is `L_level`.
+
+One supervision step (`step`) embeds the input x, runs T recursion cycles (the first T-1 without gradient), each
+made of n latent updates z = net(z, y + x) and one answer update y = net(y, z), then reads logits from y and the
+halting Q-values from y's first position. The ACT wrapper (`forward`) runs one supervision step for every slot of
+a persistent batch, resetting and refilling halted slots first.
+
+Sequence layout: puzzle_emb_len prefix positions (the puzzle embedding, zero-padded), then the canvas cells. The
+model runs on the full canvas (seq_len cells, 30 x 30 for ARC) or on a smaller C x C canvas, where cell (r, c)
+keeps the position it has on the full canvas (prefix + r * 30 + c) for RoPE and learned positions.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from arc_trm.model.layers import Block, Embedding, Linear, Reasoner, Rotary, SparseEmbedding, autocast, trunc_normal_
+
+
+@dataclass
+class TRMConfig:
+    """TRM hyper-parameters (defaults: the paper's ARC model). Official names in comments where they differ."""
+
+    vocab_size: int = 12  # ARC: 0 pad, 1 end-of-grid marker, colour c -> c + 2
+    seq_len: int = 900  # cells of the full canvas (30 x 30); a smaller square canvas can be fed at run time
+    num_puzzle_ids: int = 1  # rows of the puzzle-embedding table (num_puzzle_identifiers)
+    puzzle_emb_dim: int = 512  # puzzle_emb_ndim; 0: no puzzle embedding (the prefix then holds zeros)
+    puzzle_emb_len: int = 16  # prefix positions; 0 means ceil(puzzle_emb_dim / hidden_size)
+    hidden_size: int = 512
+    num_heads: int = 8
+    expansion: float = 4.0
+    num_layers: int = 2  # L_layers: blocks in net
+    T: int = 3  # H_cycles
+    n: int = 4  # L_cycles (4 in the official ARC recipes, 6 in the paper's Sudoku runs)
+    N_sup: int = 16  # halt_max_steps
+    halt_exploration_prob: float = 0.1
+    pos_encodings: str = "rope"  # "rope", "learned" or "none"
+    mixer: str = "attention"  # "attention", or "mlp" for TRM-MLP (mlp_t=True)
+    act_continue: bool = False  # (not no_ACT_continue): learn Q-continue from a bootstrapped target, HRM style
+    rms_norm_eps: float = 1e-5
+    rope_theta: float = 10000.0
+    cuda_dtype: str = "bfloat16"  # autocast dtype on CUDA; the CPU always computes in float32
+
+    @property
+    def prefix_len(self) -> int:
+        return self.puzzle_emb_len or -(-self.puzzle_emb_dim // self.hidden_size)
+
+
+@dataclass
+class Carry:
+    """State of the persistent ACT batch: per slot, the answer y, latent z, steps taken, halted flag and data."""
+
+    y: torch.Tensor  # (B, prefix + S, D)
+    z: torch.Tensor  # (B, prefix + S, D)
+    steps: torch.Tensor  # (B,) int32
+    halted: torch.Tensor  # (B,) bool
+    data: dict[str, torch.Tensor]  # the example each slot works on: inputs (B, S), labels (B, S), puzzle_ids (B,)
+
+
+class TRM(nn.Module):
+    """TRM: embeddings, the recursion, output and Q heads, and the ACT wrapper.
+
+    Batches are dicts with `inputs` (B, S) tokens, `puzzle_ids` (B,) and, for the loss, `labels` (B, S).
+    """
+
+    arch = "trm"
+
+    def __init__(self, config: TRMConfig):
+        super().__init__()
+        c = self.config = config
+        if c.hidden_size % c.num_heads:
+            raise ValueError(f"hidden_size {c.hidden_size} is not a multiple of num_heads {c.num_heads}")
+        if c.puzzle_emb_dim > c.prefix_len * c.hidden_size:
+            raise ValueError(f"puzzle_emb_dim {c.puzzle_emb_dim} does not fit {c.prefix_len} prefix positions")
+        self.prefix_len = c.prefix_len
+        self.embed_scale = math.sqrt(c.hidden_size)
+        total = self.prefix_len + c.seq_len
+
+        self.embed_tokens = Embedding(c.vocab_size, c.hidden_size, std=1 / self.embed_scale)
+        self.puzzle_emb = SparseEmbedding(c.num_puzzle_ids, c.puzzle_emb_dim) if c.puzzle_emb_dim > 0 else None
+        if c.pos_encodings == "rope":
+            self.rotary = Rotary(c.hidden_size // c.num_heads, total, c.rope_theta)
+        elif c.pos_encodings == "learned":
+            self.embed_pos = Embedding(total, c.hidden_size, std=1 / self.embed_scale)
+        elif c.pos_encodings != "none":
+            raise ValueError(f"unknown pos_encodings {c.pos_encodings!r} (expected 'rope', 'learned' or 'none')")
+        self.build_networks()
+        self.lm_head = Linear(c.hidden_size, c.vocab_size)
+        self.q_head = Linear(c.hidden_size, 2, bias=True)  # [q_halt, q_continue], read at position 0
+        with torch.no_grad():  # start with a tiny halting probability, sigmoid(-5)
+            self.q_head.weight.zero_()
+            self.q_head.bias.fill_(-5.0)
+        # Fixed random initial states, broadcast to every position of a reset slot (H_init = y, L_init = z).
+        self.register_buffer("y_init", trunc_normal_(torch.empty(c.hidden_size), std=1.0))
+        self.register_buffer("z_init", trunc_normal_(torch.empty(c.hidden_size), std=1.0))
+
+    def blocks(self, count: int) -> Reasoner:
+        c = self.config
+        return Reasoner([Block(c.hidden_size, c.num_heads, c.expansion, c.rms_norm_eps, c.mixer,
+                               seq_len=self.prefix_len + c.seq_len) for _ in range(count)])
+
+    def build_networks(self) -> None:
+        self.net = self.blocks(self.config.num_layers)  # the single network, used for both z and y updates
+
+    # ----------------------------------------------------------------------------------------------- inputs
+
+    def positions(self, num_cells: int, device: torch.device) -> torch.Tensor:
+        """Position ids (prefix + num_cells,): the prefix, then each cell at its place on the full canvas."""
+        c, P = self.config, self.prefix_len
+        if num_cells == c.seq_len:
+            return torch.arange(P + num_cells, device=device)
+        side, full = math.isqrt(num_cells), math.isqrt(c.seq_len)
+        if side * side != num_cells or full * full != c.seq_len or side > full:
+            raise ValueError(f"{num_cells} cells is not a square canvas within the model's {c.seq_len}-cell canvas")
+        if c.mixer == "mlp":
+            raise ValueError(f"the token-MLP mixer is tied to seq_len {c.seq_len}; got {num_cells} cells")
+        rows, cols = torch.meshgrid(torch.arange(side, device=device), torch.arange(side, device=device), indexing="ij")
+        return torch.cat([torch.arange(P, device=device), P + (rows * full + cols).flatten()])
+
+    def embed(self, inputs: torch.Tensor, puzzle_ids: torch.Tensor | None, positions: torch.Tensor) -> torch.Tensor:
+        """x: (B, prefix + S, D), the scaled token embeddings behind the puzzle-embedding prefix."""
+        B, D, P = inputs.shape[0], self.config.hidden_size, self.prefix_len
+        x = self.embed_tokens(inputs.long())  # (B, S, D)
+        if self.puzzle_emb is not None:
+            if puzzle_ids is None:
+                raise ValueError("this model has puzzle embeddings: the batch needs 'puzzle_ids'")
+            prefix = self.puzzle_emb(puzzle_ids.long())  # (B, puzzle_emb_dim)
+            prefix = F.pad(prefix, (0, P * D - prefix.shape[-1])).view(B, P, D)
+        else:
+            prefix = x.new_zeros(B, P, D)
+        x = torch.cat([prefix, x], dim=1)
+        if hasattr(self, "embed_pos"):
+            x = 0.707106781 * (x + self.embed_pos(positions))  # keep unit variance (the official constant)
+        return self.embed_scale * x
+
+    # ------------------------------------------------------------------------------------------- recursion
+
+    def latent_recursion(self, x, y, z, cos_sin):
+        """n updates of the latent z from (x, y, z), then one update of the answer y from (y, z); no x in it."""
+        for _ in range(self.config.n):
+            z = self.net(z, y + x, cos_sin)
+        y = self.net(y, z, cos_sin)
+        return y, z
+
+    def deep_recursion(self, x, y, z, cos_sin):
+        """T cycles of latent_recursion; only the last one is differentiated."""
+        with torch.no_grad():
+            for _ in range(self.config.T - 1):
+                y, z = self.latent_recursion(x, y, z, cos_sin)
+        return self.latent_recursion(x, y, z, cos_sin)
+
+    def step(self, y: torch.Tensor, z: torch.Tensor, inputs: torch.Tensor, puzzle_ids: torch.Tensor | None):
+        """One supervision step: (y, z) detached, logits (B, S, V) and q_halt, q_continue (B,), all float32."""
+        device = inputs.device
+        with autocast(device, getattr(torch, self.config.cuda_dtype)):
+            positions = self.positions(inputs.shape[1], device)
+            cos_sin = self.rotary(positions) if hasattr(self, "rotary") else None
+            x = self.embed(inputs, puzzle_ids, positions)  # once per step, with gradient
+            y, z = self.deep_recursion(x, y, z, cos_sin)
+            logits = self.lm_head(y[:, self.prefix_len:])
+            q = self.q_head(y[:, 0])
+        return y.detach(), z.detach(), logits.float(), q[:, 0].float(), q[:, 1].float()
+
+    # ------------------------------------------------------------------------------------------------- ACT
+
+    def initial_carry(self, batch: dict[str, torch.Tensor]) -> Carry:
+        """A carry with every slot halted, so that the first call loads the batch and resets the states."""
+        B, S = batch["inputs"].shape
+        device = batch["inputs"].device
+        state = torch.zeros(B, self.prefix_len + S, self.config.hidden_size, device=device)
+        return Carry(y=state, z=state.clone(), steps=torch.zeros(B, dtype=torch.int32, device=device),
+                     halted=torch.ones(B, dtype=torch.bool, device=device),
+                     data={k: torch.zeros_like(v) for k, v in batch.items()})
+
+    def forward(self, carry: Carry, batch: dict[str, torch.Tensor]) -> tuple[Carry, dict[str, torch.Tensor]]:
+        """One supervision step for every slot. Halted slots restart from (y_init, z_init) on their row of
+        `batch`; the other slots go on with their own example and ignore their row of `batch`.
+
+        Returns the new carry and `logits`, `q_halt_logits`, `q_continue_logits` (+ `target_q_continue` when
+        training with act_continue). A slot halts after N_sup steps; in training also when its Q head says so
+        (q_halt > 0, or q_halt > q_continue with act_continue), except that with probability
+        halt_exploration_prob it must first reach a random step count in 2..N_sup.
+        """
+        c, reset = self.config, carry.halted
+        y = torch.where(reset[:, None, None], self.y_init, carry.y)
+        z = torch.where(reset[:, None, None], self.z_init, carry.z)
+        steps = torch.where(reset, 0, carry.steps)
+        data = {k: torch.where(reset.view(-1, *[1] * (v.ndim - 1)), batch[k], v) for k, v in carry.data.items()}
+
+        y, z, logits, q_halt, q_continue = self.step(y, z, data["inputs"], data.get("puzzle_ids"))
+        outputs = {"logits": logits, "q_halt_logits": q_halt, "q_continue_logits": q_continue}
+
+        with torch.no_grad():
+            steps = steps + 1
+            last = steps >= c.N_sup
+            halted = last
+            if self.training and c.N_sup > 1:
+                halted = halted | ((q_halt > q_continue) if c.act_continue else (q_halt > 0))
+                explore = torch.rand_like(q_halt) < c.halt_exploration_prob
+                min_steps = explore * torch.randint_like(steps, low=2, high=c.N_sup + 1)
+                halted = halted & (steps >= min_steps)
+                if c.act_continue:  # bootstrapped target from one more step on the new state (no replay buffer)
+                    *_, next_halt, next_continue = self.step(y, z, data["inputs"], data.get("puzzle_ids"))
+                    best = torch.where(last, next_halt, torch.maximum(next_halt, next_continue))
+                    outputs["target_q_continue"] = torch.sigmoid(best)
+        return Carry(y, z, steps, halted, data), outputs

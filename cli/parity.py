@@ -1,0 +1,54 @@
+"""`arc-trm parity`: replay an official reference fixture through our model and compare."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated, Optional
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from arc_trm.checkpoint import CheckpointError
+from arc_trm.parity import ParityReport, run_parity
+
+
+def parity(
+    fixture_dir: Annotated[Path, typer.Argument(help="A fixture folder (config.json, checkpoint.pt, batch.npz, ...).")],
+    dump: Annotated[
+        Optional[Path], typer.Option("--dump", help="Write our outputs, under the fixture's keys, to this .npz.")
+    ] = None,
+) -> None:
+    """Import FIXTURE_DIR's official checkpoint, replay its batch (every ACT step in eval mode, the first in train
+    mode with loss and gradients) and compare with the official outputs. Exit 0 only within tolerance."""
+    console = Console()
+    try:
+        report = run_parity(fixture_dir)
+    except (FileNotFoundError, CheckpointError, KeyError) as err:
+        console.print(f"[red]error:[/] {err}")
+        raise typer.Exit(2)
+    console.print(_table(report))
+    if dump is not None:
+        console.print(f"our outputs written to {report.dump(dump)}")
+    failed = [c for c in report.checks if not c.ok]
+    if failed:
+        name, total = report.fixture.name, len(report.checks)
+        console.print(f"[red]FAIL[/] {name}: {len(failed)} of {total} checks out of tolerance")
+        raise typer.Exit(1)
+    console.print(f"[green]PASS[/] {report.fixture.name} ({report.arch}): all {len(report.checks)} checks in tolerance")
+
+
+def _table(report: ParityReport, rows: int = 12) -> Table:
+    table = Table(title=f"parity: {report.fixture.name} ({report.arch}), largest differences relative to tolerance")
+    for column in ("key", "measure", "difference", "tolerance", "ok"):
+        table.add_column(column, justify="left" if column == "key" else "right", overflow="fold")
+    worst = report.worst()
+    shown = worst[:rows] + [c for c in worst[rows:] if not c.ok]
+    for check in shown:
+        key = check.key.removeprefix("model.inner.") + (f" ({check.detail})" if check.detail else "")
+        ok = "yes" if check.ok else "[red]NO[/]"
+        table.add_row(key, check.kind, f"{check.diff:.3g}", f"{check.tolerance:.3g}", ok)
+    table.caption = "gradients are named as in the official model, without 'model.inner.'"
+    if len(shown) < len(worst):
+        table.caption += f"; {len(worst) - len(shown)} more checks, all within tolerance"
+    return table
