@@ -1,0 +1,195 @@
+"""`solve`: per-task test-time training and voting over a whole task set, under a runtime budget, resumable.
+
+    report = solve(taskset, "submission.json", load_config(SolveConfig, "configs/cpu.yaml"), budget_seconds=600)
+
+The submission is written (complete and valid, with fallbacks) before any work starts and again after every
+task; each finished task's record is saved beside it (`submission.json.records/`), so the same call after a
+crash continues where it stopped. Input problems go to `submission.problems.json`.
+"""
+
+from __future__ import annotations
+
+import time
+from contextlib import nullcontext
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from arc_trm import augment, predict, submission, ttt, vote
+from arc_trm.budget import BudgetPlanner, Deadline
+from arc_trm.config import to_dict
+from arc_trm.io import write_json
+from arc_trm.model import TRMConfig
+from arc_trm.records import RecordStore, attempts_of, make_record, problems_path, records_dir
+from arc_trm.tasks import Task, TaskSet
+
+
+def _cpu_model() -> TRMConfig:
+    return TRMConfig(hidden_size=64, num_heads=2, puzzle_emb_dim=64, puzzle_emb_len=4, T=2, n=2, N_sup=4)
+
+
+@dataclass
+class SolveConfig:
+    """Everything `solve` does per task (YAML: configs/cpu.yaml); the defaults are the CPU default."""
+
+    model: TRMConfig = field(default_factory=_cpu_model)
+    ttt: ttt.TTTConfig = field(default_factory=ttt.TTTConfig)
+    vote: str = "count_then_confidence"  # or "count"
+    seed: int = 0
+    device: str = "auto"  # "auto" (CUDA when there is one), "cpu", "cuda", "cuda:1", ...
+    task_seconds: float = 60.0  # time per task when no --time-budget is given
+    min_task_seconds: float = 3.0  # a task that cannot get this much time gets its fallback instead
+    rollout_batch: int = 256
+
+
+@dataclass
+class TaskResult:
+    """What solving one task produced: its record (as saved) and the attempts per test input."""
+
+    task_id: str
+    status: str  # solved, fallback, failed, skipped
+    record: dict[str, Any]
+
+
+@dataclass
+class SolveReport:
+    """The whole run: results per task (resumed ones included), counts, and where things were written."""
+
+    out: Path
+    results: list[TaskResult]
+    resumed: int
+    problems: int
+    seconds: float
+
+    def count(self, status: str) -> int:
+        return sum(r.status == status for r in self.results)
+
+
+Event = Callable[..., None]
+
+
+def resolve_device(name: str) -> torch.device:
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    return torch.device(name)
+
+
+def solve(taskset: TaskSet, out: str | Path, config: SolveConfig, budget_seconds: float | None = None,
+          fresh: bool = False, on_event: Event | None = None) -> SolveReport:
+    """Solve every task of `taskset` into the submission `out`; see the module docstring."""
+    emit = on_event or (lambda *args, **kwargs: None)
+    deadline = Deadline(budget_seconds)
+    out = Path(out)
+    store = RecordStore(records_dir(out))
+    if fresh:
+        store.clear()
+    records = {tid: rec for tid, rec in store.load_all().items() if tid in set(taskset.ids)}
+    write_json([p.__dict__ for p in taskset.problems], problems_path(out), indent=1)
+    _write_submission(taskset, records, out)
+    emit("start", tasks=len(taskset), resumed=len(records), problems=len(taskset.problems))
+
+    todo = [t for t in taskset if t.id not in records]
+    cap = config.task_seconds if budget_seconds is None else None
+    planner = BudgetPlanner(todo, budget_seconds, per_task_cap=cap, translate=config.ttt.translate)
+    device = resolve_device(config.device)
+    for task in todo:
+        seconds = planner.slice_for(task.id, deadline.remaining())
+        emit("task", task_id=task.id, seconds=seconds)
+        if not task.solvable:
+            record = _fallback_record(task, "skipped", "no valid demonstration or test input", config)
+        elif not planner.can_start(task.id, deadline.remaining(), config.min_task_seconds):
+            record = _fallback_record(task, "skipped", "out of time", config)
+        else:
+            record = _solve_or_fail(task, config, seconds, device, emit)
+        planner.done(task.id)
+        store.save(record)
+        records[task.id] = record
+        _write_submission(taskset, records, out)
+        emit("done", task_id=task.id, record=record)
+    results = [TaskResult(t.id, records[t.id]["status"], records[t.id]) for t in taskset if t.id in records]
+    return SolveReport(out, results, len(taskset) - len(todo), len(taskset.problems), deadline.elapsed())
+
+
+def _write_submission(taskset: TaskSet, records: dict[str, dict], out: Path) -> None:
+    attempts = {tid: attempts_of(rec) for tid, rec in records.items() if rec.get("attempts")}
+    submission.write(submission.build(taskset, attempts), out)
+
+
+def _fallback_record(task: Task, status: str, reason: str, config: SolveConfig) -> dict:
+    attempts = [(submission.fallback_grid(g),) * 2 for g in task.test_inputs]
+    record = make_record(task.id, attempts, [[] for _ in task.test_inputs], {}, to_dict(config), status)
+    record["reason"] = reason
+    return record
+
+
+def _solve_or_fail(task: Task, config: SolveConfig, seconds: float, device: torch.device, emit: Event) -> dict:
+    """Solve one task; out of memory retries with half the augmentations, any other error gives a fallback."""
+    attempt_config = config
+    for _ in range(3):
+        try:
+            return solve_task(task, attempt_config, seconds, device, emit)
+        except torch.OutOfMemoryError:
+            torch.cuda.empty_cache()
+            smaller = max(1, attempt_config.ttt.augmentations // 2)
+            attempt_config = _with_ttt(attempt_config, augmentations=smaller,
+                                       batch_size=max(1, attempt_config.ttt.batch_size // 2))
+            emit("retry", task_id=task.id, reason="out of memory", augmentations=smaller)
+        except Exception as err:  # one broken task never costs the others their answers
+            return _fallback_record(task, "failed", f"{type(err).__name__}: {err}", config)
+    return _fallback_record(task, "failed", "out of memory at the smallest size", config)
+
+
+def _with_ttt(config: SolveConfig, **changes: Any) -> SolveConfig:
+    return SolveConfig(**{**config.__dict__, "ttt": ttt.TTTConfig(**{**config.ttt.__dict__, **changes})})
+
+
+def solve_task(task: Task, config: SolveConfig, seconds: float, device: torch.device, emit: Event) -> dict:
+    """Train on the task's augmented demonstrations for at most `seconds` (rollout included), then vote."""
+    start = time.monotonic()
+    c = config.ttt
+    augs = augment.plan(task, c.augmentations, config.seed, c.permute_background, c.translate)
+    canvas = ttt.task_canvas(task, c.translate)
+    data = ttt.task_data(task, augs, canvas, seed=config.seed)
+    model = ttt.new_model(config.model, len(augs), device, seed=config.seed)
+    trainer = ttt.Trainer(model, c)
+    rollout_estimate = _time_rollout_step(model, data, config) * config.model.N_sup * 1.2
+    train_until = start + seconds - rollout_estimate
+    emit("phase", task_id=task.id, phase="train", canvas=canvas, versions=len(augs))
+    metrics: dict[str, float] = {}
+    while trainer.steps < c.max_steps and time.monotonic() < train_until:
+        metrics = trainer.step(data.sample(c.batch_size))
+        if trainer.steps % 25 == 0:
+            emit("progress", task_id=task.id, step=trainer.steps, **metrics)
+    trained = time.monotonic()
+    emit("phase", task_id=task.id, phase="predict")
+    with trainer.ema.swapped_in(model) if trainer.ema else nullcontext():
+        candidates = predict.rollout(model, data, config.rollout_batch)
+    ranked = [vote.vote(cs, config.vote) for cs in candidates]
+    attempts = [vote.top2(r, submission.fallback_grid(g)) for r, g in zip(ranked, task.test_inputs)]
+    timings = {"train": trained - start, "predict": time.monotonic() - trained, "total": time.monotonic() - start}
+    top = [[{"grid": r.grid, "votes": r.votes, "mean_confidence": r.mean_confidence} for r in rs[:5]]
+           for rs in ranked]
+    status = "predicted" if all(rs for rs in ranked) else "fallback"
+    record = make_record(task.id, attempts, top, timings, to_dict(config), status)
+    record.update(steps=trainer.steps, canvas=canvas, versions=len(augs), device=str(device),
+                  train_metrics=metrics)
+    return record
+
+
+def _time_rollout_step(model: torch.nn.Module, data: ttt.TaskData, config: SolveConfig) -> float:
+    """Seconds of one eval supervision step over all test versions (the rollout takes N_sup of them)."""
+    model.eval()
+    rows = slice(0, config.rollout_batch)
+    device = next(model.buffers()).device
+    batch = {"inputs": torch.from_numpy(data.test_inputs[rows].astype(np.int64)).to(device),
+             "puzzle_ids": torch.from_numpy(data.test_ids[rows]).to(device)}
+    batch["labels"] = torch.zeros_like(batch["inputs"])
+    start = time.monotonic()
+    with torch.no_grad():
+        model(model.initial_carry(batch), batch)
+    batches = -(-len(data.test_inputs) // config.rollout_batch)
+    return (time.monotonic() - start) * batches

@@ -1,0 +1,179 @@
+"""Test-time training on one task: augmented demonstrations, deep supervision, then a voted rollout.
+
+    data = task_data(task, augs, canvas)          # every augmented version of the demonstrations, encoded
+    model = new_model(config.model, len(augs))    # one puzzle-embedding row per augmented version
+    trainer = Trainer(model, config.ttt)
+    while ...: trainer.step(data.sample(batch))   # one supervision step (ACT) per optimiser step
+    candidates = predict.rollout(model, data)     # every version of every test input, N_sup steps
+
+Each augmented version of the task is its own "puzzle" with its own embedding row (ids 1..K; 0 is the
+official blank id), as in the official data build; the test inputs are answered with their version's row.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+
+import numpy as np
+import torch
+
+from arc_trm.augment import Aug
+from arc_trm.encoding import OFFICIAL_CANVAS, encode
+from arc_trm.losses import act_loss
+from arc_trm.model import TRM, TRMConfig
+from arc_trm.optim import EMA, AdamATan2, PuzzleEmbeddingSignSGD, lr_at
+from arc_trm.tasks import Task
+
+
+@dataclass
+class TTTConfig:
+    """How one task is trained at test time (defaults: the CPU default of configs/cpu.yaml)."""
+
+    augmentations: int = 32  # K: augmented versions of the task, identity included
+    permute_background: bool = False  # let colour 0 take part in the colour permutations
+    translate: int = 0  # largest random offset of demonstration grids on the canvas (0: none)
+    max_steps: int = 2000  # optimiser steps at most (time usually stops it first)
+    batch_size: int = 32
+    lr: float = 1e-3
+    puzzle_emb_lr: float = 1e-2
+    weight_decay: float = 0.1
+    puzzle_emb_weight_decay: float = 0.1
+    betas: tuple[float, float] = (0.9, 0.95)
+    warmup_steps: int = 20
+    ema: float = 0.0  # EMA rate of the weights used for prediction; 0: no EMA
+    loss: str = "stablemax"
+    train: str = "all"  # "all" weights, or "embeddings" only (fine-tuning a pretrained checkpoint)
+
+
+@dataclass
+class TaskData:
+    """A task's augmented versions encoded on its canvas: demonstrations to train on, test inputs to answer."""
+
+    task_id: str
+    canvas: int
+    augs: list[Aug]
+    inputs: np.ndarray  # (N, C*C) uint8, every demonstration of every version
+    labels: np.ndarray  # (N, C*C) uint8
+    puzzle_ids: np.ndarray  # (N,) int64, version k has id k + 1
+    test_inputs: np.ndarray  # (M, C*C) uint8, every readable test input of every version
+    test_ids: np.ndarray  # (M,) puzzle ids
+    test_index: np.ndarray  # (M,) which test input of the task
+    test_aug: np.ndarray  # (M,) which version
+    num_tests: int  # test inputs of the task, unreadable ones included
+    rng: np.random.Generator = field(default_factory=np.random.default_rng, repr=False)
+
+    def sample(self, batch_size: int) -> dict[str, torch.Tensor]:
+        """A random batch of demonstrations (without replacement while there are enough)."""
+        n = len(self.inputs)
+        rows = self.rng.choice(n, size=batch_size, replace=n < batch_size)
+        return {
+            "inputs": torch.from_numpy(self.inputs[rows].astype(np.int64)),
+            "labels": torch.from_numpy(self.labels[rows].astype(np.int64)),
+            "puzzle_ids": torch.from_numpy(self.puzzle_ids[rows]),
+        }
+
+
+def predicted_output_side(task: Task) -> int:
+    """The largest side a test output is likely to have, from how the demonstrations map sizes.
+
+    Same shape as the input, a fixed scale of it, or one fixed output shape; otherwise the largest grid seen.
+    """
+    seen = max(max(g.shape) for g in task.grids)
+    tests = [g.shape for g in task.test_inputs if g is not None]
+    pairs = [(a.shape, b.shape) for a, b in task.train]
+    if not tests or not pairs:
+        return seen
+    scales = {(b[0] / a[0], b[1] / a[1]) for a, b in pairs}
+    if len(scales) == 1:
+        sr, sc = scales.pop()
+        return max(seen, *(max(math.ceil(h * sr), math.ceil(w * sc)) for h, w in tests))
+    outputs = {b for _, b in pairs}
+    return max(seen, *(max(shape) for shape in outputs)) if len(outputs) == 1 else seen
+
+
+def task_canvas(task: Task, translate: int = 0) -> int:
+    """The canvas side for a task: room for its grids and its likely test outputs, the end-of-grid marker
+    and the translation, at most the official 30."""
+    return min(predicted_output_side(task) + 1 + translate, OFFICIAL_CANVAS)
+
+
+def task_data(task: Task, augs: list[Aug], canvas: int, seed: int = 0) -> TaskData:
+    """Encode every version of the task; demonstrations of version k sit at `augs[k].translate`, except one
+    per version at the origin (as the official build keeps one untranslated example per version)."""
+    inputs, labels, ids = [], [], []
+    for k, aug in enumerate(augs):
+        for j, (grid_in, grid_out) in enumerate(task.train):
+            offset = (0, 0) if j == k % len(task.train) else _fit(aug.translate, grid_in, grid_out, aug, canvas)
+            inputs.append(encode(aug.apply(grid_in), canvas, offset))
+            labels.append(encode(aug.apply(grid_out), canvas, offset))
+            ids.append(k + 1)
+    tests = [(k, i, aug.apply(g)) for k, aug in enumerate(augs) for i, g in enumerate(task.test_inputs)
+             if g is not None]
+    return TaskData(
+        task.id, canvas, augs, np.stack(inputs), np.stack(labels), np.array(ids, np.int64),
+        np.stack([encode(g, canvas) for _, _, g in tests]), np.array([k + 1 for k, _, _ in tests], np.int64),
+        np.array([i for _, i, _ in tests]), np.array([k for k, _, _ in tests]), len(task.test_inputs),
+        np.random.default_rng(seed),
+    )
+
+
+def _fit(offset: tuple[int, int], grid_in: np.ndarray, grid_out: np.ndarray, aug: Aug, canvas: int):
+    """The offset, shrunk so that both augmented grids (and their end-of-grid marker) stay on the canvas."""
+    shapes = [aug.apply(grid_in).shape, aug.apply(grid_out).shape]
+    room_r = canvas - max(s[0] for s in shapes)
+    room_c = canvas - max(s[1] for s in shapes)
+    return min(offset[0], max(room_r - 1, 0)), min(offset[1], max(room_c - 1, 0))
+
+
+def new_model(config: TRMConfig, num_versions: int, device: torch.device, seed: int = 0) -> TRM:
+    """A freshly initialised TRM with a puzzle-embedding row per version (+ the blank row 0)."""
+    torch.manual_seed(seed)
+    model_config = TRMConfig(**{**config.__dict__, "num_puzzle_ids": num_versions + 1})
+    return TRM(model_config).to(device)
+
+
+class Trainer:
+    """Deep-supervision training as the official loop: a persistent ACT batch, one supervision step per
+    optimiser step; AdamATan2 on the weights, sign SGD on the puzzle-embedding rows, warmup, optional EMA."""
+
+    def __init__(self, model: TRM, config: TTTConfig, total_steps: int | None = None):
+        self.model, self.config = model, config
+        self.total_steps = total_steps or config.max_steps
+        params = [] if config.train == "embeddings" else list(model.parameters())
+        for p in model.parameters():
+            p.requires_grad_(config.train != "embeddings")
+        self.weights = AdamATan2(params, lr=config.lr, betas=config.betas, weight_decay=config.weight_decay) \
+            if params else None
+        self.embeddings = PuzzleEmbeddingSignSGD(
+            model.puzzle_emb.weight, lr=config.puzzle_emb_lr, weight_decay=config.puzzle_emb_weight_decay)
+        self.ema = EMA(model, mu=config.ema) if config.ema > 0 and params else None
+        self.carry = None
+        self.steps = 0
+
+    def step(self, batch: dict[str, torch.Tensor]) -> dict[str, float]:
+        """One supervision step on the persistent batch; returns loss and accuracy of this step."""
+        device = next(self.model.buffers()).device
+        batch = {k: v.to(device) for k, v in batch.items()}
+        self.model.train()
+        if self.carry is None:
+            self.carry = self.model.initial_carry(batch)
+        self.carry, outputs = self.model(self.carry, batch)
+        loss = act_loss(outputs, self.carry.data["labels"], self.config.loss)
+        (loss.loss / len(batch["inputs"])).backward()
+        self.steps += 1
+        self._update()
+        return {"loss": loss.loss.item() / len(batch["inputs"]),
+                "accuracy": float(loss.token_accuracy.mean()), "exact": float(loss.seq_correct.float().mean())}
+
+    def _update(self) -> None:
+        c, emb = self.config, self.model.puzzle_emb
+        if self.weights is not None:
+            for group in self.weights.param_groups:
+                group["lr"] = lr_at(self.steps, c.lr, c.warmup_steps, self.total_steps)
+            self.weights.step()
+            self.weights.zero_grad(set_to_none=True)
+        self.embeddings.lr = lr_at(self.steps, c.puzzle_emb_lr, c.warmup_steps, self.total_steps)
+        self.embeddings.step(emb.ids, emb.rows.grad)
+        if self.ema is not None:
+            self.ema.update(self.model)

@@ -1,0 +1,117 @@
+"""`arc-trm solve`: per-task test-time training and voting into a Kaggle submission."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated, Optional
+
+import typer
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.table import Table
+
+from arc_trm import tasks
+from arc_trm.budget import format_duration, parse_duration
+from arc_trm.config import ConfigError, load_config, save_config
+from arc_trm.records import problems_path, records_dir
+from arc_trm.solve import SolveConfig, SolveReport, solve as solve_tasks
+
+REPO_DEFAULTS = Path(__file__).resolve().parent.parent
+DEFAULT_TASKS = REPO_DEFAULTS / "examples" / "tasks"
+DEFAULT_CONFIG = REPO_DEFAULTS / "configs" / "cpu.yaml"
+
+
+def solve(
+    task_source: Annotated[
+        Optional[str], typer.Argument(metavar="TASKS", help="Folder, challenges file or split (default: the examples).")
+    ] = None,
+    out: Annotated[Path, typer.Option("--out", "-o", help="Where to write the submission.")] = Path(
+        "submissions/submission.json"),
+    config: Annotated[Optional[Path], typer.Option(help="YAML config (default: configs/cpu.yaml).")] = None,
+    overrides: Annotated[Optional[list[str]], typer.Option("--set", help="Override a config key: key.sub=value.")] = None,
+    time_budget: Annotated[Optional[str], typer.Option(help="Wall-clock limit for the whole run: 90s, 45m, 12h.")] = None,
+    fresh: Annotated[bool, typer.Option(help="Ignore saved per-task results and start over.")] = False,
+    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="Plain log lines instead of a live display.")] = False,
+) -> None:
+    """Solve TASKS with test-time training of TRM and augmentation voting; write a complete submission."""
+    console = Console()
+    try:
+        budget = parse_duration(time_budget) if time_budget else None
+        cfg = load_config(SolveConfig, config or DEFAULT_CONFIG, overrides or [])
+        taskset = tasks.load(task_source or DEFAULT_TASKS)
+    except (ValueError, FileNotFoundError, ConfigError) as err:
+        console.print(f"[red]error:[/] {err}")
+        raise typer.Exit(2)
+    for problem in taskset.problems:
+        console.print(f"[yellow]problem:[/] {problem}")
+    if not len(taskset):
+        console.print("[red]error:[/] no task with a readable test list; nothing to write")
+        raise typer.Exit(1)
+    save_config(cfg, records_dir(out) / "config.yaml")
+    with _Display(console, len(taskset), budget, quiet) as display:
+        report = solve_tasks(taskset, out, cfg, budget, fresh=fresh, on_event=display.event)
+    console.print(_table(report))
+    console.print(
+        f"{out}: {len(report.results)} tasks ({report.count('predicted')} predicted, {report.resumed} resumed, "
+        f"{report.count('skipped')} skipped, {report.count('failed')} failed) in {format_duration(report.seconds)}; "
+        f"problems: {report.problems} (see {problems_path(out)})")
+
+
+class _Display:
+    """Live progress (tasks done, current task and phase, budget left) or plain log lines."""
+
+    def __init__(self, console: Console, total: int, budget: float | None, quiet: bool):
+        self.console, self.quiet, self.budget = console, quiet, budget
+        self.progress = Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
+                                 TimeElapsedColumn(), TextColumn("{task.fields[status]}"), console=console,
+                                 disable=quiet)
+        self.bar = self.progress.add_task("tasks", total=total, status="")
+
+    def __enter__(self):
+        self.progress.__enter__()
+        return self
+
+    def __exit__(self, *exc):
+        return self.progress.__exit__(*exc)
+
+    def event(self, kind: str, **info) -> None:
+        if kind == "start":
+            self.progress.update(self.bar, advance=info["resumed"])
+            self.log(f"{info['tasks']} tasks, {info['resumed']} resumed from saved results, "
+                     f"{info['problems']} input problem(s)")
+        elif kind == "task":
+            self.status(f"{info['task_id']}: starting ({format_duration(info['seconds'])} allowed)")
+        elif kind == "phase":
+            extra = f" canvas {info['canvas']}, {info['versions']} versions" if "canvas" in info else ""
+            self.status(f"{info['task_id']}: {info['phase']}{extra}")
+        elif kind == "progress":
+            self.status(f"{info['task_id']}: step {info['step']} loss {info['loss']:.3f} "
+                        f"exact {info['exact']:.2f}")
+        elif kind == "retry":
+            self.log(f"{info['task_id']}: {info['reason']}, retrying with {info['augmentations']} versions")
+        elif kind == "done":
+            record = info["record"]
+            self.progress.update(self.bar, advance=1)
+            self.log(f"{info['task_id']}: {record['status']}"
+                     + (f" ({record['reason']})" if record.get("reason") else "")
+                     + f" in {format_duration(record.get('timings', {}).get('total', 0))}")
+
+    def status(self, text: str) -> None:
+        if self.budget is not None:
+            text += f" | budget {format_duration(self.budget)}"
+        self.progress.update(self.bar, status=text)
+
+    def log(self, text: str) -> None:
+        self.console.log(text) if not self.quiet else self.console.print(text)
+
+
+def _table(report: SolveReport) -> Table:
+    table = Table(title="solve")
+    for column in ("task", "status", "canvas", "steps", "time", "top votes"):
+        table.add_column(column, justify="left" if column in ("task", "status") else "right")
+    for result in report.results:
+        rec = result.record
+        votes = " | ".join(",".join(str(c["votes"]) for c in cands[:3]) for cands in rec.get("candidates", []))
+        table.add_row(result.task_id, result.status, str(rec.get("canvas", "")), str(rec.get("steps", "")),
+                      format_duration(rec.get("timings", {}).get("total", 0)), votes)
+    return table

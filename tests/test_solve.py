@@ -1,0 +1,119 @@
+"""End-to-end `solve` on real tasks with the real model: submission, records, budget, resume, bad input."""
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+
+from typer.testing import CliRunner
+
+from arc_trm import submission, tasks
+from arc_trm.config import load_config
+from arc_trm.records import RecordStore, problems_path, records_dir
+from arc_trm.solve import SolveConfig, solve
+from arc_trm_cli.app import app
+from conftest import REPO
+
+EXAMPLES = REPO / "examples" / "tasks"
+QUICK = ["ttt.max_steps=15", "ttt.augmentations=8", "device=cpu"]
+
+
+def quick_config(*extra: str) -> SolveConfig:
+    return load_config(SolveConfig, REPO / "configs" / "cpu.yaml", [*QUICK, *extra])
+
+
+def test_solve_examples_end_to_end(tmp_path):
+    taskset = tasks.load(EXAMPLES)
+    out = tmp_path / "sub.json"
+    events = []
+    report = solve(taskset, out, quick_config(), on_event=lambda kind, **info: events.append(kind))
+
+    sub = submission.read(out)
+    assert submission.validate(sub, taskset) == []
+    assert {r.status for r in report.results} <= {"predicted", "fallback"}
+    assert [r.task_id for r in report.results] == taskset.ids
+    for result in report.results:
+        record = result.record
+        assert record["steps"] == 15 and record["canvas"] >= 4 and record["versions"] <= 8
+        assert set(record["timings"]) == {"train", "predict", "total"}
+        assert record["config"]["ttt"]["max_steps"] == 15
+        if result.status == "predicted":  # the saved attempts are what the submission holds
+            assert sub[result.task_id][0]["attempt_1"] == record["attempts"][0][0]
+            assert sum(c["votes"] for c in record["candidates"][0]) <= record["versions"]
+    assert len(RecordStore(records_dir(out)).load_all()) == len(taskset)
+    assert json.loads(problems_path(out).read_text()) == []
+    assert events[0] == "start" and events.count("done") == len(taskset)
+
+
+def test_deterministic_on_cpu_given_the_seed(tmp_path):
+    taskset = tasks.TaskSet([tasks.load(EXAMPLES)["3c9b0459"]])
+    first = solve(taskset, tmp_path / "a.json", quick_config()).results[0].record
+    second = solve(taskset, tmp_path / "b.json", quick_config()).results[0].record
+    assert first["attempts"] == second["attempts"] and first["candidates"] == second["candidates"]
+    assert first["train_metrics"] == second["train_metrics"]
+
+
+def test_budget_is_kept_and_the_submission_stays_complete(tmp_path):
+    arc1 = tasks.load("arc1-eval")
+    taskset = tasks.TaskSet(arc1.tasks[:6])  # canvases up to 30x30
+    out = tmp_path / "sub.json"
+    start = time.monotonic()
+    report = solve(taskset, out, load_config(SolveConfig, REPO / "configs" / "cpu.yaml", ["device=cpu"]),
+                   budget_seconds=20)
+    assert time.monotonic() - start < 20
+    assert submission.validate(submission.read(out), taskset) == []
+    assert len(report.results) == 6
+
+
+def test_broken_folder_loses_nothing_else(tmp_path):
+    folder = tmp_path / "tasks"
+    folder.mkdir()
+    good = json.loads((EXAMPLES / "3c9b0459.json").read_text())
+    (folder / "good.json").write_text(json.dumps(good))
+    (folder / "truncated.json").write_text('{"train": [{"input": [[1]]')
+    (folder / "notest.json").write_text(json.dumps({"train": good["train"]}))
+    (folder / "badtrain.json").write_text(json.dumps({"train": [{"input": [[1, 2], [3]], "output": [[1]]}],
+                                                      "test": good["test"]}))
+    out = tmp_path / "out" / "submission.json"
+    result = CliRunner().invoke(app, ["solve", str(folder), "--out", str(out), "-q", *sum(
+        (["--set", o] for o in QUICK), [])])
+    assert result.exit_code == 0, result.output
+    sub = submission.read(out)
+    assert sorted(sub) == ["badtrain", "good"]  # every task whose test list can be read
+    assert submission.validate(sub, tasks.load(folder)) == []
+    assert sub["badtrain"][0]["attempt_1"] == good["test"][0]["input"]  # fallback: the test input
+    problems = json.loads(problems_path(out).read_text())
+    files = {p["file"].split("/")[-1] for p in problems}
+    assert files == {"truncated.json", "notest.json", "badtrain.json"}
+    assert all(p["reason"] for p in problems)
+    for name in ("truncated.json", "notest.json", "badtrain.json"):
+        assert name in result.output
+    record = RecordStore(records_dir(out)).load("badtrain")
+    assert record["status"] == "skipped" and "demonstration" in record["reason"]
+
+
+def test_resume_after_sigkill(tmp_path):
+    out = tmp_path / "sub.json"
+    command = [sys.executable, "-m", "arc_trm_cli", "solve", str(EXAMPLES), "--out", str(out), "-q",
+               "--set", "ttt.max_steps=100000", "--set", "task_seconds=4", "--set", "device=cpu"]
+    process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, cwd=REPO)
+    store = RecordStore(records_dir(out))
+    deadline = time.monotonic() + 120
+    while len(store.load_all()) < 1 and time.monotonic() < deadline:
+        time.sleep(0.2)
+    os.kill(process.pid, signal.SIGKILL)
+    process.wait()
+    finished = set(store.load_all())
+    assert 1 <= len(finished) < 4
+    assert submission.validate(submission.read(out), tasks.load(EXAMPLES)) == []  # pre-filled, complete
+
+    again = subprocess.run(command, capture_output=True, text=True, cwd=REPO, timeout=300)
+    assert again.returncode == 0, again.stdout + again.stderr
+    assert f"{len(finished)} resumed" in again.stdout
+    assert set(store.load_all()) == set(tasks.load(EXAMPLES).ids)
+
+    fresh = subprocess.run([*command, "--fresh", "--set", "task_seconds=1"], capture_output=True, text=True,
+                           cwd=REPO, timeout=300)
+    assert "0 resumed" in fresh.stdout
