@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import time
+
 import numpy as np
 import torch
 
@@ -11,27 +13,41 @@ from arc_trm.ttt import TaskData
 from arc_trm.vote import Candidate
 
 
-@torch.no_grad()
-def rollout(model: TRM, data: TaskData, batch_size: int = 256) -> list[list[Candidate]]:
-    """Run every (version, test input) for N_sup supervision steps in eval mode; one candidate list per
-    test input of the task (empty for an unreadable one), in version order."""
-    model.eval()
+def _batch(model: TRM, data: TaskData, rows: np.ndarray) -> dict[str, torch.Tensor]:
     device = next(model.buffers()).device
+    inputs = torch.from_numpy(data.test_inputs[rows].astype(np.int64)).to(device)
+    return {"inputs": inputs, "labels": torch.zeros_like(inputs),
+            "puzzle_ids": torch.from_numpy(data.test_ids[rows]).to(device)}
+
+
+@torch.no_grad()
+def rollout(model: TRM, data: TaskData, batch_size: int = 256, versions: int | None = None) -> list[list[Candidate]]:
+    """Run each test input in the first `versions` augmented versions (all by default) for N_sup supervision
+    steps in eval mode; one candidate list per test input of the task (empty for an unreadable one)."""
+    model.eval()
+    rows = np.flatnonzero(data.test_aug < (versions or len(data.augs)))
     preds, confidences = [], []
-    for start in range(0, len(data.test_inputs), batch_size):
-        rows = slice(start, start + batch_size)
-        batch = {"inputs": torch.from_numpy(data.test_inputs[rows].astype(np.int64)).to(device),
-                 "puzzle_ids": torch.from_numpy(data.test_ids[rows]).to(device)}
-        batch["labels"] = torch.zeros_like(batch["inputs"])
+    for start in range(0, len(rows), batch_size):
+        batch = _batch(model, data, rows[start:start + batch_size])
         carry = model.initial_carry(batch)
         for _ in range(model.config.N_sup):
             carry, outputs = model(carry, batch)
         preds.append(outputs["logits"].argmax(-1).cpu().numpy())
         confidences.append(torch.sigmoid(outputs["q_halt_logits"].double()).cpu().numpy())
-    preds, confidences = np.concatenate(preds), np.concatenate(confidences)
 
     candidates: list[list[Candidate]] = [[] for _ in range(data.num_tests)]
-    for row, (i, k) in enumerate(zip(data.test_index, data.test_aug)):
-        grid = decode(preds[row], data.canvas)
-        candidates[i].append(Candidate(data.augs[k], grid, float(confidences[row])))
+    for row, pred, confidence in zip(rows, np.concatenate(preds), np.concatenate(confidences)):
+        candidates[data.test_index[row]].append(
+            Candidate(data.augs[data.test_aug[row]], decode(pred, data.canvas), float(confidence)))
     return candidates
+
+
+@torch.no_grad()
+def time_step(model: TRM, data: TaskData, rows: int = 4) -> float:
+    """Measured seconds of one eval supervision step, per row (one test input in one version)."""
+    model.eval()
+    batch = _batch(model, data, np.arange(min(rows, len(data.test_inputs))))
+    model(model.initial_carry(batch), batch)  # warm-up
+    start = time.monotonic()
+    model(model.initial_carry(batch), batch)
+    return (time.monotonic() - start) / len(batch["inputs"])

@@ -16,7 +16,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import torch
 
 from arc_trm import augment, predict, submission, ttt, vote
@@ -44,6 +43,7 @@ class SolveConfig:
     task_seconds: float = 60.0  # time per task when no --time-budget is given
     min_task_seconds: float = 3.0  # a task that cannot get this much time gets its fallback instead
     rollout_batch: int = 256
+    predict_share: float = 0.3  # at most this share of a task's time goes to the rollout (fewer versions if needed)
 
 
 @dataclass
@@ -70,6 +70,8 @@ class SolveReport:
 
 
 Event = Callable[..., None]
+SAFETY = 1.25  # margin on measured step times
+TRAIN_STEP_FACTOR = 3.0  # a training step per row against an eval step per row (backward, optimiser), roughly
 
 
 def resolve_device(name: str) -> torch.device:
@@ -138,6 +140,8 @@ def _solve_or_fail(task: Task, config: SolveConfig, seconds: float, device: torc
             attempt_config = _with_ttt(attempt_config, augmentations=smaller,
                                        batch_size=max(1, attempt_config.ttt.batch_size // 2))
             emit("retry", task_id=task.id, reason="out of memory", augmentations=smaller)
+        except OutOfTime as err:
+            return _fallback_record(task, "skipped", f"out of time: {err}", config)
         except Exception as err:  # one broken task never costs the others their answers
             return _fallback_record(task, "failed", f"{type(err).__name__}: {err}", config)
     return _fallback_record(task, "failed", "out of memory at the smallest size", config)
@@ -147,27 +151,45 @@ def _with_ttt(config: SolveConfig, **changes: Any) -> SolveConfig:
     return SolveConfig(**{**config.__dict__, "ttt": ttt.TTTConfig(**{**config.ttt.__dict__, **changes})})
 
 
+class OutOfTime(Exception):
+    """Not even the smallest rollout (and one training step) fits in the time a task has."""
+
+
 def solve_task(task: Task, config: SolveConfig, seconds: float, device: torch.device, emit: Event) -> dict:
-    """Train on the task's augmented demonstrations for at most `seconds` (rollout included), then vote."""
+    """Train on the task's augmented demonstrations, then roll out and vote, all within `seconds`.
+
+    The rollout's cost is measured before training (one supervision step on a few test rows); it keeps as
+    many augmented versions as fit in `predict_share` of the slice (at least one, else OutOfTime), and
+    training stops early enough for it, never starting a step that would not end in time.
+    """
     start = time.monotonic()
+    end = start + seconds
     c = config.ttt
     augs = augment.plan(task, c.augmentations, config.seed, c.permute_background, c.translate)
     canvas = ttt.task_canvas(task, c.translate)
     data = ttt.task_data(task, augs, canvas, seed=config.seed)
     model = ttt.new_model(config.model, len(augs), device, seed=config.seed)
     trainer = ttt.Trainer(model, c)
-    rollout_estimate = _time_rollout_step(model, data, config) * config.model.N_sup * 1.2
-    train_until = start + seconds - rollout_estimate
+    per_row = predict.time_step(model, data)  # one eval supervision step of one test input in one version
+    per_version = per_row * data.test_per_version * config.model.N_sup * SAFETY  # its share of the rollout
+    step_time = per_row * c.batch_size * TRAIN_STEP_FACTOR  # a guess until the first step is measured
+    left = end - time.monotonic()
+    versions = min(len(augs), int(min(config.predict_share * left, left - step_time * SAFETY) / per_version))
+    if versions < 1:
+        raise OutOfTime(f"a rollout and a training step need {per_version + step_time:.1f} s, {left:.1f} s left")
+    train_until = end - versions * per_version
     emit("phase", task_id=task.id, phase="train", canvas=canvas, versions=len(augs))
     metrics: dict[str, float] = {}
-    while trainer.steps < c.max_steps and time.monotonic() < train_until:
+    while trainer.steps < c.max_steps and time.monotonic() + step_time * SAFETY < train_until:
+        began = time.monotonic()
         metrics = trainer.step(data.sample(c.batch_size))
+        step_time = time.monotonic() - began if trainer.steps == 1 else max(step_time, time.monotonic() - began)
         if trainer.steps % 25 == 0:
             emit("progress", task_id=task.id, step=trainer.steps, **metrics)
     trained = time.monotonic()
-    emit("phase", task_id=task.id, phase="predict")
+    emit("phase", task_id=task.id, phase="predict", versions=versions)
     with trainer.ema.swapped_in(model) if trainer.ema else nullcontext():
-        candidates = predict.rollout(model, data, config.rollout_batch)
+        candidates = predict.rollout(model, data, config.rollout_batch, versions)
     ranked = [vote.vote(cs, config.vote) for cs in candidates]
     attempts = [vote.top2(r, submission.fallback_grid(g)) for r, g in zip(ranked, task.test_inputs)]
     timings = {"train": trained - start, "predict": time.monotonic() - trained, "total": time.monotonic() - start}
@@ -175,21 +197,6 @@ def solve_task(task: Task, config: SolveConfig, seconds: float, device: torch.de
            for rs in ranked]
     status = "predicted" if all(rs for rs in ranked) else "fallback"
     record = make_record(task.id, attempts, top, timings, to_dict(config), status)
-    record.update(steps=trainer.steps, canvas=canvas, versions=len(augs), device=str(device),
-                  train_metrics=metrics)
+    record.update(steps=trainer.steps, canvas=canvas, versions=len(augs), voted_versions=versions,
+                  device=str(device), train_metrics=metrics)
     return record
-
-
-def _time_rollout_step(model: torch.nn.Module, data: ttt.TaskData, config: SolveConfig) -> float:
-    """Seconds of one eval supervision step over all test versions (the rollout takes N_sup of them)."""
-    model.eval()
-    rows = slice(0, config.rollout_batch)
-    device = next(model.buffers()).device
-    batch = {"inputs": torch.from_numpy(data.test_inputs[rows].astype(np.int64)).to(device),
-             "puzzle_ids": torch.from_numpy(data.test_ids[rows]).to(device)}
-    batch["labels"] = torch.zeros_like(batch["inputs"])
-    start = time.monotonic()
-    with torch.no_grad():
-        model(model.initial_carry(batch), batch)
-    batches = -(-len(data.test_inputs) // config.rollout_batch)
-    return (time.monotonic() - start) * batches

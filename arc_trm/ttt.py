@@ -63,6 +63,11 @@ class TaskData:
     num_tests: int  # test inputs of the task, unreadable ones included
     rng: np.random.Generator = field(default_factory=np.random.default_rng, repr=False)
 
+    @property
+    def test_per_version(self) -> int:
+        """Readable test inputs per augmented version."""
+        return len(self.test_inputs) // len(self.augs)
+
     def sample(self, batch_size: int) -> dict[str, torch.Tensor]:
         """A random batch of demonstrations (without replacement while there are enough)."""
         n = len(self.inputs)

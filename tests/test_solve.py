@@ -78,7 +78,7 @@ def test_broken_folder_loses_nothing_else(tmp_path):
                                                       "test": good["test"]}))
     out = tmp_path / "out" / "submission.json"
     result = CliRunner().invoke(app, ["solve", str(folder), "--out", str(out), "-q", *sum(
-        (["--set", o] for o in QUICK), [])])
+        (["--set", o] for o in QUICK), [])], env={"COLUMNS": "400"})
     assert result.exit_code == 0, result.output
     sub = submission.read(out)
     assert sorted(sub) == ["badtrain", "good"]  # every task whose test list can be read
