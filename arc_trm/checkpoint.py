@@ -11,8 +11,6 @@ Our checkpoints are a weights file (a state dict, loadable with weights_only=Tru
 from __future__ import annotations
 
 import json
-import os
-import tempfile
 import warnings
 from dataclasses import asdict, dataclass, field, fields
 from datetime import datetime, timezone
@@ -22,6 +20,7 @@ from typing import Any
 import torch
 
 import arc_trm
+from arc_trm.io import atomic_open, write_json
 from arc_trm.model import ARCHS, TRM, TRMConfig, build_model
 
 FORMAT = "arc-trm-checkpoint/1"
@@ -251,19 +250,6 @@ def load_official(path: str | Path, official_config: dict[str, Any] | None = Non
 # ------------------------------------------------------------------------------------------ our format
 
 
-def _atomic_write(path: Path, write) -> None:
-    """write(tmp_path) into a temporary file beside path, then rename it over path."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    os.close(fd)
-    try:
-        write(Path(tmp))
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-
-
 def meta_path(path: str | Path) -> Path:
     """The JSON file beside a weights file: model.pt -> model.json."""
     return Path(path).with_suffix(".json")
@@ -281,8 +267,9 @@ def save_checkpoint(path: str | Path, model: TRM, provenance: dict[str, Any] | N
         "versions": {"arc_trm": arc_trm.__version__, "torch": torch.__version__},
     }
     state = {k: v.detach().cpu() for k, v in model.state_dict().items()}
-    _atomic_write(path, lambda tmp: torch.save(state, tmp))
-    _atomic_write(meta_path(path), lambda tmp: tmp.write_text(json.dumps(meta, indent=2) + "\n"))
+    with atomic_open(path, "wb") as f:
+        torch.save(state, f)
+    write_json(meta, meta_path(path), indent=2)
     return path
 
 
@@ -307,3 +294,10 @@ def load_checkpoint(path: str | Path, map_location: str | torch.device = "cpu") 
     model = build_model(arch, config_class(**meta["config"]))
     _check_and_load(model, load_weights(path, map_location), lambda k: k, str(path), "strict")
     return model.to(map_location), meta
+
+
+def load_any(path: str | Path, map_location: str | torch.device = "cpu") -> TRM:
+    """A model from our checkpoint (metadata JSON beside it) or else from an official one."""
+    if meta_path(path).is_file():
+        return load_checkpoint(path, map_location)[0]
+    return load_official(path, map_location=map_location).model

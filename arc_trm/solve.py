@@ -14,15 +14,15 @@ from contextlib import nullcontext
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Optional
 
 import torch
 
-from arc_trm import augment, predict, submission, ttt, vote
+from arc_trm import augment, checkpoint, predict, submission, ttt, vote
 from arc_trm.budget import BudgetPlanner, Deadline
 from arc_trm.config import to_dict
 from arc_trm.io import write_json
-from arc_trm.model import TRMConfig
+from arc_trm.model import TRM, TRMConfig
 from arc_trm.records import RecordStore, attempts_of, make_record, problems_path, records_dir
 from arc_trm.tasks import Task, TaskSet
 
@@ -42,6 +42,7 @@ class SolveConfig:
     device: str = "auto"  # "auto" (CUDA when there is one), "cpu", "cuda", "cuda:1", ...
     task_seconds: float = 60.0  # time per task when no --time-budget is given
     min_task_seconds: float = 3.0  # a task that cannot get this much time gets its fallback instead
+    checkpoint: Optional[str] = None  # start from this pretrained model (ours or official) instead of scratch
     rollout_batch: int = 256
     predict_share: float = 0.3  # at most this share of a task's time goes to the rollout (fewer versions if needed)
 
@@ -81,8 +82,11 @@ def resolve_device(name: str) -> torch.device:
 
 
 def solve(taskset: TaskSet, out: str | Path, config: SolveConfig, budget_seconds: float | None = None,
-          fresh: bool = False, on_event: Event | None = None) -> SolveReport:
-    """Solve every task of `taskset` into the submission `out`; see the module docstring."""
+          fresh: bool = False, on_event: Event | None = None, base: TRM | None = None) -> SolveReport:
+    """Solve every task of `taskset` into the submission `out`; see the module docstring.
+
+    `base` is a pretrained model to start each task from (else `config.checkpoint` is loaded, if set).
+    """
     emit = on_event or (lambda *args, **kwargs: None)
     deadline = Deadline(budget_seconds)
     out = Path(out)
@@ -98,6 +102,8 @@ def solve(taskset: TaskSet, out: str | Path, config: SolveConfig, budget_seconds
     cap = config.task_seconds if budget_seconds is None else None
     planner = BudgetPlanner(todo, budget_seconds, per_task_cap=cap, translate=config.ttt.translate)
     device = resolve_device(config.device)
+    if base is None and config.checkpoint and todo:
+        base = checkpoint.load_any(config.checkpoint)
     for task in todo:
         seconds = planner.slice_for(task.id, deadline.remaining())
         emit("task", task_id=task.id, seconds=seconds)
@@ -106,7 +112,7 @@ def solve(taskset: TaskSet, out: str | Path, config: SolveConfig, budget_seconds
         elif not planner.can_start(task.id, deadline.remaining(), config.min_task_seconds):
             record = _fallback_record(task, "skipped", "out of time", config)
         else:
-            record = _solve_or_fail(task, config, seconds, device, emit)
+            record = _solve_or_fail(task, config, seconds, device, emit, base)
         planner.done(task.id)
         store.save(record)
         records[task.id] = record
@@ -128,12 +134,13 @@ def _fallback_record(task: Task, status: str, reason: str, config: SolveConfig) 
     return record
 
 
-def _solve_or_fail(task: Task, config: SolveConfig, seconds: float, device: torch.device, emit: Event) -> dict:
+def _solve_or_fail(task: Task, config: SolveConfig, seconds: float, device: torch.device, emit: Event,
+                   base: TRM | None = None) -> dict:
     """Solve one task; out of memory retries with half the augmentations, any other error gives a fallback."""
     attempt_config = config
     for _ in range(3):
         try:
-            return solve_task(task, attempt_config, seconds, device, emit)
+            return solve_task(task, attempt_config, seconds, device, emit, base)
         except torch.OutOfMemoryError:
             torch.cuda.empty_cache()
             smaller = max(1, attempt_config.ttt.augmentations // 2)
@@ -155,7 +162,8 @@ class OutOfTime(Exception):
     """Not even the smallest rollout (and one training step) fits in the time a task has."""
 
 
-def solve_task(task: Task, config: SolveConfig, seconds: float, device: torch.device, emit: Event) -> dict:
+def solve_task(task: Task, config: SolveConfig, seconds: float, device: torch.device, emit: Event,
+               base: TRM | None = None) -> dict:
     """Train on the task's augmented demonstrations, then roll out and vote, all within `seconds`.
 
     The rollout's cost is measured before training (one supervision step on a few test rows); it keeps as
@@ -168,10 +176,11 @@ def solve_task(task: Task, config: SolveConfig, seconds: float, device: torch.de
     augs = augment.plan(task, c.augmentations, config.seed, c.permute_background, c.translate)
     canvas = ttt.task_canvas(task, c.translate)
     data = ttt.task_data(task, augs, canvas, seed=config.seed)
-    model = ttt.new_model(config.model, len(augs), device, seed=config.seed)
+    model = ttt.from_pretrained(base, len(augs), device) if base is not None else \
+        ttt.new_model(config.model, len(augs), device, seed=config.seed)
     trainer = ttt.Trainer(model, c)
     per_row = predict.time_step(model, data)  # one eval supervision step of one test input in one version
-    per_version = per_row * data.test_per_version * config.model.N_sup * SAFETY  # its share of the rollout
+    per_version = per_row * data.test_per_version * model.config.N_sup * SAFETY  # its share of the rollout
     step_time = per_row * c.batch_size * TRAIN_STEP_FACTOR  # a guess until the first step is measured
     left = end - time.monotonic()
     versions = min(len(augs), int(min(config.predict_share * left, left - step_time * SAFETY) / per_version))

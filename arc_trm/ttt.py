@@ -12,6 +12,8 @@ official blank id), as in the official data build; the test inputs are answered 
 
 from __future__ import annotations
 
+import copy
+import dataclasses
 import math
 from dataclasses import dataclass, field
 
@@ -134,8 +136,19 @@ def _fit(offset: tuple[int, int], grid_in: np.ndarray, grid_out: np.ndarray, aug
 def new_model(config: TRMConfig, num_versions: int, device: torch.device, seed: int = 0) -> TRM:
     """A freshly initialised TRM with a puzzle-embedding row per version (+ the blank row 0)."""
     torch.manual_seed(seed)
-    model_config = TRMConfig(**{**config.__dict__, "num_puzzle_ids": num_versions + 1})
-    return TRM(model_config).to(device)
+    return TRM(dataclasses.replace(config, num_puzzle_ids=num_versions + 1)).to(device)
+
+
+def from_pretrained(base: TRM, num_versions: int, device: torch.device) -> TRM:
+    """A copy of a pretrained model whose puzzle-embedding table has one row per version of the new task (+
+    the blank row 0), each initialised to the mean of the base model's trained (non-zero) rows."""
+    table = base.puzzle_emb.weight
+    trained = table[table.abs().sum(-1) > 0]
+    mean = trained.mean(0) if len(trained) else torch.zeros_like(table[0])
+    model = copy.deepcopy(base)
+    model.config = dataclasses.replace(base.config, num_puzzle_ids=num_versions + 1)
+    model.puzzle_emb.weight = mean.expand(num_versions + 1, -1).clone()
+    return model.to(device)
 
 
 class Trainer:

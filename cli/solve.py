@@ -10,7 +10,7 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from arc_trm import tasks
+from arc_trm import checkpoint, tasks
 from arc_trm.budget import format_duration, parse_duration
 from arc_trm.config import ConfigError, load_config, save_config
 from arc_trm.records import problems_path, records_dir
@@ -30,6 +30,8 @@ def solve(
     config: Annotated[Optional[Path], typer.Option(help="YAML config (default: configs/cpu.yaml).")] = None,
     overrides: Annotated[Optional[list[str]], typer.Option("--set", help="Override a config key: key.sub=value.")] = None,
     time_budget: Annotated[Optional[str], typer.Option(help="Wall-clock limit for the whole run: 90s, 45m, 12h.")] = None,
+    checkpoint_file: Annotated[Optional[Path], typer.Option(
+        "--checkpoint", help="Start every task from this pretrained model (ours, or an official TRM/HRM one).")] = None,
     fresh: Annotated[bool, typer.Option(help="Ignore saved per-task results and start over.")] = False,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="Plain log lines instead of a live display.")] = False,
 ) -> None:
@@ -38,6 +40,9 @@ def solve(
     try:
         budget = parse_duration(time_budget) if time_budget else None
         cfg = load_config(SolveConfig, config or DEFAULT_CONFIG, overrides or [])
+        if checkpoint_file is not None:
+            cfg.checkpoint = str(checkpoint_file)
+        base = checkpoint.load_any(cfg.checkpoint) if cfg.checkpoint else None
         taskset = tasks.load(task_source or DEFAULT_TASKS)
     except (ValueError, FileNotFoundError, ConfigError) as err:
         console.print(f"[red]error:[/] {err}")
@@ -49,7 +54,7 @@ def solve(
         raise typer.Exit(1)
     save_config(cfg, records_dir(out) / "config.yaml")
     with _Display(console, len(taskset), budget, quiet) as display:
-        report = solve_tasks(taskset, out, cfg, budget, fresh=fresh, on_event=display.event)
+        report = solve_tasks(taskset, out, cfg, budget, fresh=fresh, on_event=display.event, base=base)
     console.print(_table(report))
     console.print(
         f"{out}: {len(report.results)} tasks ({report.count('predicted')} predicted, {report.resumed} resumed, "

@@ -7,6 +7,8 @@ import subprocess
 import sys
 import time
 
+import pytest
+
 from typer.testing import CliRunner
 
 from arc_trm import submission, tasks
@@ -117,3 +119,25 @@ def test_resume_after_sigkill(tmp_path):
     fresh = subprocess.run([*command, "--fresh", "--set", "task_seconds=1"], capture_output=True, text=True,
                            cwd=REPO, timeout=300)
     assert "0 resumed" in fresh.stdout
+
+
+@pytest.mark.parametrize("fixture", ["official_att", "official_hrm"])
+def test_solve_from_an_official_checkpoint(tmp_path, reference_dir, fixture):
+    out = tmp_path / "sub.json"
+    result = CliRunner().invoke(app, ["solve", str(EXAMPLES), "--out", str(out), "-q", "--checkpoint",
+                                      str(reference_dir / fixture / "checkpoint.pt"), "--set", "ttt.max_steps=2",
+                                      "--set", "ttt.augmentations=2", "--set", "ttt.train=embeddings"],
+                                env={"COLUMNS": "400"})
+    assert result.exit_code == 0, result.output
+    records = RecordStore(records_dir(out)).load_all()
+    assert {r["status"] for r in records.values()} == {"predicted"}
+    assert all(r["steps"] == 2 for r in records.values())
+    assert all(r["config"]["checkpoint"].endswith("checkpoint.pt") for r in records.values())
+
+
+def test_a_bad_checkpoint_is_a_clear_error(tmp_path):
+    bad = tmp_path / "model.pt"
+    bad.write_bytes(b"not a checkpoint")
+    result = CliRunner().invoke(app, ["solve", str(EXAMPLES), "--out", str(tmp_path / "s.json"), "--checkpoint",
+                                      str(bad)], env={"COLUMNS": "400"})
+    assert result.exit_code == 2 and "model.pt" in result.output

@@ -1,0 +1,80 @@
+"""Test-time training pieces on real tasks: encoded versions, canvases, pretrained starts, the trainer."""
+
+import numpy as np
+import pytest
+import torch
+
+from arc_trm import augment, predict, tasks, ttt
+from arc_trm.checkpoint import load_any
+from arc_trm.encoding import decode
+from arc_trm.model import TRMConfig
+
+TINY = TRMConfig(hidden_size=32, num_heads=2, puzzle_emb_dim=32, puzzle_emb_len=2, T=2, n=1, N_sup=2)
+
+
+@pytest.fixture(scope="module")
+def arc1_train():
+    return tasks.load("arc1-train")
+
+
+def test_task_data_encodes_every_version(arc1_train):
+    task = arc1_train["3c9b0459"]  # rot180, 4 demonstrations, 3x3
+    augs = augment.plan(task, 6, seed=1)
+    data = ttt.task_data(task, augs, ttt.task_canvas(task))
+    assert data.canvas == 4 and data.inputs.shape == (6 * 4, 16) and data.test_inputs.shape == (6, 16)
+    assert list(data.puzzle_ids) == [k + 1 for k in range(6) for _ in range(4)]
+    for row, (k, j) in enumerate((k, j) for k in range(6) for j in range(4)):
+        assert np.array_equal(decode(data.labels[row], 4), augs[k].apply(task.train[j][1]))
+    assert all(np.array_equal(augs[k].invert(decode(data.test_inputs[k], 4)), task.test_inputs[0]) for k in range(6))
+    batch = data.sample(8)
+    assert batch["inputs"].shape == (8, 16) and batch["puzzle_ids"].dtype == torch.int64
+
+
+def test_translation_keeps_one_demonstration_per_version_at_the_origin(arc1_train):
+    task = arc1_train["3c9b0459"]
+    augs = augment.plan(task, 5, seed=0, translate=3)
+    canvas = ttt.task_canvas(task, 3)
+    data = ttt.task_data(task, augs, canvas)
+    for k in range(5):
+        at_origin = [decode(data.inputs[k * 4 + j], canvas) is not None for j in range(4)]
+        assert at_origin[k % 4]  # decode reads from the top-left: only untranslated grids decode
+        assert sum(at_origin) < 4 or augs[k].translate == (0, 0)
+
+
+@pytest.mark.parametrize("task_id, side", [("c59eb873", 11), ("9172f3a0", 10), ("3c9b0459", 4), ("a416b8f3", 9)])
+def test_canvas_has_room_for_the_likely_output(arc1_train, task_id, side):
+    task = arc1_train[task_id]
+    assert ttt.task_canvas(task) == side
+    assert all(max(g.shape) < side for g in task.test_outputs)  # the answer and its end-of-grid marker fit
+
+
+def test_trainer_learns_a_small_task(arc1_train):
+    task = arc1_train["0d3d703e"]  # a fixed colour map on 3x3 grids
+    augs = augment.plan(task, 4, seed=0)
+    data = ttt.task_data(task, augs, ttt.task_canvas(task))
+    model = ttt.new_model(TINY, len(augs), torch.device("cpu"))
+    trainer = ttt.Trainer(model, ttt.TTTConfig(lr=3e-3, warmup_steps=5, batch_size=16))
+    losses = [trainer.step(data.sample(16))["loss"] for _ in range(60)]
+    assert np.mean(losses[-10:]) < 0.6 * np.mean(losses[:10])
+    candidates = predict.rollout(model, data)
+    assert len(candidates) == 1 and len(candidates[0]) == 4
+
+
+def test_embeddings_only_training_leaves_the_weights_alone(reference_dir, arc1_train):
+    base = load_any(reference_dir / "official_att" / "checkpoint.pt")
+    task = arc1_train["3c9b0459"]
+    augs = augment.plan(task, 3, seed=0)
+    model = ttt.from_pretrained(base, len(augs), torch.device("cpu"))
+    table = base.puzzle_emb.weight
+    mean = table[table.abs().sum(-1) > 0].mean(0)
+    assert model.puzzle_emb.weight.shape == (4, table.shape[1])
+    assert torch.allclose(model.puzzle_emb.weight, mean.expand(4, -1))
+    before = {k: v.clone() for k, v in model.state_dict().items()}
+    trainer = ttt.Trainer(model, ttt.TTTConfig(train="embeddings", batch_size=4))
+    data = ttt.task_data(task, augs, ttt.task_canvas(task))
+    for _ in range(2):
+        trainer.step(data.sample(4))
+    after = model.state_dict()
+    assert all(torch.equal(before[k], after[k]) for k in after if k != "puzzle_emb.weight")
+    assert not torch.equal(before["puzzle_emb.weight"], after["puzzle_emb.weight"])
+    assert torch.equal(base.puzzle_emb.weight, table)  # the base model is untouched
