@@ -9,6 +9,9 @@ crash continues where it stopped. Input problems go to `submission.problems.json
 
 from __future__ import annotations
 
+import dataclasses
+import multiprocessing
+import os
 import time
 from contextlib import nullcontext
 from collections.abc import Callable
@@ -82,10 +85,12 @@ def resolve_device(name: str) -> torch.device:
 
 
 def solve(taskset: TaskSet, out: str | Path, config: SolveConfig, budget_seconds: float | None = None,
-          fresh: bool = False, on_event: Event | None = None, base: TRM | None = None) -> SolveReport:
+          fresh: bool = False, on_event: Event | None = None, base: TRM | None = None,
+          workers: int = 1) -> SolveReport:
     """Solve every task of `taskset` into the submission `out`; see the module docstring.
 
     `base` is a pretrained model to start each task from (else `config.checkpoint` is loaded, if set).
+    `workers` > 1 shards the tasks over that many processes (one per GPU when there are GPUs).
     """
     emit = on_event or (lambda *args, **kwargs: None)
     deadline = Deadline(budget_seconds)
@@ -93,17 +98,28 @@ def solve(taskset: TaskSet, out: str | Path, config: SolveConfig, budget_seconds
     store = RecordStore(records_dir(out))
     if fresh:
         store.clear()
-    records = {tid: rec for tid, rec in store.load_all().items() if tid in set(taskset.ids)}
     write_json([p.__dict__ for p in taskset.problems], problems_path(out), indent=1)
-    _write_submission(taskset, records, out)
+    records = _write_submission(taskset, store, out)
     emit("start", tasks=len(taskset), resumed=len(records), problems=len(taskset.problems))
-
     todo = [t for t in taskset if t.id not in records]
-    cap = config.task_seconds if budget_seconds is None else None
-    planner = BudgetPlanner(todo, budget_seconds, per_task_cap=cap, translate=config.ttt.translate)
+    if workers > 1 and len(todo) > 1:
+        _run_workers(todo, taskset, out, config, deadline, workers, emit)
+    else:
+        if base is None and config.checkpoint and todo:
+            base = checkpoint.load_any(config.checkpoint)
+        _solve_tasks(todo, taskset, out, store, config, deadline, emit, base)
+    records = _write_submission(taskset, store, out)
+    results = [TaskResult(t.id, records[t.id]["status"], records[t.id]) for t in taskset if t.id in records]
+    return SolveReport(out, results, len(taskset) - len(todo), len(taskset.problems), deadline.elapsed())
+
+
+def _solve_tasks(todo: list[Task], taskset: TaskSet, out: Path, store: RecordStore, config: SolveConfig,
+                 deadline: Deadline, emit: Event, base: TRM | None) -> None:
+    """Solve `todo` one task at a time within the deadline, saving each record and the submission as it ends."""
+    cap = config.task_seconds if deadline.budget is None else None
+    planner = BudgetPlanner(todo, None if deadline.budget is None else deadline.remaining(), per_task_cap=cap,
+                            translate=config.ttt.translate)
     device = resolve_device(config.device)
-    if base is None and config.checkpoint and todo:
-        base = checkpoint.load_any(config.checkpoint)
     for task in todo:
         seconds = planner.slice_for(task.id, deadline.remaining())
         emit("task", task_id=task.id, seconds=seconds)
@@ -115,16 +131,55 @@ def solve(taskset: TaskSet, out: str | Path, config: SolveConfig, budget_seconds
             record = _solve_or_fail(task, config, seconds, device, emit, base)
         planner.done(task.id)
         store.save(record)
-        records[task.id] = record
-        _write_submission(taskset, records, out)
+        _write_submission(taskset, store, out)
         emit("done", task_id=task.id, record=record)
-    results = [TaskResult(t.id, records[t.id]["status"], records[t.id]) for t in taskset if t.id in records]
-    return SolveReport(out, results, len(taskset) - len(todo), len(taskset.problems), deadline.elapsed())
 
 
-def _write_submission(taskset: TaskSet, records: dict[str, dict], out: Path) -> None:
+def _write_submission(taskset: TaskSet, store: RecordStore, out: Path) -> dict[str, dict]:
+    """Write the complete submission from every saved record (other workers' too); returns those records."""
+    records = {tid: rec for tid, rec in store.load_all().items() if tid in set(taskset.ids)}
     attempts = {tid: attempts_of(rec) for tid, rec in records.items() if rec.get("attempts")}
     submission.write(submission.build(taskset, attempts), out)
+    return records
+
+
+def _run_workers(todo: list[Task], taskset: TaskSet, out: Path, config: SolveConfig, deadline: Deadline,
+                 workers: int, emit: Event) -> None:
+    """Shard `todo` over processes (round robin), one per GPU if there are any; report records as they land."""
+    gpus = torch.cuda.device_count() if config.device in ("auto", "cuda") else 0
+    threads = max(1, (os.cpu_count() or 1) // workers)
+    end = time.monotonic() + deadline.remaining() if deadline.budget is not None else None
+    context = multiprocessing.get_context("spawn")
+    processes = []
+    for i in range(workers):
+        device = f"cuda:{i % gpus}" if gpus else ("cpu" if config.device == "auto" else config.device)
+        shard = todo[i::workers]
+        if shard:
+            worker_config = dataclasses.replace(config, device=device)
+            process = context.Process(target=_worker, args=(shard, taskset, out, worker_config, end, threads))
+            process.start()
+            processes.append(process)
+    store, seen = RecordStore(records_dir(out)), set()
+    while any(p.is_alive() for p in processes):
+        time.sleep(0.5)
+        for task_id, record in store.load_all().items():
+            if task_id not in seen and task_id in {t.id for t in todo}:
+                seen.add(task_id)
+                emit("done", task_id=task_id, record=record)
+    for process in processes:
+        process.join()
+        if process.exitcode:
+            emit("worker_failed", exitcode=process.exitcode)
+
+
+def _worker(shard: list[Task], taskset: TaskSet, out: Path, config: SolveConfig, end: float | None,
+            threads: int) -> None:
+    """One worker process: its shard of the tasks, against the run's common end time."""
+    torch.set_num_threads(threads)
+    deadline = Deadline(None if end is None else max(0.0, end - time.monotonic()))
+    base = checkpoint.load_any(config.checkpoint) if config.checkpoint else None
+    store = RecordStore(records_dir(out))
+    _solve_tasks(shard, taskset, out, store, config, deadline, lambda *a, **k: None, base)
 
 
 def _fallback_record(task: Task, status: str, reason: str, config: SolveConfig) -> dict:

@@ -32,6 +32,7 @@ def solve(
     time_budget: Annotated[Optional[str], typer.Option(help="Wall-clock limit for the whole run: 90s, 45m, 12h.")] = None,
     checkpoint_file: Annotated[Optional[Path], typer.Option(
         "--checkpoint", help="Start every task from this pretrained model (ours, or an official TRM/HRM one).")] = None,
+    workers: Annotated[int, typer.Option(min=1, help="Processes to shard the tasks over (one per GPU).")] = 1,
     fresh: Annotated[bool, typer.Option(help="Ignore saved per-task results and start over.")] = False,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="Plain log lines instead of a live display.")] = False,
 ) -> None:
@@ -54,7 +55,8 @@ def solve(
         raise typer.Exit(1)
     save_config(cfg, records_dir(out) / "config.yaml")
     with _Display(console, len(taskset), budget, quiet) as display:
-        report = solve_tasks(taskset, out, cfg, budget, fresh=fresh, on_event=display.event, base=base)
+        report = solve_tasks(taskset, out, cfg, budget, fresh=fresh, on_event=display.event, base=base,
+                             workers=workers)
     console.print(_table(report))
     console.print(
         f"{out}: {len(report.results)} tasks ({report.count('predicted')} predicted, {report.resumed} resumed, "
@@ -92,6 +94,8 @@ class _Display:
         elif kind == "progress":
             self.status(f"{info['task_id']}: step {info['step']} loss {info['loss']:.3f} "
                         f"exact {info['exact']:.2f}")
+        elif kind == "worker_failed":
+            self.log(f"a worker process failed (exit code {info['exitcode']}); its unfinished tasks keep fallbacks")
         elif kind == "retry":
             self.log(f"{info['task_id']}: {info['reason']}, retrying with {info['augmentations']} versions")
         elif kind == "done":

@@ -141,3 +141,18 @@ def test_a_bad_checkpoint_is_a_clear_error(tmp_path):
     result = CliRunner().invoke(app, ["solve", str(EXAMPLES), "--out", str(tmp_path / "s.json"), "--checkpoint",
                                       str(bad)], env={"COLUMNS": "400"})
     assert result.exit_code == 2 and "model.pt" in result.output
+
+
+def test_two_workers_share_the_tasks_and_merge_their_records(tmp_path):
+    taskset = tasks.load(EXAMPLES)
+    out = tmp_path / "sub.json"
+    done = []
+    report = solve(taskset, out, quick_config(), workers=2,
+                   on_event=lambda kind, **info: done.append(info["task_id"]) if kind == "done" else None)
+    assert sorted(done) == sorted(taskset.ids)
+    assert [r.task_id for r in report.results] == taskset.ids
+    assert {r.status for r in report.results} <= {"predicted", "fallback"}
+    sub = submission.read(out)
+    assert submission.validate(sub, taskset) == []
+    for result in report.results:
+        assert sub[result.task_id][0]["attempt_1"] == result.record["attempts"][0][0]
