@@ -160,16 +160,21 @@ def compare(ours: dict[str, np.ndarray], expected: dict[str, np.ndarray], grads:
     return checks
 
 
-def run_parity(fixture_dir: str | Path) -> ParityReport:
-    """Import the fixture's official checkpoint, replay its batch and compare with its expected outputs."""
+def run_parity(fixture_dir: str | Path, device: str | torch.device = "cpu", cuda_dtype: str = "float32") -> ParityReport:
+    """Import the fixture's official checkpoint, replay its batch and compare with its expected outputs.
+
+    On a CUDA `device`, `cuda_dtype` "float32" checks parity as on the CPU; "bfloat16" runs under autocast (the
+    speed setting), whose differences are expected to exceed the float32 tolerances and are reported as such.
+    """
     fixture = Path(fixture_dir)
     for name in ("config.json", "checkpoint.pt", "batch.npz", "expected.npz", "grads_step1.npz"):
         if not (fixture / name).is_file():
             raise FileNotFoundError(f"{fixture}: not a parity fixture (no {name})")
     spread = json.loads((fixture / "spread.json").read_text()) if (fixture / "spread.json").is_file() else {}
     official = load_official(fixture / "checkpoint.pt")  # with the config.json beside it
-    model = official.model.float()
-    batch = load_batch(fixture)
+    model = official.model.float().to(device)
+    model.config.cuda_dtype = cuda_dtype
+    batch = {k: v.to(device) for k, v in load_batch(fixture).items()}
     ours = replay_eval(model, batch)
     ours.update(replay_train(model, batch, official.loss_type))
     expected, grads = dict(np.load(fixture / "expected.npz")), dict(np.load(fixture / "grads_step1.npz"))

@@ -18,12 +18,14 @@ def parity(
     dump: Annotated[
         Optional[Path], typer.Option("--dump", help="Write our outputs, under the fixture's keys, to this .npz.")
     ] = None,
+    device: Annotated[str, typer.Option(help="cpu, cuda, cuda:1, ...")] = "cpu",
+    cuda_dtype: Annotated[str, typer.Option(help="On CUDA: float32 (parity) or bfloat16 (autocast, report only).")] = "float32",
 ) -> None:
     """Import FIXTURE_DIR's official checkpoint, replay its batch (every ACT step in eval mode, the first in train
     mode with loss and gradients) and compare with the official outputs. Exit 0 only within tolerance."""
     console = Console()
     try:
-        report = run_parity(fixture_dir)
+        report = run_parity(fixture_dir, device, cuda_dtype)
     except (FileNotFoundError, CheckpointError, KeyError) as err:
         console.print(f"[red]error:[/] {err}")
         raise typer.Exit(2)

