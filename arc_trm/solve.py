@@ -98,8 +98,9 @@ def solve(taskset: TaskSet, out: str | Path, config: SolveConfig, budget_seconds
     store = RecordStore(records_dir(out))
     if fresh:
         store.clear()
-    write_json([p.__dict__ for p in taskset.problems], problems_path(out), indent=1)
     records = _write_submission(taskset, store, out)
+    problems = taskset.problems + store.problems  # unreadable saved records are redone, and reported
+    write_json([p.__dict__ for p in problems], problems_path(out), indent=1)
     emit("start", tasks=len(taskset), resumed=len(records), problems=len(taskset.problems))
     todo = [t for t in taskset if t.id not in records]
     if workers > 1 and len(todo) > 1:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from pathlib import Path
 from typing import Annotated, Optional
 
@@ -44,6 +45,9 @@ def solve(
         if checkpoint_file is not None:
             cfg.checkpoint = str(checkpoint_file)
         base = checkpoint.load_any(cfg.checkpoint) if cfg.checkpoint else None
+        if task_source is None and not DEFAULT_TASKS.is_dir():
+            raise FileNotFoundError(f"no TASKS given and the examples are not at {DEFAULT_TASKS} (a non-editable "
+                                    "install): give a folder, a challenges file or a split")
         taskset = tasks.load(task_source or DEFAULT_TASKS)
     except (ValueError, FileNotFoundError, ConfigError) as err:
         console.print(f"[red]error:[/] {err}")
@@ -69,6 +73,7 @@ class _Display:
 
     def __init__(self, console: Console, total: int, budget: float | None, quiet: bool):
         self.console, self.quiet, self.budget = console, quiet, budget
+        self.start, self.total, self.finished, self.resumed = time.monotonic(), total, 0, 0
         self.progress = Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
                                  TimeElapsedColumn(), TextColumn("{task.fields[status]}"), console=console,
                                  disable=quiet)
@@ -83,6 +88,7 @@ class _Display:
 
     def event(self, kind: str, **info) -> None:
         if kind == "start":
+            self.resumed = info["resumed"]
             self.progress.update(self.bar, advance=info["resumed"])
             self.log(f"{info['tasks']} tasks, {info['resumed']} resumed from saved results, "
                      f"{info['problems']} input problem(s)")
@@ -100,14 +106,19 @@ class _Display:
             self.log(f"{info['task_id']}: {info['reason']}, retrying with {info['augmentations']} versions")
         elif kind == "done":
             record = info["record"]
+            self.finished += 1
             self.progress.update(self.bar, advance=1)
             self.log(f"{info['task_id']}: {record['status']}"
                      + (f" ({record['reason']})" if record.get("reason") else "")
                      + f" in {format_duration(record.get('timings', {}).get('total', 0))}")
 
     def status(self, text: str) -> None:
+        elapsed = time.monotonic() - self.start
         if self.budget is not None:
-            text += f" | budget {format_duration(self.budget)}"
+            text += f" | budget left {format_duration(max(0.0, self.budget - elapsed))}"
+        left = self.total - self.resumed - self.finished
+        if self.finished:
+            text += f" | ETA {format_duration(elapsed / self.finished * left)}"
         self.progress.update(self.bar, status=text)
 
     def log(self, text: str) -> None:

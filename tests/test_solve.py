@@ -156,3 +156,14 @@ def test_two_workers_share_the_tasks_and_merge_their_records(tmp_path):
     assert submission.validate(sub, taskset) == []
     for result in report.results:
         assert sub[result.task_id][0]["attempt_1"] == result.record["attempts"][0][0]
+
+
+def test_a_corrupt_saved_record_is_reported_and_redone(tmp_path):
+    taskset = tasks.TaskSet([tasks.load(EXAMPLES)["3c9b0459"]])
+    out = tmp_path / "sub.json"
+    records_dir(out).mkdir(parents=True)
+    (records_dir(out) / "3c9b0459.json").write_text('{"task_id": "3c9b04')
+    report = solve(taskset, out, quick_config())
+    assert report.resumed == 0 and report.results[0].record["steps"] == 15
+    problems = json.loads(problems_path(out).read_text())
+    assert problems and problems[0]["field"] == "record" and "3c9b0459" in problems[0]["file"]
