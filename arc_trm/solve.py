@@ -31,7 +31,7 @@ from arc_trm.tasks import Task, TaskSet
 
 
 def _cpu_model() -> TRMConfig:
-    return TRMConfig(hidden_size=64, num_heads=2, puzzle_emb_dim=64, puzzle_emb_len=4, T=2, n=2, N_sup=4)
+    return TRMConfig(hidden_size=64, num_heads=2, puzzle_emb_dim=64, puzzle_emb_len=4, T=1, n=1, N_sup=2)
 
 
 @dataclass
@@ -43,7 +43,7 @@ class SolveConfig:
     vote: str = "count_then_confidence"  # or "count"
     seed: int = 0
     device: str = "auto"  # "auto" (CUDA when there is one), "cpu", "cuda", "cuda:1", ...
-    task_seconds: float = 60.0  # time per task when no --time-budget is given
+    task_seconds: float = 45.0  # time per task when no --time-budget is given
     min_task_seconds: float = 3.0  # a task that cannot get this much time gets its fallback instead
     checkpoint: Optional[str] = None  # start from this pretrained model (ours or official) instead of scratch
     rollout_batch: int = 256
@@ -237,7 +237,8 @@ def solve_task(task: Task, config: SolveConfig, seconds: float, device: torch.de
     trainer = ttt.Trainer(model, c)
     per_row = predict.time_step(model, data)  # one eval supervision step of one test input in one version
     per_version = per_row * data.test_per_version * model.config.N_sup * SAFETY  # its share of the rollout
-    step_time = per_row * c.batch_size * TRAIN_STEP_FACTOR  # a guess until the first step is measured
+    batch = ttt.batch_size(c, canvas)
+    step_time = per_row * batch * TRAIN_STEP_FACTOR  # a guess until the first step is measured
     left = end - time.monotonic()
     versions = min(len(augs), int(min(config.predict_share * left, left - step_time * SAFETY) / per_version))
     if versions < 1:
@@ -247,7 +248,7 @@ def solve_task(task: Task, config: SolveConfig, seconds: float, device: torch.de
     metrics: dict[str, float] = {}
     while trainer.steps < c.max_steps and time.monotonic() + step_time * SAFETY < train_until:
         began = time.monotonic()
-        metrics = trainer.step(data.sample(c.batch_size))
+        metrics = trainer.step(data.sample(batch))
         step_time = time.monotonic() - began if trainer.steps == 1 else max(step_time, time.monotonic() - began)
         if trainer.steps % 25 == 0:
             emit("progress", task_id=task.id, step=trainer.steps, **metrics)

@@ -32,18 +32,19 @@ from arc_trm.tasks import Task
 class TTTConfig:
     """How one task is trained at test time (defaults: the CPU default of configs/cpu.yaml)."""
 
-    augmentations: int = 32  # K: augmented versions of the task, identity included
+    augmentations: int = 64  # K: augmented versions of the task, identity included
     permute_background: bool = False  # let colour 0 take part in the colour permutations
     translate: int = 0  # largest random offset of demonstration grids on the canvas (0: none)
     max_steps: int = 2000  # optimiser steps at most (time usually stops it first)
-    batch_size: int = 32
+    batch_size: int = 16  # demonstrations per step (at most, with batch_tokens)
+    batch_tokens: int = 784  # > 0: fewer demonstrations per step on bigger canvases, about this many cells in all
     lr: float = 1e-3
     puzzle_emb_lr: float = 1e-2
-    weight_decay: float = 0.1
+    weight_decay: float = 1.0
     puzzle_emb_weight_decay: float = 0.1
     betas: tuple[float, float] = (0.9, 0.95)
     warmup_steps: int = 20
-    ema: float = 0.0  # EMA rate of the weights used for prediction; 0: no EMA
+    ema: float = 0.99  # EMA rate of the weights used for prediction; 0: no EMA
     loss: str = "stablemax"
     train: str = "all"  # "all" weights, or "embeddings" only (fine-tuning a pretrained checkpoint)
 
@@ -149,6 +150,14 @@ def from_pretrained(base: TRM, num_versions: int, device: torch.device) -> TRM:
     model.config = dataclasses.replace(base.config, num_puzzle_ids=num_versions + 1)
     model.puzzle_emb.weight = mean.expand(num_versions + 1, -1).clone()
     return model.to(device)
+
+
+def batch_size(config: TTTConfig, canvas: int) -> int:
+    """Demonstrations per step on a canvas: `batch_size`, or fewer on big canvases when `batch_tokens` is set
+    (more, cheaper steps: per-task training on a CPU is starved of steps, not of samples per step)."""
+    if config.batch_tokens <= 0:
+        return config.batch_size
+    return max(2, min(config.batch_size, config.batch_tokens // (canvas * canvas)))
 
 
 class Trainer:

@@ -16,6 +16,10 @@ def test_cpu_default_loads_and_round_trips(tmp_path):
     assert isinstance(to_dict(cfg)["ttt"]["betas"], list)
 
 
+def test_dataclass_defaults_are_the_cpu_default():
+    assert SolveConfig() == load_config(SolveConfig, REPO / "configs" / "cpu.yaml")
+
+
 def test_overrides_parse_values_as_yaml(tmp_path):
     cfg = load_config(SolveConfig, None, ["ttt.lr=3e-4", "model.T=3", "ttt.betas=[0.8, 0.9]", "device=cpu",
                                           "ttt.ema=0"])

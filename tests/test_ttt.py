@@ -53,7 +53,7 @@ def test_trainer_learns_a_small_task(arc1_train):
     augs = augment.plan(task, 4, seed=0)
     data = ttt.task_data(task, augs, ttt.task_canvas(task))
     model = ttt.new_model(TINY, len(augs), torch.device("cpu"))
-    trainer = ttt.Trainer(model, ttt.TTTConfig(lr=3e-3, warmup_steps=5, batch_size=16))
+    trainer = ttt.Trainer(model, ttt.TTTConfig(lr=3e-3, warmup_steps=5, batch_size=16, weight_decay=0.1, ema=0.0))
     losses = [trainer.step(data.sample(16))["loss"] for _ in range(60)]
     assert np.mean(losses[-10:]) < 0.6 * np.mean(losses[:10])
     candidates = predict.rollout(model, data)
@@ -78,3 +78,9 @@ def test_embeddings_only_training_leaves_the_weights_alone(reference_dir, arc1_t
     assert all(torch.equal(before[k], after[k]) for k in after if k != "puzzle_emb.weight")
     assert not torch.equal(before["puzzle_emb.weight"], after["puzzle_emb.weight"])
     assert torch.equal(base.puzzle_emb.weight, table)  # the base model is untouched
+
+
+def test_batch_shrinks_on_big_canvases_when_asked():
+    config = ttt.TTTConfig(batch_size=16, batch_tokens=784)
+    assert [ttt.batch_size(config, c) for c in (4, 7, 8, 11, 30)] == [16, 16, 12, 6, 2]
+    assert ttt.batch_size(ttt.TTTConfig(batch_size=16, batch_tokens=0), 30) == 16
