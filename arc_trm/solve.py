@@ -193,10 +193,10 @@ def _fallback_record(task: Task, status: str, reason: str, config: SolveConfig) 
 def _solve_or_fail(task: Task, config: SolveConfig, seconds: float, device: torch.device, emit: Event,
                    base: TRM | None = None) -> dict:
     """Solve one task; out of memory retries with half the augmentations, any other error gives a fallback."""
-    attempt_config = config
+    attempt_config, end = config, time.monotonic() + seconds
     for _ in range(3):
         try:
-            return solve_task(task, attempt_config, seconds, device, emit, base)
+            return solve_task(task, attempt_config, end - time.monotonic(), device, emit, base)
         except torch.OutOfMemoryError:
             torch.cuda.empty_cache()
             smaller = max(1, attempt_config.ttt.augmentations // 2)
@@ -211,7 +211,7 @@ def _solve_or_fail(task: Task, config: SolveConfig, seconds: float, device: torc
 
 
 def _with_ttt(config: SolveConfig, **changes: Any) -> SolveConfig:
-    return SolveConfig(**{**config.__dict__, "ttt": ttt.TTTConfig(**{**config.ttt.__dict__, **changes})})
+    return dataclasses.replace(config, ttt=dataclasses.replace(config.ttt, **changes))
 
 
 class OutOfTime(Exception):
