@@ -101,8 +101,10 @@ def solve(taskset: TaskSet, out: str | Path, config: SolveConfig, budget_seconds
     records = _write_submission(taskset, store, out)
     problems = taskset.problems + store.problems  # unreadable saved records are redone, and reported
     write_json([p.__dict__ for p in problems], problems_path(out), indent=1)
-    emit("start", tasks=len(taskset), resumed=len(records), problems=len(taskset.problems))
-    todo = [t for t in taskset if t.id not in records]
+    resumed = {tid for tid, rec in records.items() if _same_work(rec.get("config", {}), config)}
+    emit("start", tasks=len(taskset), resumed=len(resumed), problems=len(taskset.problems),
+         stale=len(records) - len(resumed))
+    todo = [t for t in taskset if t.id not in resumed]
     if workers > 1 and len(todo) > 1:
         _run_workers(todo, taskset, out, config, deadline, workers, emit)
     else:
@@ -112,6 +114,13 @@ def solve(taskset: TaskSet, out: str | Path, config: SolveConfig, budget_seconds
     records = _write_submission(taskset, store, out)
     results = [TaskResult(t.id, records[t.id]["status"], records[t.id]) for t in taskset if t.id in records]
     return SolveReport(out, results, len(taskset) - len(todo), len(taskset.problems), deadline.elapsed())
+
+
+def _same_work(saved: dict, config: SolveConfig) -> bool:
+    """Whether a saved record was made with this config (the device aside: workers each have their own)."""
+    ignore = {"device"}
+    current = to_dict(config)
+    return {k: v for k, v in saved.items() if k not in ignore} == {k: v for k, v in current.items() if k not in ignore}
 
 
 def _solve_tasks(todo: list[Task], taskset: TaskSet, out: Path, store: RecordStore, config: SolveConfig,

@@ -91,7 +91,8 @@ class _Display:
             self.resumed = info["resumed"]
             self.progress.update(self.bar, advance=info["resumed"])
             self.log(f"{info['tasks']} tasks, {info['resumed']} resumed from saved results, "
-                     f"{info['problems']} input problem(s)")
+                     f"{info['problems']} input problem(s)"
+                     + (f"; {info['stale']} saved result(s) made with another config are redone" if info["stale"] else ""))
         elif kind == "task":
             self.status(f"{info['task_id']}: starting ({format_duration(info['seconds'])} allowed)")
         elif kind == "phase":

@@ -100,7 +100,8 @@ def test_resume_after_sigkill(tmp_path):
     out = tmp_path / "sub.json"
     command = [sys.executable, "-m", "arc_trm_cli", "solve", str(EXAMPLES), "--out", str(out), "-q",
                "--set", "ttt.max_steps=100000", "--set", "task_seconds=4", "--set", "device=cpu"]
-    process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, cwd=REPO)
+    env = {**os.environ, "COLUMNS": "400"}
+    process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, cwd=REPO, env=env)
     store = RecordStore(records_dir(out))
     deadline = time.monotonic() + 120
     while len(store.load_all()) < 1 and time.monotonic() < deadline:
@@ -111,13 +112,16 @@ def test_resume_after_sigkill(tmp_path):
     assert 1 <= len(finished) < 4
     assert submission.validate(submission.read(out), tasks.load(EXAMPLES)) == []  # pre-filled, complete
 
-    again = subprocess.run(command, capture_output=True, text=True, cwd=REPO, timeout=300)
+    again = subprocess.run(command, capture_output=True, text=True, cwd=REPO, timeout=300, env=env)
     assert again.returncode == 0, again.stdout + again.stderr
     assert f"{len(finished)} resumed" in again.stdout
     assert set(store.load_all()) == set(tasks.load(EXAMPLES).ids)
 
+    other = subprocess.run([*command, "--set", "task_seconds=1"], capture_output=True, text=True, cwd=REPO,
+                           timeout=300, env=env)
+    assert "0 resumed" in other.stdout and "4 saved result(s) made with another config are redone" in other.stdout
     fresh = subprocess.run([*command, "--fresh", "--set", "task_seconds=1"], capture_output=True, text=True,
-                           cwd=REPO, timeout=300)
+                           cwd=REPO, timeout=300, env=env)
     assert "0 resumed" in fresh.stdout
 
 
