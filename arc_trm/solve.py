@@ -55,7 +55,7 @@ class TaskResult:
     """What solving one task produced: its record (as saved) and the attempts per test input."""
 
     task_id: str
-    status: str  # solved, fallback, failed, skipped
+    status: str  # predicted, fallback, failed, skipped
     record: dict[str, Any]
 
 
