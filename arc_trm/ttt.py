@@ -1,8 +1,8 @@
 """Test-time training on one task: augmented demonstrations, deep supervision, then a voted rollout.
 
     data = task_data(task, augs, canvas)          # every augmented version of the demonstrations, encoded
-    model = new_model(config.model, len(augs), device)  # a puzzle-embedding row per augmented version
-    trainer = Trainer(model, config.ttt)           # (or from_pretrained(base, len(augs), device))
+    model = new_model(config.model, len(augs), device)  # or from_pretrained(base, len(augs), device)
+    trainer = Trainer(model, config.ttt)          # a puzzle-embedding row per augmented version
     while ...: trainer.step(data.sample(batch))   # one supervision step (ACT) per optimiser step
     candidates = predict.rollout(model, data)     # every version of every test input, N_sup steps
 
