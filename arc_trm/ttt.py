@@ -1,10 +1,10 @@
 """Test-time training on one task: augmented demonstrations, deep supervision, then a voted rollout.
 
-    data = task_data(task, augs, canvas)          # every augmented version of the demonstrations, encoded
-    model = new_model(config.model, len(augs), device)  # or from_pretrained(base, len(augs), device)
-    trainer = Trainer(model, config.ttt)          # a puzzle-embedding row per augmented version
-    while ...: trainer.step(data.sample(batch))   # one supervision step (ACT) per optimiser step
-    candidates = predict.rollout(model, data)     # every version of every test input, N_sup steps
+    data = task_data(task, augs, canvas)                 # every augmented version, encoded on the canvas
+    model = new_model(config.model, len(augs), device)   # or from_pretrained(base, len(augs), device)
+    trainer = Trainer(model, config.ttt)
+    while ...: trainer.step(data.sample(batch))          # one supervision step (ACT) per optimiser step
+    candidates = predict.rollout(model, data)            # every version of every test input, N_sup steps
 
 Each augmented version of the task is its own "puzzle" with its own embedding row (ids 1..K; 0 is the
 official blank id), as in the official data build; the test inputs are answered with their version's row.
