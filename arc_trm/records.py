@@ -20,7 +20,7 @@ from typing import Any
 
 import numpy as np
 
-from arc_trm.submission import write_json
+from arc_trm.io import write_json
 from arc_trm.tasks import GridError, Problem, read_json, to_grid
 
 STATUSES = ("predicted", "fallback", "failed", "skipped")

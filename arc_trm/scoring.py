@@ -15,7 +15,7 @@ from typing import Any
 import numpy as np
 from scipy.stats import norm
 
-from arc_trm.tasks import GridError, to_grid
+from arc_trm.tasks import grid_or_none
 
 
 @dataclass(frozen=True)
@@ -126,15 +126,5 @@ def solved(entry: Any, truth: np.ndarray, k: int = 2) -> bool:
     """True when one of attempt_1..attempt_k of a submission entry equals the truth exactly."""
     if not isinstance(entry, dict):
         return False
-    attempts = (_grid(entry.get(f"attempt_{j}")) for j in range(1, k + 1))
+    attempts = (grid_or_none(entry.get(f"attempt_{j}")) for j in range(1, k + 1))
     return any(grid is not None and np.array_equal(grid, truth) for grid in attempts)
-
-
-def _grid(value: Any) -> np.ndarray | None:
-    """An attempt as a grid, or None when it is missing or not a valid grid."""
-    if isinstance(value, np.ndarray):
-        value = value.tolist()
-    try:
-        return to_grid(value)
-    except GridError:
-        return None

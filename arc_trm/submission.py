@@ -13,8 +13,8 @@ from typing import Any
 
 import numpy as np
 
-from arc_trm.io import write_json  # noqa: F401  (re-exported: submission.write_json)
-from arc_trm.tasks import GridError, Task, read_json, to_grid
+from arc_trm.io import write_json
+from arc_trm.tasks import GridError, Task, grid_or_none, read_json, to_grid
 
 ATTEMPTS = ("attempt_1", "attempt_2")
 
@@ -53,12 +53,8 @@ def _entry(pair: Any, fallback: np.ndarray) -> dict:
 
 def _json_grid(value: Any, fallback: np.ndarray) -> list[list[int]]:
     """A grid in JSON form (validated), or the fallback's."""
-    if isinstance(value, np.ndarray):
-        value = value.tolist()
-    try:
-        return to_grid(value).tolist()
-    except GridError:
-        return fallback.tolist()
+    grid = grid_or_none(value)
+    return (fallback if grid is None else grid).tolist()
 
 
 def validate(submission: Any, tasks: Iterable[Task]) -> list[str]:

@@ -343,7 +343,7 @@ def load_solutions(source: str | Path) -> dict[str, list[np.ndarray | None]]:
         if problem:
             raise ValueError(str(problem))
         if isinstance(data, dict) and data and all(isinstance(v, list) for v in data.values()):
-            return {task_id: [_grid_or_none(g) for g in grids] for task_id, grids in data.items()}
+            return {task_id: [grid_or_none(g) for g in grids] for task_id, grids in data.items()}
     taskset = load(source)
     solutions = taskset.solutions()
     if not solutions:
@@ -351,7 +351,10 @@ def load_solutions(source: str | Path) -> dict[str, list[np.ndarray | None]]:
     return solutions
 
 
-def _grid_or_none(value: Any) -> np.ndarray | None:
+def grid_or_none(value: Any) -> np.ndarray | None:
+    """`to_grid` of a JSON grid or an array, or None when it is missing or not a valid grid."""
+    if isinstance(value, np.ndarray):
+        value = value.tolist()
     try:
         return to_grid(value)
     except GridError:

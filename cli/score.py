@@ -10,6 +10,7 @@ from rich.console import Console
 from rich.table import Table
 
 from arc_trm import scoring, submission, tasks
+from arc_trm.io import write_json
 
 
 def score(
@@ -39,7 +40,7 @@ def score(
         console.print(_table(result))
     console.print(result.summary())
     if json_out is not None:
-        submission.write_json(result.to_json(), json_out)
+        write_json(result.to_json(), json_out)
         console.print(f"scores written to {json_out}")
 
 
