@@ -10,6 +10,7 @@ crash continues where it stopped. Input problems go to `submission.problems.json
 from __future__ import annotations
 
 import dataclasses
+import math
 import multiprocessing
 import os
 import time
@@ -47,6 +48,8 @@ class SolveConfig:
     min_task_seconds: float = 3.0  # a task that cannot get this much time gets its fallback instead
     checkpoint: Optional[str] = None  # start from this pretrained model (ours or official) instead of scratch
     rollout_batch: int = 256
+    group_tasks: int = 1  # tasks trained together in one model, similar canvases side by side in each batch
+    # (pays on a GPU, which one small task's batch leaves mostly idle; on a CPU, 1)
     predict_share: float = 0.3  # at most this share of a task's time goes to the rollout (fewer versions if needed)
 
 
@@ -125,24 +128,42 @@ def _same_work(saved: dict, config: SolveConfig) -> bool:
 
 def _solve_tasks(todo: list[Task], taskset: TaskSet, out: Path, store: RecordStore, config: SolveConfig,
                  deadline: Deadline, emit: Event, base: TRM | None) -> None:
-    """Solve `todo` one task at a time within the deadline, saving each record and the submission as it ends."""
+    """Solve `todo` a group at a time (one task unless `group_tasks` > 1) within the deadline, saving each
+    record and the submission as a group ends."""
     cap = config.task_seconds if deadline.budget is None else None
     planner = BudgetPlanner(todo, None if deadline.budget is None else deadline.remaining(), per_task_cap=cap,
                             translate=config.ttt.translate)
     device = resolve_device(config.device)
-    for task in todo:
-        seconds = planner.slice_for(task.id, deadline.remaining())
-        emit("task", task_id=task.id, seconds=seconds)
-        if not task.solvable:
-            record = _fallback_record(task, "skipped", "no valid demonstration or test input", config)
-        elif not planner.can_start(task.id, deadline.remaining(), config.min_task_seconds):
-            record = _fallback_record(task, "skipped", "out of time", config)
+    for group in groups(todo, config.group_tasks, config.ttt.translate):
+        name = group_name(group)
+        seconds = math.fsum(planner.slice_for(task.id, deadline.remaining()) for task in group)
+        emit("task", task_id=name, seconds=seconds)
+        if not all(task.solvable for task in group):
+            records = [_fallback_record(task, "skipped", "no valid demonstration or test input", config)
+                       for task in group]
+        elif seconds < config.min_task_seconds:
+            records = [_fallback_record(task, "skipped", "out of time", config) for task in group]
         else:
-            record = _solve_or_fail(task, config, seconds, device, emit, base)
-        planner.done(task.id)
-        store.save(record)
+            records = _solve_or_fail(group, config, seconds, device, emit, base)
+        for record in records:
+            planner.done(record["task_id"])
+            store.save(record)
+            emit("done", task_id=record["task_id"], record=record)
         _write_submission(taskset, store, out)
-        emit("done", task_id=task.id, record=record)
+
+
+def groups(todo: list[Task], size: int, translate: int = 0) -> list[list[Task]]:
+    """The tasks in groups of at most `size` to train jointly: tasks with something to solve sorted by canvas,
+    so that a group's members share one canvas with little padding; the others alone. Size 1: `todo`'s order."""
+    if size <= 1:
+        return [[task] for task in todo]
+    solvable = sorted((t for t in todo if t.solvable), key=lambda t: ttt.task_canvas(t, translate))
+    return [solvable[i:i + size] for i in range(0, len(solvable), size)] + \
+        [[task] for task in todo if not task.solvable]
+
+
+def group_name(group: list[Task]) -> str:
+    return "+".join(task.id for task in group)
 
 
 def _write_submission(taskset: TaskSet, store: RecordStore, out: Path) -> dict[str, dict]:
@@ -199,24 +220,39 @@ def _fallback_record(task: Task, status: str, reason: str, config: SolveConfig) 
     return record
 
 
-def _solve_or_fail(task: Task, config: SolveConfig, seconds: float, device: torch.device, emit: Event,
-                   base: TRM | None = None) -> dict:
-    """Solve one task; out of memory retries with half the augmentations, any other error gives a fallback."""
-    attempt_config, end = config, time.monotonic() + seconds
+def _solve_or_fail(group: list[Task], config: SolveConfig, seconds: float, device: torch.device, emit: Event,
+                   base: TRM | None = None) -> list[dict]:
+    """Solve a group; out of memory retries with half the augmentations, any other error gives fallbacks (a
+    group that fails has its tasks solved alone, so one broken task never costs the others their answers)."""
+    attempt_config, end, name = config, time.monotonic() + seconds, group_name(group)
     for _ in range(3):
         try:
-            return solve_task(task, attempt_config, end - time.monotonic(), device, emit, base)
+            return solve_group(group, attempt_config, end - time.monotonic(), device, emit, base)
         except torch.OutOfMemoryError:
             torch.cuda.empty_cache()
             smaller = max(1, attempt_config.ttt.augmentations // 2)
             attempt_config = _with_ttt(attempt_config, augmentations=smaller,
                                        batch_size=max(1, attempt_config.ttt.batch_size // 2))
-            emit("retry", task_id=task.id, reason="out of memory", augmentations=smaller)
+            emit("retry", task_id=name, reason="out of memory", augmentations=smaller)
         except OutOfTime as err:
-            return _fallback_record(task, "skipped", f"out of time: {err}", config)
+            return [_fallback_record(task, "skipped", f"out of time: {err}", config) for task in group]
         except Exception as err:  # one broken task never costs the others their answers
-            return _fallback_record(task, "failed", f"{type(err).__name__}: {err}", config)
-    return _fallback_record(task, "failed", "out of memory at the smallest size", config)
+            if len(group) == 1:
+                return [_fallback_record(group[0], "failed", f"{type(err).__name__}: {err}", config)]
+            emit("retry", task_id=name, reason=f"{type(err).__name__}: {err}; each task alone")
+            return _solve_alone(group, config, end, device, emit, base)
+    return [_fallback_record(task, "failed", "out of memory at the smallest size", config) for task in group]
+
+
+def _solve_alone(group: list[Task], config: SolveConfig, end: float, device: torch.device, emit: Event,
+                 base: TRM | None) -> list[dict]:
+    """The tasks of a failed group one by one, sharing the group's remaining time equally."""
+    records = []
+    for i, task in enumerate(group):
+        seconds = (end - time.monotonic()) / (len(group) - i)
+        records += _solve_or_fail([task], config, seconds, device, emit, base) if seconds > 0 else \
+            [_fallback_record(task, "skipped", "out of time", config)]
+    return records
 
 
 def _with_ttt(config: SolveConfig, **changes: Any) -> SolveConfig:
@@ -229,7 +265,14 @@ class OutOfTime(Exception):
 
 def solve_task(task: Task, config: SolveConfig, seconds: float, device: torch.device, emit: Event,
                base: TRM | None = None) -> dict:
-    """Train on the task's augmented demonstrations, then roll out and vote, all within `seconds`.
+    """Train on the task's augmented demonstrations, then roll out and vote, all within `seconds`."""
+    return solve_group([task], config, seconds, device, emit, base)[0]
+
+
+def solve_group(group: list[Task], config: SolveConfig, seconds: float, device: torch.device, emit: Event,
+                base: TRM | None = None) -> list[dict]:
+    """Train one model on the group's augmented demonstrations (each task's versions their own puzzle rows, a
+    batch of each task per step), then roll out and vote per task, all within `seconds`; a record per task.
 
     The rollout's cost is measured before training (one supervision step on a few test rows); it keeps as
     many augmented versions as fit in `predict_share` of the slice (at least one, else OutOfTime), and
@@ -237,41 +280,60 @@ def solve_task(task: Task, config: SolveConfig, seconds: float, device: torch.de
     """
     start = time.monotonic()
     end = start + seconds
-    c = config.ttt
-    augs = augment.plan(task, c.augmentations, config.seed, c.permute_background, c.translate)
-    canvas = ttt.task_canvas(task, c.translate)
-    data = ttt.task_data(task, augs, canvas, seed=config.seed)
-    model = ttt.from_pretrained(base, len(augs), device) if base is not None else \
-        ttt.new_model(config.model, len(augs), device, seed=config.seed)
+    c, name = config.ttt, group_name(group)
+    canvas = max(ttt.task_canvas(task, c.translate) for task in group)
+    parts = _encode(group, config, canvas)
+    num_versions = sum(len(part.augs) for part in parts)
+    model = ttt.from_pretrained(base, num_versions, device) if base is not None else \
+        ttt.new_model(config.model, num_versions, device, seed=config.seed)
     trainer = ttt.Trainer(model, c)
-    per_row = predict.time_step(model, data)  # one eval supervision step of one test input in one version
-    per_version = per_row * data.test_per_version * model.config.N_sup * SAFETY  # its share of the rollout
+    per_row = predict.time_step(model, parts[0])  # one eval supervision step of one test input in one version
+    per_version = per_row * sum(p.test_per_version for p in parts) * model.config.N_sup * SAFETY  # all tasks
     batch = ttt.batch_size(c, canvas)
-    step_time = per_row * batch * TRAIN_STEP_FACTOR  # a guess until the first step is measured
+    step_time = per_row * batch * len(parts) * TRAIN_STEP_FACTOR  # a guess until the first step is measured
     left = end - time.monotonic()
-    versions = min(len(augs), int(min(config.predict_share * left, left - step_time * SAFETY) / per_version))
+    versions = min(min(len(p.augs) for p in parts),
+                   int(min(config.predict_share * left, left - step_time * SAFETY) / per_version))
     if versions < 1:
         raise OutOfTime(f"a rollout and a training step need {per_version + step_time:.1f} s, {left:.1f} s left")
     train_until = end - versions * per_version
-    emit("phase", task_id=task.id, phase="train", canvas=canvas, versions=len(augs))
+    emit("phase", task_id=name, phase="train", canvas=canvas, versions=num_versions)
     metrics: dict[str, float] = {}
     while trainer.steps < c.max_steps and time.monotonic() + step_time * SAFETY < train_until:
         began = time.monotonic()
-        metrics = trainer.step(data.sample(batch))
+        metrics = trainer.step(ttt.sample_joint(parts, batch))
         step_time = time.monotonic() - began if trainer.steps == 1 else max(step_time, time.monotonic() - began)
         if trainer.steps % 25 == 0:
-            emit("progress", task_id=task.id, step=trainer.steps, **metrics)
+            emit("progress", task_id=name, step=trainer.steps, **metrics)
     trained = time.monotonic()
-    emit("phase", task_id=task.id, phase="predict", versions=versions)
+    emit("phase", task_id=name, phase="predict", versions=versions)
     with trainer.ema.swapped_in(model) if trainer.ema else nullcontext():
-        candidates = predict.rollout(model, data, config.rollout_batch, versions)
+        candidates = [predict.rollout(model, part, config.rollout_batch, versions) for part in parts]
+    timings = {"train": trained - start, "predict": time.monotonic() - trained, "total": time.monotonic() - start}
+    records = [_record(task, cs, config, timings) for task, cs in zip(group, candidates)]
+    for record, part in zip(records, parts):
+        record.update(steps=trainer.steps, canvas=canvas, versions=len(part.augs), voted_versions=versions,
+                      device=str(device), train_metrics=metrics)
+        if len(group) > 1:
+            record["group"] = [task.id for task in group]
+    return records
+
+
+def _encode(group: list[Task], config: SolveConfig, canvas: int) -> list[ttt.TaskData]:
+    """Each task's augmented versions on the group's canvas, puzzle ids numbered on from the previous task's."""
+    c, parts, first_id = config.ttt, [], 1
+    for task in group:
+        augs = augment.plan(task, c.augmentations, config.seed, c.permute_background, c.translate)
+        parts.append(ttt.task_data(task, augs, canvas, seed=config.seed, first_id=first_id))
+        first_id += len(augs)
+    return parts
+
+
+def _record(task: Task, candidates: list, config: SolveConfig, timings: dict[str, float]) -> dict:
+    """A task's record from its rollout candidates: voted attempts (fallbacks where nothing was predicted)."""
     ranked = [vote.vote(cs, config.vote) for cs in candidates]
     attempts = [vote.top2(r, submission.fallback_grid(g)) for r, g in zip(ranked, task.test_inputs)]
-    timings = {"train": trained - start, "predict": time.monotonic() - trained, "total": time.monotonic() - start}
     top = [[{"grid": r.grid, "votes": r.votes, "mean_confidence": r.mean_confidence} for r in rs[:5]]
            for rs in ranked]
     status = "predicted" if all(rs for rs in ranked) else "fallback"
-    record = make_record(task.id, attempts, top, timings, to_dict(config), status)
-    record.update(steps=trainer.steps, canvas=canvas, versions=len(augs), voted_versions=versions,
-                  device=str(device), train_metrics=metrics)
-    return record
+    return make_record(task.id, attempts, top, timings, to_dict(config), status)

@@ -8,6 +8,8 @@
 
 Each augmented version of the task is its own "puzzle" with its own embedding row (ids 1..K; 0 is the
 official blank id), as in the official data build; the test inputs are answered with their version's row.
+Several tasks can train jointly in one model (a GPU's batch is wasted on one small task): each task's rows
+follow the previous task's (`first_id`), and a step takes a batch from every task (`sample_joint`).
 """
 
 from __future__ import annotations
@@ -106,24 +108,32 @@ def task_canvas(task: Task, translate: int = 0) -> int:
     return min(predicted_output_side(task) + 1 + translate, OFFICIAL_CANVAS)
 
 
-def task_data(task: Task, augs: list[Aug], canvas: int, seed: int = 0) -> TaskData:
+def task_data(task: Task, augs: list[Aug], canvas: int, seed: int = 0, first_id: int = 1) -> TaskData:
     """Encode every version of the task; demonstrations of version k sit at `augs[k].translate`, except one
-    per version at the origin (as the official build keeps one untranslated example per version)."""
+    per version at the origin (as the official build keeps one untranslated example per version). Version k
+    gets puzzle id `first_id + k`."""
     inputs, labels, ids = [], [], []
     for k, aug in enumerate(augs):
         for j, (grid_in, grid_out) in enumerate(task.train):
             offset = (0, 0) if j == k % len(task.train) else _fit(aug.translate, grid_in, grid_out, aug, canvas)
             inputs.append(encode(aug.apply(grid_in), canvas, offset))
             labels.append(encode(aug.apply(grid_out), canvas, offset))
-            ids.append(k + 1)
+            ids.append(first_id + k)
     tests = [(k, i, aug.apply(g)) for k, aug in enumerate(augs) for i, g in enumerate(task.test_inputs)
              if g is not None]
     return TaskData(
         task.id, canvas, augs, np.stack(inputs), np.stack(labels), np.array(ids, np.int64),
-        np.stack([encode(g, canvas) for _, _, g in tests]), np.array([k + 1 for k, _, _ in tests], np.int64),
+        np.stack([encode(g, canvas) for _, _, g in tests]), np.array([first_id + k for k, _, _ in tests], np.int64),
         np.array([i for _, i, _ in tests]), np.array([k for k, _, _ in tests]), len(task.test_inputs),
         np.random.default_rng(seed),
     )
+
+
+def sample_joint(parts: list[TaskData], batch_size: int) -> dict[str, torch.Tensor]:
+    """One training batch for tasks trained jointly: `batch_size` demonstrations of each task, side by side
+    (so every task gets as many samples per step as it would alone). One task: just `parts[0].sample`."""
+    batches = [part.sample(batch_size) for part in parts]
+    return {key: torch.cat([b[key] for b in batches]) for key in batches[0]}
 
 
 def _fit(offset: tuple[int, int], grid_in: np.ndarray, grid_out: np.ndarray, aug: Aug, canvas: int):

@@ -104,7 +104,8 @@ class _Display:
         elif kind == "worker_failed":
             self.log(f"a worker process failed (exit code {info['exitcode']}); its unfinished tasks keep fallbacks")
         elif kind == "retry":
-            self.log(f"{info['task_id']}: {info['reason']}, retrying with {info['augmentations']} versions")
+            smaller = f" with {info['augmentations']} versions" if "augmentations" in info else ""
+            self.log(f"{info['task_id']}: {info['reason']}, retrying{smaller}")
         elif kind == "done":
             record = info["record"]
             self.finished += 1

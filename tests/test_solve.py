@@ -7,14 +7,15 @@ import subprocess
 import sys
 import time
 
+import numpy as np
 import pytest
 
 from typer.testing import CliRunner
 
-from arc_trm import submission, tasks
+from arc_trm import submission, tasks, ttt
 from arc_trm.config import load_config
 from arc_trm.records import RecordStore, problems_path, records_dir
-from arc_trm.solve import SolveConfig, solve
+from arc_trm.solve import SolveConfig, groups, solve
 from arc_trm_cli.app import app
 from conftest import REPO
 
@@ -171,3 +172,36 @@ def test_a_corrupt_saved_record_is_reported_and_redone(tmp_path):
     assert report.resumed == 0 and report.results[0].record["steps"] == 15
     problems = json.loads(problems_path(out).read_text())
     assert problems and problems[0]["field"] == "record" and "3c9b0459" in problems[0]["file"]
+
+
+def test_groups_put_similar_canvases_together_and_unsolvable_tasks_alone():
+    arc1 = tasks.load("arc1-eval")
+    todo = list(arc1.tasks[:7]) + [tasks.Task("empty", [], [None])]
+    grouped = groups(todo, 3)
+    assert sorted(t.id for g in grouped for t in g) == sorted(t.id for t in todo)
+    assert [len(g) for g in grouped] == [3, 3, 1, 1] and grouped[-1][0].id == "empty"
+    canvases = [ttt.task_canvas(t) for g in grouped[:3] for t in g]
+    assert canvases == sorted(canvases)
+    assert groups(todo, 1) == [[t] for t in todo]
+
+
+def test_tasks_trained_jointly_each_get_their_answers(tmp_path):
+    taskset = tasks.load(EXAMPLES)
+    out = tmp_path / "sub.json"
+    report = solve(taskset, out, quick_config("group_tasks=2"))
+    assert submission.validate(submission.read(out), taskset) == []
+    records = [r.record for r in report.results]
+    assert all(r["status"] == "predicted" and len(r["group"]) == 2 for r in records)
+    assert sorted(t for r in records for t in r["group"]) == sorted(taskset.ids * 2)  # two groups of two
+    for record in records:
+        assert sum(c["votes"] for c in record["candidates"][0]) <= record["voted_versions"] <= 8
+
+
+def test_a_broken_task_in_a_group_costs_the_others_nothing(tmp_path):
+    good = tasks.load(EXAMPLES)["0d3d703e"]
+    huge = np.ones((31, 31), np.int64)  # past the 30x30 canvas: built directly, as a loader would refuse it
+    broken = tasks.Task("broken", [(huge, huge)], [np.ones((3, 3), np.int64)])
+    report = solve(tasks.TaskSet([good, broken]), tmp_path / "sub.json", quick_config("group_tasks=2"))
+    status = {r.task_id: r.status for r in report.results}
+    assert status == {"0d3d703e": "predicted", "broken": "failed"}
+    assert "group" not in report.results[0].record  # solved alone after the group failed

@@ -84,3 +84,19 @@ def test_batch_shrinks_on_big_canvases_when_asked():
     config = ttt.TTTConfig(batch_size=16, batch_tokens=784)
     assert [ttt.batch_size(config, c) for c in (4, 7, 8, 11, 30)] == [16, 16, 12, 6, 2]
     assert ttt.batch_size(ttt.TTTConfig(batch_size=16, batch_tokens=0), 30) == 16
+
+
+def test_joint_tasks_number_their_versions_on_and_share_each_batch(arc1_train):
+    first, second = arc1_train["3c9b0459"], arc1_train["0d3d703e"]  # 4 and 4 demonstrations, 3x3 grids
+    canvas = max(ttt.task_canvas(first), ttt.task_canvas(second))
+    a = ttt.task_data(first, augment.plan(first, 3, seed=0), canvas)
+    b = ttt.task_data(second, augment.plan(second, 5, seed=0), canvas, first_id=4)
+    assert set(a.puzzle_ids) == set(a.test_ids) == {1, 2, 3}
+    assert set(b.puzzle_ids) == set(b.test_ids) == {4, 5, 6, 7, 8}
+    batch = ttt.sample_joint([a, b], 6)
+    ids = batch["puzzle_ids"].tolist()
+    assert batch["inputs"].shape == (12, canvas * canvas)
+    assert all(i <= 3 for i in ids[:6]) and all(i >= 4 for i in ids[6:])  # 6 rows of each task
+    model = ttt.new_model(TINY, 8, torch.device("cpu"))
+    ttt.Trainer(model, ttt.TTTConfig(batch_size=6)).step(batch)
+    assert [len(cs) for cs in predict.rollout(model, b)] == [5]  # the second task's rows answer its test input
