@@ -32,7 +32,8 @@ import torch
 import torch.distributed as dist
 from torch import nn
 
-__all__ = ["AdamATan2", "EMA", "PuzzleEmbeddingSignSGD", "adam_atan2_update", "lr_at", "signsgd_step"]
+__all__ = ["AdamATan2", "EMA", "PuzzleEmbeddingSignSGD", "adam_atan2_update", "lr_at", "signsgd_step",
+           "sum_over_ranks", "world_size"]
 
 
 # ----------------------------------------------------------------------------------------------------------
@@ -369,3 +370,28 @@ class EMA:
             raise KeyError(f"EMA state does not match: missing {sorted(missing)}, unexpected {sorted(extra)}")
         for name, value in state.items():
             self.shadow[name].copy_(value)
+
+
+# ----------------------------------------------------------------------------------------------------------
+# Data parallelism
+# ----------------------------------------------------------------------------------------------------------
+
+
+def world_size() -> int:
+    """Processes in the default torch.distributed group (1 when it is not initialised)."""
+    return dist.get_world_size() if dist.is_available() and dist.is_initialized() else 1
+
+
+@torch.no_grad()
+def sum_over_ranks(tensors: list[torch.Tensor]) -> None:
+    """Sum each tensor over every rank in place (one all-reduce of them flattened); nothing on one process.
+
+    The official loop's gradient sync: each rank back-propagates loss / global batch, then the gradients are
+    summed, so every rank holds the gradient of the global batch's mean loss.
+    """
+    if world_size() == 1 or not tensors:
+        return
+    flat = torch.cat([t.reshape(-1) for t in tensors])
+    dist.all_reduce(flat)
+    for t, part in zip(tensors, flat.split([t.numel() for t in tensors])):
+        t.copy_(part.view_as(t))

@@ -24,9 +24,9 @@ import torch
 
 from arc_trm.augment import Aug
 from arc_trm.encoding import OFFICIAL_CANVAS, encode
-from arc_trm.losses import act_loss
-from arc_trm.model import TRM, TRMConfig
-from arc_trm.optim import EMA, AdamATan2, PuzzleEmbeddingSignSGD, lr_at
+from arc_trm.losses import ACTLoss, act_loss
+from arc_trm.model import TRM, Carry, TRMConfig
+from arc_trm.optim import EMA, AdamATan2, PuzzleEmbeddingSignSGD, lr_at, sum_over_ranks, world_size
 from arc_trm.tasks import Task
 
 
@@ -36,6 +36,7 @@ class TTTConfig:
 
     augmentations: int = 64  # K: augmented versions of the task, identity included
     permute_background: bool = False  # let colour 0 take part in the colour permutations
+    dihedral: bool = True  # rotate/reflect versions (off: colour permutations and offsets only)
     translate: int = 0  # largest random offset of demonstration grids on the canvas (0: none)
     max_steps: int = 2000  # optimiser steps at most (time usually stops it first)
     batch_size: int = 16  # demonstrations per step (at most, with batch_tokens)
@@ -172,11 +173,19 @@ def batch_size(config: TTTConfig, canvas: int) -> int:
 
 class Trainer:
     """Deep-supervision training as the official loop: a persistent ACT batch, one supervision step per
-    optimiser step; AdamATan2 on the weights, sign SGD on the puzzle-embedding rows, warmup, optional EMA."""
+    optimiser step; AdamATan2 on the weights, sign SGD on the puzzle-embedding rows, warmup, optional EMA.
+
+    Shared by test-time training (`solve`) and pretraining (`arc_trm.train`, whose OptimConfig has the same
+    fields plus `lr_min_ratio`). Under torch.distributed each rank steps on its slice of the global batch: the
+    loss is divided by the global batch and the weight gradients are summed over ranks (as the official loop;
+    the puzzle-embedding rows are gathered by their optimiser), so every rank applies the same update.
+    `state_dict()` holds everything but the model for an exact resume, the persistent batch (`carry`) included.
+    """
 
     def __init__(self, model: TRM, config: TTTConfig, total_steps: int | None = None):
         self.model, self.config = model, config
         self.total_steps = total_steps or config.max_steps
+        self.last: tuple[ACTLoss, dict[str, torch.Tensor]] | None = None  # last step's loss and outputs
         params = [] if config.train == "embeddings" else list(model.parameters())
         for p in model.parameters():
             p.requires_grad_(config.train != "embeddings")
@@ -185,6 +194,7 @@ class Trainer:
         self.embeddings = PuzzleEmbeddingSignSGD(
             model.puzzle_emb.weight, lr=config.puzzle_emb_lr, weight_decay=config.puzzle_emb_weight_decay)
         self.ema = EMA(model, mu=config.ema) if config.ema > 0 and params else None
+        self.lr_min_ratio = getattr(config, "lr_min_ratio", 1.0)  # 1.0: constant after warmup (every recipe)
         self.carry = None
         self.steps = 0
 
@@ -197,20 +207,45 @@ class Trainer:
             self.carry = self.model.initial_carry(batch)
         self.carry, outputs = self.model(self.carry, batch)
         loss = act_loss(outputs, self.carry.data["labels"], self.config.loss)
-        (loss.loss / len(batch["inputs"])).backward()
+        self.last = loss, outputs
+        (loss.loss / (len(batch["inputs"]) * world_size())).backward()
+        sum_over_ranks([p.grad for p in self.model.parameters() if p.grad is not None])
         self.steps += 1
         self._update()
         return {"loss": loss.loss.item() / len(batch["inputs"]),
                 "accuracy": float(loss.token_accuracy.mean()), "exact": float(loss.seq_correct.float().mean())}
 
+    def state_dict(self) -> dict:
+        """Step count, both optimisers, the EMA and the persistent batch (the model's own state is separate)."""
+        carry = None if self.carry is None else {
+            "y": self.carry.y, "z": self.carry.z, "steps": self.carry.steps, "halted": self.carry.halted,
+            "data": dict(self.carry.data)}
+        return {"steps": self.steps, "weights": self.weights.state_dict() if self.weights else None,
+                "embeddings": self.embeddings.state_dict(), "ema": self.ema.state_dict() if self.ema else None,
+                "carry": carry}
+
+    def load_state_dict(self, state: dict) -> None:
+        """Restore what `state_dict()` returned (onto the model's device)."""
+        device = next(self.model.buffers()).device
+        self.steps = int(state["steps"])
+        if self.weights is not None:
+            self.weights.load_state_dict(state["weights"])
+        self.embeddings.load_state_dict(state["embeddings"])
+        if self.ema is not None:
+            self.ema.load_state_dict(state["ema"])
+        carry = state.get("carry")
+        self.carry = None if carry is None else Carry(
+            carry["y"].to(device), carry["z"].to(device), carry["steps"].to(device), carry["halted"].to(device),
+            {k: v.to(device) for k, v in carry["data"].items()})
+
     def _update(self) -> None:
         c, emb = self.config, self.model.puzzle_emb
         if self.weights is not None:
             for group in self.weights.param_groups:
-                group["lr"] = lr_at(self.steps, c.lr, c.warmup_steps, self.total_steps)
+                group["lr"] = lr_at(self.steps, c.lr, c.warmup_steps, self.total_steps, self.lr_min_ratio)
             self.weights.step()
             self.weights.zero_grad(set_to_none=True)
-        self.embeddings.lr = lr_at(self.steps, c.puzzle_emb_lr, c.warmup_steps, self.total_steps)
+        self.embeddings.lr = lr_at(self.steps, c.puzzle_emb_lr, c.warmup_steps, self.total_steps, self.lr_min_ratio)
         self.embeddings.step(emb.ids, emb.rows.grad)
         if self.ema is not None:
             self.ema.update(self.model)

@@ -1,0 +1,270 @@
+"""Pretraining data: every task of the named splits in all its augmented versions, encoded on the fly.
+
+    data = PretrainData.build(DataConfig(subsets=["arc1-train", "arc1-eval", "concept"], test="arc1-eval"))
+    sampler = Sampler(data, global_batch=768, seed=0)
+    batch = data.encode(sampler.next_batch()[rank * local : (rank + 1) * local])   # this rank's share
+    held_out = [data.eval_data(g) for g in data.test_groups]                     # for predict.rollout
+
+As the official build (TRM_SPEC 4): each task is a group of up to 1 + `augmentations` distinct versions (a
+dihedral symmetry and a colour permutation with 0 fixed), drawn and de-duplicated in the official random order
+(seed 42), so that with the official subsets the puzzle ids are the official ones and official checkpoints line
+up. The test subset's demonstrations are trained on and its test pairs held out; every other subset trains on
+all its pairs. Instead of ~900k encoded puzzles, only (group, dihedral, colour map) per version is kept (12
+bytes) and examples are augmented, translated and encoded when a batch is drawn. Translation is drawn afresh
+each time (the official build bakes one offset per example); one example per version stays at the origin.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass, field
+
+import numpy as np
+import torch
+
+from arc_trm import tasks
+from arc_trm.augment import Aug, dihedral, format_name
+from arc_trm.encoding import OFFICIAL_CANVAS, encode
+from arc_trm.ttt import TaskData
+
+RETRIES = 5  # draws per wanted version before a task's plan gives up (the official factor)
+
+
+@dataclass
+class DataConfig:
+    """Which tasks to pretrain on, how they are augmented, which test pairs are held out for evaluation."""
+
+    subsets: list[str] = field(default_factory=lambda: ["arc1-train", "arc1-eval", "concept"])  # official order
+    test: str = "arc1-eval"  # the subset whose test pairs are held out (its demonstrations are trained on)
+    augmentations: int = 1000  # versions per task besides the original (fewer when they run out)
+    translate: bool = True  # random offsets of training grids on the 30x30 canvas
+    seed: int = 42  # the official build's seed: with the official subsets, puzzle ids are the official ones
+    max_tasks: int = 0  # > 0: only the first N tasks (by id) of each subset, for quick runs
+    eval_tasks: int = 0  # > 0: evaluate on the first N held-out tasks only
+    eval_versions: int = 0  # > 0: vote over the first N versions of each held-out task only (0: all)
+
+
+@dataclass
+class Group:
+    """One task: the pairs trained on and the test pairs held out (the test subset only)."""
+
+    task_id: str
+    pairs: list[tuple[np.ndarray, np.ndarray]]
+    held_out: list[tuple[np.ndarray, np.ndarray | None]]
+
+
+class PretrainData:
+    """Groups (tasks) and their versions; version v has puzzle id v + 1 (0 is the official blank id)."""
+
+    def __init__(self, groups: list[Group], versions: list[np.ndarray], config: DataConfig):
+        self.groups, self.config = groups, config
+        counts = np.array([len(v) for v in versions])
+        self.version_start = np.concatenate([[0], np.cumsum(counts)]).astype(np.int64)  # (G + 1,)
+        table = np.concatenate(versions) if versions else np.zeros((0, 11), np.uint8)
+        self.dihedral = table[:, 0].copy()  # (V,) uint8
+        self.colours = table[:, 1:].copy()  # (V, 10) uint8
+        self.group_of = np.repeat(np.arange(len(groups)), counts)  # (V,)
+        self.examples = np.array([len(g.pairs) for g in groups])  # (G,) examples per version of each group
+        self.test_groups = [i for i, g in enumerate(groups) if g.held_out]
+
+    @classmethod
+    def build(cls, config: DataConfig) -> PretrainData:
+        """Load the subsets and draw every task's versions in the official build's random order."""
+        if config.test and config.test not in config.subsets:
+            raise ValueError(f"data.test {config.test!r} is not one of data.subsets {config.subsets}")
+        loaded = {name: _load(name, config.max_tasks) for name in config.subsets}
+        check_overlap(loaded, config.test)
+        rng = np.random.RandomState(config.seed)  # the official build's global numpy RNG
+        groups, versions = [], []
+        for name in config.subsets:
+            subset = loaded[name]
+            order = list(range(len(subset)))
+            rng.shuffle(order)
+            for index in order:
+                task = subset[index]
+                tests = list(zip(task.test_inputs, task.test_outputs or [None] * len(task.test_inputs)))
+                usable = [(a, b) for a, b in tests if a is not None and b is not None]
+                pairs = list(task.train) if name == config.test else list(task.train) + usable
+                held = [(a, b) for a, b in tests if a is not None] if name == config.test else []
+                versions.append(_versions(task.train + usable, config.augmentations, rng))
+                groups.append(Group(task.id, pairs, held))
+        return cls(groups, versions, config)
+
+    # ------------------------------------------------------------------------------------------- sizes
+
+    @property
+    def num_versions(self) -> int:
+        return len(self.dihedral)
+
+    @property
+    def num_puzzle_ids(self) -> int:
+        """Rows of the puzzle-embedding table: every version and the blank id 0."""
+        return self.num_versions + 1
+
+    @property
+    def mean_examples(self) -> float:
+        """Training examples per version (the official `mean_puzzle_examples`)."""
+        return float(self.examples[self.group_of].mean()) if self.num_versions else 0.0
+
+    def steps_per_epoch(self, global_batch: int) -> float:
+        """Optimiser steps per epoch as the official loop counts them: groups x mean examples / batch."""
+        return len(self.groups) * self.mean_examples / global_batch
+
+    def aug(self, version: int) -> Aug:
+        return Aug(int(self.dihedral[version]), tuple(int(c) for c in self.colours[version]))
+
+    def identifiers(self) -> list[str]:
+        """Puzzle id -> official name (`<blank>` for 0), as the official identifiers.json."""
+        return ["<blank>"] + [format_name(self.groups[self.group_of[v]].task_id, self.aug(v))
+                              for v in range(self.num_versions)]
+
+    # ------------------------------------------------------------------------------------------ encoding
+
+    def encode(self, rows: np.ndarray) -> dict[str, torch.Tensor]:
+        """Tensors for rows of (version, example, row offset, column offset): inputs, labels, puzzle_ids."""
+        inputs, labels = [], []
+        for version, example, r, c in rows:
+            grid_in, grid_out = self.groups[self.group_of[version]].pairs[example]
+            inputs.append(encode(self._apply(version, grid_in), OFFICIAL_CANVAS, (r, c)))
+            labels.append(encode(self._apply(version, grid_out), OFFICIAL_CANVAS, (r, c)))
+        return {"inputs": torch.from_numpy(np.stack(inputs).astype(np.int64)),
+                "labels": torch.from_numpy(np.stack(labels).astype(np.int64)),
+                "puzzle_ids": torch.from_numpy(rows[:, 0].astype(np.int64) + 1)}
+
+    def _apply(self, version: int, grid: np.ndarray) -> np.ndarray:
+        return dihedral(self.colours[version][grid], int(self.dihedral[version]))
+
+    def room(self, version: int, example: int) -> tuple[int, int]:
+        """The largest offsets (rows, columns) at which the version's example still fits the canvas."""
+        a, b = self.groups[self.group_of[version]].pairs[example]
+        h, w = max(a.shape[0], b.shape[0]), max(a.shape[1], b.shape[1])
+        if self.dihedral[version] in (1, 3, 6, 7):  # quarter turns and transposes swap the sides
+            h, w = w, h
+        return OFFICIAL_CANVAS - h, OFFICIAL_CANVAS - w
+
+    # ---------------------------------------------------------------------------------------- evaluation
+
+    def eval_groups(self) -> list[int]:
+        """The held-out groups evaluated (the first `eval_tasks`, or all)."""
+        n = self.config.eval_tasks
+        return self.test_groups[:n] if n > 0 else list(self.test_groups)
+
+    def eval_data(self, group: int) -> TaskData:
+        """A held-out task's test inputs in each of its (first `eval_versions`) versions, at the origin, with the
+        versions' puzzle ids: what `predict.rollout` takes."""
+        g = self.groups[group]
+        start, end = self.version_start[group], self.version_start[group + 1]
+        if self.config.eval_versions > 0:
+            end = min(end, start + self.config.eval_versions)
+        augs = [self.aug(v) for v in range(start, end)]
+        rows = [(k, i) for k in range(len(augs)) for i in range(len(g.held_out))]
+        inputs = [encode(self._apply(start + k, g.held_out[i][0]), OFFICIAL_CANVAS) for k, i in rows]
+        empty = np.zeros((0, OFFICIAL_CANVAS * OFFICIAL_CANVAS), np.uint8)
+        return TaskData(g.task_id, OFFICIAL_CANVAS, augs, empty, empty, np.zeros(0, np.int64),
+                        np.stack(inputs), np.array([start + k + 1 for k, _ in rows], np.int64),
+                        np.array([i for _, i in rows]), np.array([k for k, _ in rows]), len(g.held_out))
+
+    def solutions(self, groups: list[int]) -> dict[str, list[np.ndarray | None]]:
+        """The held-out test outputs of these groups, by task id (for scoring)."""
+        return {self.groups[i].task_id: [b for _, b in self.groups[i].held_out] for i in groups}
+
+
+def _load(name: str, max_tasks: int) -> list[tasks.Task]:
+    taskset = tasks.load(name)
+    if taskset.problems:
+        raise ValueError(f"split {name}: {len(taskset.problems)} problem(s), first: {taskset.problems[0]}")
+    return taskset.tasks[:max_tasks] if max_tasks > 0 else taskset.tasks
+
+
+def check_overlap(loaded: dict[str, list[tasks.Task]], test: str) -> None:
+    """Refuse a build whose held-out test pairs are also trained on (e.g. ARC-AGI-2 training holds 376 of the
+    ARC-AGI-1 evaluation tasks, so arc2-train cannot be combined with arc1-eval as the test subset)."""
+    held = {t.id for t in loaded.get(test, [])}
+    for name, subset in loaded.items():
+        shared = sorted(held & {t.id for t in subset}) if name != test else []
+        if shared:
+            raise ValueError(f"subset {name} contains {len(shared)} task(s) of the test subset {test} "
+                             f"({', '.join(shared[:5])}...): their held-out test pairs would be trained on")
+
+
+def _versions(pairs: list[tuple[np.ndarray, np.ndarray]], augmentations: int, rng: np.random.RandomState):
+    """(1 + up to `augmentations`, 11) uint8 rows of (dihedral, colour map): the original first, then distinct
+    versions, drawn as the official build does (a dihedral id, then a permutation of colours 1-9) for at most
+    RETRIES * augmentations draws. Two versions are the same when their sets of (input, output) pairs are."""
+    found = [np.concatenate([[0], np.arange(10)]).astype(np.uint8)]  # the original: identity, colours unchanged
+    if augmentations <= 0:
+        return np.stack(found)
+    flat = {}  # dihedral id -> every pair's grids after the symmetry, with their shapes, for fast hashing
+    seen = {_digest(pairs, 0, np.arange(10, dtype=np.uint8), flat)}
+    for _ in range(RETRIES * augmentations):
+        k = int(rng.randint(0, 8))
+        colours = np.concatenate([np.zeros(1, np.uint8), rng.permutation(np.arange(1, 10, dtype=np.uint8))])
+        digest = _digest(pairs, k, colours, flat)
+        if digest not in seen:
+            seen.add(digest)
+            found.append(np.concatenate([[k], colours]).astype(np.uint8))
+            if len(found) >= augmentations + 1:
+                break
+    return np.stack(found)
+
+
+def _digest(pairs, k: int, colours: np.ndarray, flat: dict) -> bytes:
+    """A digest of the multiset of the version's (input, output) pairs."""
+    if k not in flat:
+        flat[k] = [(bytes(dihedral(a, k).shape) + bytes(dihedral(b, k).shape), dihedral(a, k).tobytes(),
+                    dihedral(b, k).tobytes()) for a, b in pairs]
+    table = colours.tobytes() + bytes(range(10, 256))  # a byte table: colour c -> colours[c]
+    pieces = sorted(shape + a.translate(table) + b"|" + b.translate(table) for shape, a, b in flat[k])
+    return hashlib.sha256(b"#".join(pieces)).digest()
+
+
+class Sampler:
+    """The official batch packing over an endless stream of epochs: each epoch visits every group once in a
+    random order; a visit takes one random version of the group and its examples in random order (the last
+    group of a batch may be cut short). Every rank draws the same global batches and keeps its own slice.
+
+    `state_dict()` holds the position and the random state, so a resumed run draws the same batches.
+    """
+
+    def __init__(self, data: PretrainData, global_batch: int, seed: int = 0, translate: bool = True):
+        if not len(data.groups):
+            raise ValueError("no task to train on")
+        self.data, self.global_batch, self.seed, self.translate = data, global_batch, seed, translate
+        self.rng = np.random.default_rng(seed)
+        self.epoch, self.cursor = 0, 0
+        self._order = self._permutation(0)
+
+    def _permutation(self, epoch: int) -> np.ndarray:
+        return np.random.default_rng([self.seed, epoch]).permutation(len(self.data.groups))
+
+    def next_batch(self) -> np.ndarray:
+        """(global_batch, 4) int64 rows of (version, example, row offset, column offset)."""
+        data, rows = self.data, []
+        while len(rows) < self.global_batch:
+            if self.cursor == len(self._order):
+                self.epoch, self.cursor = self.epoch + 1, 0
+                self._order = self._permutation(self.epoch)
+            group = self._order[self.cursor]
+            self.cursor += 1
+            version = int(self.rng.integers(data.version_start[group], data.version_start[group + 1]))
+            size = int(data.examples[group])
+            take = min(size, self.global_batch - len(rows))
+            at_origin = version % size  # one example per version always sits at the origin
+            for example in self.rng.choice(size, take, replace=False):
+                room = data.room(version, example)
+                offset = self.rng.integers(0, np.array(room) + 1) if self.translate else (0, 0)
+                r, c = (0, 0) if example == at_origin else (int(offset[0]), int(offset[1]))
+                rows.append((version, int(example), r, c))
+        return np.array(rows, np.int64)
+
+    @property
+    def epochs_done(self) -> float:
+        return self.epoch + self.cursor / len(self._order)
+
+    def state_dict(self) -> dict:
+        return {"epoch": self.epoch, "cursor": self.cursor, "rng": self.rng.bit_generator.state}
+
+    def load_state_dict(self, state: dict) -> None:
+        self.epoch, self.cursor = int(state["epoch"]), int(state["cursor"])
+        self.rng.bit_generator.state = state["rng"]
+        self._order = self._permutation(self.epoch)

@@ -1,0 +1,465 @@
+"""Pretraining: the official TRM recipe on every ARC task, data-parallel over processes, resumable.
+
+    config = load_config(TrainConfig, "configs/arc1.yaml", ["steps=1000"])
+    summary = train(config, "runs/arc1")        # under torchrun: one process per GPU (or CPU gloo ranks)
+
+The loop is the official one (TRM_SPEC 3): a persistent ACT batch whose halted slots are refilled from the
+next global batch, one supervision step per optimiser step (`ttt.Trainer`, shared with test-time training),
+AdamATan2 on the weights and sign SGD on the puzzle-embedding rows with their own learning rates and weight
+decays, warmup, EMA; bf16 autocast on CUDA (inside the model), optional torch.compile of the network.
+
+Data parallelism as the official loop (no DistributedDataParallel wrapper): every rank draws the same global
+batches and keeps its own contiguous slice (no overlap), the weight gradients are summed over ranks after
+backward, the puzzle-embedding rows of all ranks are gathered by their optimiser. Rank 0 alone writes the run
+folder: config.yaml (resolved), identifiers.json (puzzle id -> official name), metrics.jsonl (one JSON line
+per logging step and per evaluation), checkpoints/step_N.pt (EMA weights, loadable by `solve --checkpoint`),
+evals/step_N/submission.json, and resume/state.pt; each rank adds its own resume/rank<r>_step_N.pt (its part
+of the persistent batch and its random state), so a run started again with the same command continues
+exactly where it stopped.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import json
+import os
+import statistics
+import time
+from collections.abc import Callable
+from contextlib import nullcontext
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Optional
+
+import torch
+import torch.distributed as dist
+
+from arc_trm import checkpoint, predict, scoring, submission, vote
+from arc_trm.config import ConfigError, save_config, to_dict
+from arc_trm.dataset import DataConfig, PretrainData, Sampler
+from arc_trm.io import atomic_open, write_json
+from arc_trm.model import TRM, TRMConfig
+from arc_trm.ttt import Trainer
+
+Event = Callable[..., None]
+
+
+@dataclass
+class OptimConfig:
+    """The optimisers and their schedule (the fields `ttt.Trainer` reads); defaults: the official ARC recipe."""
+
+    lr: float = 1e-4
+    puzzle_emb_lr: float = 1e-2
+    weight_decay: float = 0.1
+    puzzle_emb_weight_decay: float = 0.1
+    betas: tuple[float, float] = (0.9, 0.95)
+    warmup_steps: int = 2000
+    lr_min_ratio: float = 1.0  # cosine decay to lr * lr_min_ratio; 1.0 (every official recipe): constant
+    ema: float = 0.999  # EMA rate of the weights evaluated and saved; 0: none
+    loss: str = "stablemax"
+    train: str = "all"  # "all" weights, or "embeddings" only
+    max_steps: int = 0  # unused here (the run's total steps are passed to the Trainer)
+
+
+@dataclass
+class TrainConfig:
+    """A pretraining run (YAML: configs/arc1.yaml, configs/arc2.yaml, configs/debug.yaml)."""
+
+    model: TRMConfig = field(default_factory=TRMConfig)  # the paper's ARC model (T=3, n=4: see configs/arc1.yaml)
+    data: DataConfig = field(default_factory=DataConfig)
+    optim: OptimConfig = field(default_factory=OptimConfig)
+    global_batch_size: int = 768  # examples per optimiser step over all ranks
+    epochs: int = 100000  # official epochs: every task once, in one random version
+    eval_interval: int = 10000  # epochs between evaluations (each also writes a checkpoint)
+    steps: int = 0  # > 0: stop after this many optimiser steps instead of `epochs`
+    eval_every: int = 0  # > 0: evaluate every this many steps instead of every `eval_interval` epochs
+    log_every: int = 10  # steps per line of metrics.jsonl
+    eval_batch: int = 256  # rollout rows per forward, per rank
+    vote: str = "count_then_confidence"
+    seed: int = 0
+    device: str = "auto"  # "auto": this rank's GPU when there is one, else the CPU
+    compile: bool = False  # torch.compile the network (the recursion's blocks)
+    init: Optional[str] = None  # start from this checkpoint (ours or official); other puzzle rows: their mean
+    measure_steps: int = 5  # steps timed for the cost model's time estimates
+    tensorboard: bool = False  # also log to RUN_DIR/tensorboard (rank 0), if tensorboard is installed
+
+
+# ---------------------------------------------------------------------------------------------- processes
+
+
+@dataclass
+class Ranks:
+    """This process's place in the run."""
+
+    rank: int
+    world: int
+    device: torch.device
+    owns_group: bool  # we initialised the process group (and tear it down)
+
+    @property
+    def main(self) -> bool:
+        return self.rank == 0
+
+
+def setup_ranks(device: str = "auto") -> Ranks:
+    """Join the torchrun process group (NCCL on GPUs, gloo on CPUs) when started by torchrun; else one rank.
+
+    A group initialised by the caller (tests spawning processes) is used as it is.
+    """
+    local = int(os.environ.get("LOCAL_RANK", 0))
+    cuda = torch.cuda.is_available() and device in ("auto", "cuda")
+    target = torch.device(f"cuda:{local}" if cuda else ("cpu" if device == "auto" else device))
+    if target.type == "cuda":
+        torch.cuda.set_device(target)
+    owns = False
+    if not dist.is_initialized() and "RANK" in os.environ and int(os.environ.get("WORLD_SIZE", 1)) > 1:
+        dist.init_process_group("nccl" if target.type == "cuda" else "gloo")
+        owns = True
+    if dist.is_initialized():
+        return Ranks(dist.get_rank(), dist.get_world_size(), target, owns)
+    return Ranks(0, 1, target, False)
+
+
+def _barrier(ranks: Ranks) -> None:
+    if ranks.world > 1:
+        dist.barrier()
+
+
+# --------------------------------------------------------------------------------------------- the model
+
+
+def build_model(config: TrainConfig, data: PretrainData, device: torch.device) -> TRM:
+    """The model for this data (one puzzle row per version, + blank), from scratch or from `config.init`."""
+    torch.manual_seed(config.seed)  # the same initial weights on every rank
+    model = TRM(dataclasses.replace(config.model, num_puzzle_ids=data.num_puzzle_ids))
+    if config.init:
+        base = checkpoint.load_any(config.init)
+        state = base.state_dict()
+        table = state["puzzle_emb.weight"]
+        if table.shape != model.puzzle_emb.weight.shape:  # the official loader: every row at the mean
+            trained = table[table.abs().sum(-1) > 0]
+            mean = trained.mean(0) if len(trained) else torch.zeros_like(table[0])
+            state["puzzle_emb.weight"] = mean.expand_as(model.puzzle_emb.weight).clone()
+        model.load_state_dict(state)
+    model = model.to(device)
+    if config.compile:
+        model.net.compile()  # in place: the state-dict names stay those of the uncompiled model
+    return model
+
+
+def total_steps(config: TrainConfig, data: PretrainData) -> int:
+    """Optimiser steps of the run: `steps`, or the official int(epochs * groups * mean examples / batch)."""
+    return config.steps if config.steps > 0 else int(config.epochs * data.steps_per_epoch(config.global_batch_size))
+
+
+def eval_every(config: TrainConfig, data: PretrainData) -> int:
+    """Steps between evaluations: `eval_every`, or `eval_interval` epochs' worth."""
+    if config.eval_every > 0:
+        return config.eval_every
+    return max(1, int(config.eval_interval * data.steps_per_epoch(config.global_batch_size)))
+
+
+# ------------------------------------------------------------------------------------------- cost model
+
+
+def cost_model(model: TRM, config: TrainConfig, data: PretrainData, steps: int) -> dict[str, float]:
+    """Parameters, tokens and FLOPs per optimiser step (global batch), and the step counts of the run.
+
+    FLOPs: each network call costs 2 x (network params) per token plus 4 x L x D per token and layer for
+    attention scores; a supervision step makes T(n+1) calls, and back-propagates through the last n+1
+    (backward ~ 2x forward); embedding and heads once per step.
+    """
+    c = model.config
+    net = sum(p.numel() for p in model.net.parameters())
+    params = sum(p.numel() for p in model.parameters())
+    length = model.prefix_len + c.seq_len
+    tokens = config.global_batch_size * length
+    attention = 4 * length * c.hidden_size * c.num_layers if c.mixer == "attention" else 0
+    per_call = 2 * net + attention
+    heads = 2 * (params - net)
+    calls, graded = c.T * (c.n + 1), c.n + 1
+    flops = tokens * (calls * per_call + heads + 2 * (graded * per_call + heads))
+    return {"params": params, "puzzle_table": model.puzzle_emb.weight.numel() if model.puzzle_emb else 0,
+            "tokens_per_step": tokens, "flops_per_step": float(flops),
+            "steps_per_epoch": data.steps_per_epoch(config.global_batch_size), "total_steps": steps,
+            "groups": len(data.groups), "versions": data.num_versions, "mean_examples": data.mean_examples}
+
+
+# --------------------------------------------------------------------------------------------- evaluation
+
+
+def evaluate(model: TRM, data: PretrainData, groups: list[int], ranks: Ranks, batch: int = 256,
+             policy: str = "count_then_confidence") -> tuple[dict[str, float], dict[str, list]]:
+    """Roll out the held-out test inputs of `groups` in their versions, vote, score pass@1 and pass@2.
+
+    Tasks are shared round robin over the ranks; rank 0 gets everything back and returns the scores and the
+    submission (the other ranks return empty ones). Evaluates the model as it is (swap the EMA in first).
+    """
+    local = {}
+    for group in groups[ranks.rank::ranks.world]:
+        task = data.eval_data(group)
+        candidates = predict.rollout(model, task, batch)
+        tests = [a for a, _ in data.groups[group].held_out]
+        attempts = [vote.top2(vote.vote(cs, policy), submission.fallback_grid(t)) for cs, t in zip(candidates, tests)]
+        local[task.task_id] = [{"attempt_1": a.tolist(), "attempt_2": b.tolist()} for a, b in attempts]
+    gathered = [local]
+    if ranks.world > 1:
+        gathered = [None] * ranks.world
+        dist.all_gather_object(gathered, local)
+    if not ranks.main:
+        return {}, {}
+    answers = {k: v for part in gathered for k, v in part.items()}
+    solutions = data.solutions(groups)
+    one, two = scoring.score(answers, solutions, k=1), scoring.score(answers, solutions, k=2)
+    scores = {"pass@1": one.macro, "pass@2": two.macro, "tasks": len(solutions), "test_outputs": two.n_test,
+              "solved@2": two.n_correct}
+    return scores, answers
+
+
+# ------------------------------------------------------------------------------------------------ resume
+
+
+def _resume_dir(out: Path) -> Path:
+    return out / "resume"
+
+
+def save_resume(out: Path, ranks: Ranks, trainer: Trainer, sampler: Sampler) -> None:
+    """Each rank writes its carry and random state, then rank 0 commits the shared state (state.pt last)."""
+    folder, step = _resume_dir(out), trainer.steps
+    state = trainer.state_dict()
+    mine = {"step": step, "world": ranks.world, "carry": state.pop("carry"), "torch_rng": torch.get_rng_state(),
+            "cuda_rng": torch.cuda.get_rng_state(ranks.device) if ranks.device.type == "cuda" else None}
+    with atomic_open(folder / f"rank{ranks.rank}_step_{step}.pt", "wb") as f:
+        torch.save(mine, f)
+    _barrier(ranks)
+    if ranks.main:
+        shared = {"step": step, "world": ranks.world, "trainer": state, "sampler": sampler.state_dict(),
+                  "model": {k: v.detach().cpu() for k, v in trainer.model.state_dict().items()}}
+        with atomic_open(folder / "state.pt", "wb") as f:
+            torch.save(shared, f)
+    _barrier(ranks)
+    for old in folder.glob(f"rank{ranks.rank}_step_*.pt"):
+        if old.name != f"rank{ranks.rank}_step_{step}.pt":
+            old.unlink(missing_ok=True)
+
+
+def load_resume(out: Path, ranks: Ranks, trainer: Trainer, sampler: Sampler) -> bool:
+    """Restore the last committed state of a run in `out`; False when there is none."""
+    folder = _resume_dir(out)
+    if not (folder / "state.pt").is_file():
+        return False
+    shared = torch.load(folder / "state.pt", map_location="cpu", weights_only=False)
+    if shared["world"] != ranks.world:
+        raise ValueError(f"{folder}: saved by {shared['world']} processes, resumed by {ranks.world}: the persistent "
+                         f"batch is split per process, so resume with --nproc-per-node x nodes = {shared['world']}")
+    path = folder / f"rank{ranks.rank}_step_{shared['step']}.pt"
+    if not path.is_file():
+        raise ValueError(f"{path}: missing (rank {ranks.rank}'s part of the step {shared['step']} state)")
+    mine = torch.load(path, map_location="cpu", weights_only=False)
+    trainer.model.load_state_dict(shared["model"])
+    trainer.load_state_dict({**shared["trainer"], "carry": mine["carry"]})
+    sampler.load_state_dict(shared["sampler"])
+    torch.set_rng_state(mine["torch_rng"])
+    if mine["cuda_rng"] is not None and ranks.device.type == "cuda":
+        torch.cuda.set_rng_state(mine["cuda_rng"], ranks.device)
+    return True
+
+
+def _check_same_run(out: Path, config: TrainConfig) -> None:
+    """A run folder holding another config's state is an error, not a silent mix of two runs."""
+    saved = out / "config.yaml"
+    if not (_resume_dir(out) / "state.pt").is_file() or not saved.is_file():
+        return
+    import yaml
+
+    old, new = yaml.safe_load(saved.read_text()), to_dict(config)
+    old.pop("device", None), new.pop("device", None)
+    if old != new:
+        changed = sorted(k for k in set(old) | set(new) if old.get(k) != new.get(k))
+        raise ConfigError(f"{out} holds a run with another config (differs in: {', '.join(changed)}); "
+                          "use another --out or --fresh")
+
+
+# -------------------------------------------------------------------------------------------------- metrics
+
+
+class Meter:
+    """Sums of one logging interval's step metrics on the device (no sync per step), reduced over ranks."""
+
+    NAMES = ("rows", "loss", "lm_loss", "q_halt_loss", "halted", "accuracy", "exact_accuracy", "q_halt_accuracy",
+             "halt_steps")
+
+    def __init__(self, device: torch.device):
+        self.device, self.sums, self.steps, self.seconds = device, torch.zeros(len(self.NAMES), device=device), 0, 0.0
+
+    @torch.no_grad()
+    def add(self, trainer: Trainer, seconds: float) -> None:
+        loss, outputs = trainer.last
+        carry = trainer.carry
+        done = carry.halted & (loss.num_supervised > 0)  # the official metrics count slots that halted now
+        q_right = (outputs["q_halt_logits"] >= 0) == loss.seq_correct
+        values = [len(done), loss.loss, loss.lm_loss, loss.q_halt_loss, done.sum(), loss.token_accuracy[done].sum(),
+                  loss.seq_correct[done].sum(), q_right[done].sum(), carry.steps[done].sum()]
+        self.sums += torch.stack([torch.as_tensor(v, dtype=torch.float32, device=self.device) for v in values])
+        self.steps, self.seconds = self.steps + 1, self.seconds + seconds
+
+    def result(self, ranks: Ranks) -> dict[str, float]:
+        sums = self.sums.clone()
+        if ranks.world > 1:
+            dist.all_reduce(sums)
+        s = dict(zip(self.NAMES, sums.tolist()))
+        rows, halted = max(s["rows"], 1), max(s["halted"], 1)
+        out = {"loss": s["loss"] / rows, "lm_loss": s["lm_loss"] / rows, "q_halt_loss": s["q_halt_loss"] / rows,
+               "halted": s["halted"] / max(self.steps, 1)}
+        out.update({k: s[k] / halted for k in ("accuracy", "exact_accuracy", "q_halt_accuracy", "halt_steps")})
+        out["step_seconds"] = self.seconds / max(self.steps, 1)
+        out["examples_per_second"] = s["rows"] / max(self.seconds, 1e-9) / ranks.world
+        self.sums.zero_()
+        self.steps, self.seconds = 0, 0.0
+        return out
+
+
+class _Log:
+    """metrics.jsonl (appended, one JSON object per line) and optionally TensorBoard, on rank 0."""
+
+    def __init__(self, out: Path, tensorboard: bool):
+        self.path = out / "metrics.jsonl"
+        self.writer = None
+        if tensorboard:
+            try:
+                from torch.utils.tensorboard import SummaryWriter
+
+                self.writer = SummaryWriter(str(out / "tensorboard"))
+            except ImportError:
+                pass
+
+    def write(self, record: dict[str, Any]) -> None:
+        with open(self.path, "a", encoding="utf-8") as f:
+            f.write(json.dumps(record) + "\n")
+        if self.writer is not None:
+            prefix = "eval/" if record.get("kind") == "eval" else "train/"
+            for key, value in record.items():
+                if isinstance(value, (int, float)) and key != "step":
+                    self.writer.add_scalar(prefix + key, value, record["step"])
+            self.writer.flush()
+
+
+# ----------------------------------------------------------------------------------------------- the run
+
+
+def train(config: TrainConfig, out: str | Path, on_event: Event | None = None, stop_at: int | None = None,
+          fresh: bool = False) -> dict[str, Any]:
+    """Run (or resume) the pretraining described by `config` in the folder `out`; see the module docstring.
+
+    `on_event(kind, **info)` (rank 0 only) gets "cost", "resumed", "measured", "log", "eval" and "done".
+    `stop_at` ends the run after that step (state saved, as at any interruption); `fresh` discards a saved
+    state. Returns a summary (steps, last metrics, last scores) on rank 0.
+    """
+    ranks = setup_ranks(config.device)
+    try:
+        return _train(config, Path(out), ranks, on_event if ranks.main and on_event else _ignore, stop_at, fresh)
+    finally:
+        if ranks.owns_group:
+            dist.destroy_process_group()
+
+
+def _ignore(*args, **kwargs) -> None:
+    pass
+
+
+def _train(config: TrainConfig, out: Path, ranks: Ranks, emit: Event, stop_at: int | None,
+           fresh: bool) -> dict[str, Any]:
+    if config.global_batch_size % ranks.world:
+        raise ConfigError(f"global_batch_size {config.global_batch_size} is not a multiple of {ranks.world} ranks")
+    if fresh and ranks.main and (_resume_dir(out) / "state.pt").is_file():
+        (_resume_dir(out) / "state.pt").unlink()
+    _barrier(ranks)
+    _check_same_run(out, config)
+    data = PretrainData.build(config.data)
+    steps, every = total_steps(config, data), eval_every(config, data)
+    model = build_model(config, data, ranks.device)
+    trainer = Trainer(model, config.optim, steps)
+    sampler = Sampler(data, config.global_batch_size, config.seed, config.data.translate)
+    torch.manual_seed(config.seed + ranks.rank)  # halting exploration differs per rank, as the official loop
+    resumed = load_resume(out, ranks, trainer, sampler)
+    log = _Log(out, config.tensorboard) if ranks.main else None
+    if ranks.main:
+        save_config(config, out / "config.yaml")
+        if not (out / "identifiers.json").is_file():
+            write_json(data.identifiers(), out / "identifiers.json")
+    costs = cost_model(model, config, data, steps)
+    emit("cost", world=ranks.world, device=str(ranks.device), **costs)
+    if resumed:
+        emit("resumed", step=trainer.steps, epoch=sampler.epochs_done)
+
+    local = config.global_batch_size // ranks.world
+    meter, timed, record, scores = Meter(ranks.device), [], {}, {}
+    end = steps if stop_at is None else min(steps, stop_at)
+    while trainer.steps < end:
+        began = time.perf_counter()
+        rows = sampler.next_batch()[ranks.rank * local:(ranks.rank + 1) * local]
+        trainer.step(data.encode(rows))
+        seconds = time.perf_counter() - began
+        meter.add(trainer, seconds)
+        step = trainer.steps
+        if len(timed) <= config.measure_steps:
+            timed.append(seconds)
+            if len(timed) == config.measure_steps + 1:  # the first step (warm-up, compilation) is left out
+                per_step = statistics.median(timed[1:])
+                emit("measured", seconds_per_step=per_step, epoch_seconds=per_step * costs["steps_per_epoch"],
+                     run_seconds=per_step * (steps - step),
+                     tflops=costs["flops_per_step"] / per_step / 1e12 / ranks.world)
+        if step % config.log_every == 0 or step == end:
+            record = {"kind": "train", "step": step, "epoch": sampler.epochs_done,
+                      "lr": trainer.weights.param_groups[0]["lr"] if trainer.weights else trainer.embeddings.lr,
+                      **meter.result(ranks), "time": time.time()}
+            if log:
+                log.write(record)
+            emit("log", **record)
+        if step % every == 0 or step == steps:
+            scores = _evaluate_and_save(config, out, ranks, data, trainer, sampler, step, log, emit)
+    save_resume(out, ranks, trainer, sampler)
+    emit("done", step=trainer.steps, finished=trainer.steps >= steps)
+    return {"steps": trainer.steps, "total_steps": steps, "train": record, "eval": scores}
+
+
+def _evaluate_and_save(config: TrainConfig, out: Path, ranks: Ranks, data: PretrainData, trainer: Trainer,
+                       sampler: Sampler, step: int, log: _Log | None, emit: Event) -> dict[str, float]:
+    """Evaluate with the EMA weights, write their checkpoint, the submission and the resume state."""
+    model = trainer.model
+    began = time.perf_counter()
+    with trainer.ema.swapped_in(model) if trainer.ema else nullcontext():
+        scores, answers = evaluate(model, data, data.eval_groups(), ranks, config.eval_batch, config.vote)
+        if ranks.main:
+            provenance = {"run": str(out), "step": step, "weights": "ema" if trainer.ema else "raw",
+                          "identifiers": str(out / "identifiers.json")}
+            checkpoint.save_checkpoint(out / "checkpoints" / f"step_{step}.pt", model, provenance)
+            write_json(answers, out / "evals" / f"step_{step}" / "submission.json")
+    if ranks.main:
+        record = {"kind": "eval", "step": step, **scores, "eval_seconds": time.perf_counter() - began,
+                  "time": time.time()}
+        if log:
+            log.write(record)
+        emit("eval", **record)
+    save_resume(out, ranks, trainer, sampler)
+    return scores
+
+
+def read_metrics(out: str | Path) -> list[dict[str, Any]]:
+    """The records of RUN_DIR/metrics.jsonl, in order."""
+    path = Path(out) / "metrics.jsonl"
+    return [json.loads(line) for line in path.read_text().splitlines() if line.strip()] if path.is_file() else []
+
+
+def params_digest(model: TRM) -> str:
+    """A hex digest of every parameter and buffer (to compare ranks or runs bit for bit)."""
+    h = hashlib.sha256()
+    for name, value in sorted(model.state_dict().items()):
+        h.update(name.encode())
+        h.update(value.detach().cpu().contiguous().numpy().tobytes())
+    return h.hexdigest()
+
+
+__all__ = ["DataConfig", "Meter", "OptimConfig", "Ranks", "TrainConfig", "cost_model", "evaluate", "load_resume",
+           "params_digest", "read_metrics", "save_resume", "setup_ranks", "total_steps", "train"]
