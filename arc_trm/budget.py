@@ -15,7 +15,7 @@ from __future__ import annotations
 import math
 import re
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 
 from arc_trm.encoding import canvas_size
 from arc_trm.tasks import Task
@@ -136,8 +136,9 @@ class BudgetPlanner:
     """Divides the remaining time over the tasks not yet done, in proportion to their cost.
 
     `budget` is the whole run's seconds (None: unlimited), `reserve` the seconds kept back at the end (default
-    `default_reserve(budget)`), `per_task_cap` the most seconds any one task may use (None: no cap). Task ids
-    must be unique.
+    `default_reserve(budget)`), `per_task_cap` the most seconds any one task may use (None: no cap). `costs`
+    replaces `task_cost` for the tasks it names (e.g. a whole-run plan's predicted seconds). Task ids must be
+    unique.
     """
 
     def __init__(
@@ -147,8 +148,10 @@ class BudgetPlanner:
         reserve: float | None = None,
         per_task_cap: float | None = None,
         translate: int = 0,
+        costs: Mapping[str, float] | None = None,
     ) -> None:
-        self.costs = {task.id: task_cost(task, translate) for task in tasks}
+        given = costs or {}
+        self.costs = {task.id: given[task.id] if task.id in given else task_cost(task, translate) for task in tasks}
         self.budget = budget
         self.reserve = default_reserve(budget) if reserve is None else reserve
         self.per_task_cap = per_task_cap

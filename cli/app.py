@@ -48,5 +48,10 @@ from arc_trm_cli.parity import parity  # noqa: E402
 app.command()(parity)
 
 
+from arc_trm_cli.kaggle import app as kaggle_app  # noqa: E402
+
+app.add_typer(kaggle_app, name="kaggle")
+
+
 def main() -> None:
     app()

@@ -1,0 +1,274 @@
+"""The whole-run planner: per-task work (augmented versions, training steps) that fits the devices and budget.
+
+    cost = plan.measure(config, torch.device("cuda:0"))      # or plan.L4, plan.from_benchmark(...)
+    p = plan.make_plan(taskset, config, devices=4, budget=11.5 * 3600, cost=cost)
+    print(p.summary()); p.save("submission.plan.json")
+    solve(taskset_in(p.order), out, config, budget_seconds=..., workers=4, plan=p.work)
+
+Cost model: a training step's FLOPs are those of the net's passes over a batch of examples on the task's
+canvas (T(n+1) forward passes per supervision step, the last n+1 also backward); a device does them at a
+sustained FLOP/s plus a fixed overhead per step. A rollout is N_sup eval steps over every version of every test
+input. Every task gets the same number of steps S (at most `ttt.max_steps`); the tasks go to the devices in
+turn over `order` (costliest first, as `solve --workers` shards them), and S is the largest number for which
+every device's predicted load, each task's overhead and rollout included, fits in the budget less the safety
+margin. If even `min_steps` does not fit, the versions are halved, then the costliest tasks are dropped
+(steps 0: they keep their fallback). `solve`'s own deadline still bounds the run if the model is wrong.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import math
+import time
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from arc_trm import ttt
+from arc_trm.budget import format_duration
+from arc_trm.io import write_json
+from arc_trm.model import TRMConfig
+from arc_trm.tasks import Task
+
+ROLLOUT_SAFETY = 1.25  # as solve's SAFETY on the measured rollout
+L4_BF16_DENSE = 121e12  # NVIDIA L4 datasheet: 242 TFLOP/s bf16 tensor with sparsity, half of it dense
+
+
+@dataclass(frozen=True)
+class CostModel:
+    """Seconds of the work on one device: `flops` sustained FLOP/s, `step_overhead` seconds per step (kernel
+    launches, optimiser, Python), `task_overhead` seconds per task (model build, encoding, measuring)."""
+
+    name: str
+    flops: float
+    step_overhead: float
+    task_overhead: float
+    source: str = ""
+
+    def train_step(self, model: TRMConfig, canvas: int, rows: int) -> float:
+        return self.step_overhead + rows * train_flops(model, canvas) / self.flops
+
+    def rollout(self, model: TRMConfig, canvas: int, rows: int, batch: int = 256) -> float:
+        calls = math.ceil(rows / batch) * model.N_sup
+        return ROLLOUT_SAFETY * (calls * self.step_overhead + rows * model.N_sup * eval_flops(model, canvas) / self.flops)
+
+
+# Assumptions until measured on the card (`measure` at the start of a run replaces them): a quarter of the
+# dense bf16 peak on these small matrices, 30 ms of fixed cost per step (T(n+1) passes of eager kernels).
+L4 = CostModel("NVIDIA L4 (assumed)", flops=0.25 * L4_BF16_DENSE, step_overhead=0.03, task_overhead=5.0,
+               source="datasheet peak 121 TFLOP/s bf16 dense x 0.25 assumed efficiency, 30 ms/step assumed")
+
+
+def pass_flops(model: TRMConfig, canvas: int) -> float:
+    """FLOPs of one pass of the net (num_layers blocks) over one example on a canvas x canvas grid."""
+    h, length = model.hidden_size, canvas * canvas + model.prefix_len
+    inner = -(-round(model.expansion * h * 2 / 3) // 256) * 256
+    dense = 2 * length * (4 * h * h + 3 * h * inner)
+    if model.mixer == "attention":
+        mix = 4 * length * length * h
+    else:
+        mix = 2 * 3 * length * h * (-(-round(model.expansion * length * 2 / 3) // 256) * 256)
+    return float(model.num_layers * (dense + mix))
+
+
+def eval_flops(model: TRMConfig, canvas: int) -> float:
+    """One supervision step forward: T cycles of n latent updates and one answer update."""
+    return model.T * (model.n + 1) * pass_flops(model, canvas)
+
+
+def train_flops(model: TRMConfig, canvas: int) -> float:
+    """One training supervision step: the forward, and the backward (2x) of the last cycle's n + 1 passes."""
+    return eval_flops(model, canvas) + 2 * (model.n + 1) * pass_flops(model, canvas)
+
+
+def from_benchmark(path: str | Path, name: str = "CPU (benchmarks/results/train_step.json)") -> CostModel:
+    """A CPU cost model fitted on `benchmarks/train_step.py`'s measured TRM steps (FLOP/s: the median)."""
+    rows = [r for r in json.loads(Path(path).read_text())["rows"] if r["arch"] == "trm"]
+    rates = sorted(r["batch"] * train_flops(_bench_model(r), r["canvas"]) / r["seconds"] for r in rows)
+    return CostModel(name, flops=rates[len(rates) // 2], step_overhead=0.0, task_overhead=1.0,
+                     source=f"median of {len(rows)} measured steps in {Path(path).name}")
+
+
+def _bench_model(row: dict) -> TRMConfig:
+    prefix = 16 if row["hidden"] == 512 else 4
+    return TRMConfig(hidden_size=row["hidden"], num_heads=max(1, row["hidden"] // 64), puzzle_emb_len=prefix,
+                     T=row["T"], n=row["n"], mixer="mlp" if "mlp" in row["config"] else "attention")
+
+
+def measure(config: Any, device: Any, canvases: tuple[int, int] = (10, 30), steps: int = 3) -> CostModel:
+    """Time real training steps of `config.model` on `device` at two canvases; fit overhead and FLOP/s."""
+    import torch
+
+    points = []
+    for canvas in canvases:
+        model = ttt.new_model(config.model, 8, device, seed=config.seed)
+        trainer = ttt.Trainer(model, config.ttt)
+        rows = ttt.batch_size(config.ttt, canvas)
+        batch = {"inputs": torch.randint(2, 12, (rows, canvas * canvas)),
+                 "labels": torch.randint(2, 12, (rows, canvas * canvas)),
+                 "puzzle_ids": torch.randint(1, 9, (rows,))}
+        trainer.step(batch)  # warm-up
+        _sync(device)
+        start = time.monotonic()
+        for _ in range(steps):
+            trainer.step(batch)
+        _sync(device)
+        points.append((rows * train_flops(config.model, canvas), (time.monotonic() - start) / steps))
+    (f1, t1), (f2, t2) = points
+    rate = (f2 - f1) / (t2 - t1) if t2 > t1 and f2 > f1 else f2 / t2
+    overhead = max(0.0, t1 - f1 / rate)
+    return CostModel(f"measured on {device}", flops=rate, step_overhead=overhead, task_overhead=2.0 + 10 * t2,
+                     source=f"{steps} steps each at canvases {canvases[0]} and {canvases[1]}")
+
+
+def _sync(device: Any) -> None:
+    import torch
+
+    if str(device).startswith("cuda"):
+        torch.cuda.synchronize(device)
+
+
+@dataclass(frozen=True)
+class TaskWork:
+    """What one task gets: augmented versions, training steps (0: not worked on), predicted seconds, device."""
+
+    augmentations: int
+    steps: int
+    seconds: float
+    device: int
+
+
+@dataclass
+class Plan:
+    """Per-task work, the order to run the tasks in (device = position mod devices) and the loads it predicts."""
+
+    order: list[str]
+    work: dict[str, TaskWork]
+    devices: int
+    budget: float
+    usable: float
+    steps: int
+    augmentations: int
+    cost: CostModel
+    canvases: dict[str, int] = field(default_factory=dict)
+
+    def loads(self) -> list[float]:
+        """Predicted seconds of work on each device."""
+        loads = [0.0] * self.devices
+        for w in self.work.values():
+            loads[w.device] += w.seconds
+        return loads
+
+    @property
+    def dropped(self) -> list[str]:
+        return [tid for tid in self.order if self.work[tid].steps == 0]
+
+    def summary(self) -> str:
+        """A short table: the plan's choice, per-device loads, and the work by canvas size."""
+        loads = self.loads()
+        lines = [f"plan: {len(self.order)} tasks on {self.devices} device(s) [{self.cost.name}], budget "
+                 f"{format_duration(self.budget)}, usable {format_duration(self.usable)}",
+                 f"  every task: {self.steps} training steps, up to {self.augmentations} versions; "
+                 f"{len(self.dropped)} dropped (fallback)",
+                 "  device loads: " + ", ".join(format_duration(x) for x in loads),
+                 f"  {'canvas':>8} {'tasks':>6} {'seconds/task (mean)':>20}"]
+        for lo, hi in ((1, 10), (11, 15), (16, 20), (21, 25), (26, 30)):
+            ids = [t for t in self.order if lo <= self.canvases.get(t, 0) <= hi]
+            if ids:
+                mean = sum(self.work[t].seconds for t in ids) / len(ids)
+                lines.append(f"  {f'{lo}-{hi}':>8} {len(ids):>6} {mean:>20.1f}")
+        return "\n".join(lines)
+
+    def to_dict(self) -> dict:
+        return {"devices": self.devices, "budget": self.budget, "usable": self.usable, "steps": self.steps,
+                "augmentations": self.augmentations, "cost": dataclasses.asdict(self.cost), "order": self.order,
+                "loads": self.loads(), "work": {t: dataclasses.asdict(w) | {"canvas": self.canvases.get(t)}
+                                                for t, w in self.work.items()}}
+
+    def save(self, path: str | Path) -> Path:
+        return write_json(self.to_dict(), path, indent=1)
+
+
+def default_margin(budget: float) -> float:
+    """Seconds of the budget the plan leaves unused: 5% plus a minute (start-up, writing, a slow device)."""
+    return 0.05 * budget + 60.0 if budget > 120 else 0.1 * budget
+
+
+def make_plan(tasks: Iterable[Task], config: Any, devices: int, budget: float, cost: CostModel,
+              margin: float | None = None, min_steps: int = 50) -> Plan:
+    """The per-task work for `tasks` under `config` (a SolveConfig) on `devices` devices; see the module doc."""
+    if devices < 1:
+        raise ValueError(f"devices must be >= 1, got {devices}")
+    tasks = list(tasks)
+    usable = max(0.0, budget - (default_margin(budget) if margin is None else margin))
+    items = sorted((_Item.of(t, config, cost) for t in tasks if t.solvable), key=lambda i: (-i.step, i.task_id))
+    k = config.ttt.augmentations
+    while True:
+        steps = _steps_that_fit(items, k, devices, usable, config.ttt.max_steps)
+        if steps >= min(min_steps, config.ttt.max_steps) or not items:
+            break
+        if k > 1:
+            k = max(1, k // 2)
+        else:
+            items = items[1:]  # drop the costliest task (its fallback stays), then try again
+    steps = max(steps, 0)
+    order = [i.task_id for i in items] + [t.id for t in tasks if t.id not in {i.task_id for i in items}]
+    work = {i.task_id: TaskWork(k, steps, i.seconds(k, steps), n % devices) for n, i in enumerate(items)}
+    for n, task_id in enumerate(order[len(items):], start=len(items)):
+        work[task_id] = TaskWork(0, 0, 0.0, n % devices)
+    return Plan(order, work, devices, budget, usable, steps, k, cost, {i.task_id: i.canvas for i in items})
+
+
+def _steps_that_fit(items: list[_Item], k: int, devices: int, usable: float, max_steps: int) -> int:
+    """The largest S <= max_steps for which every device's load (tasks dealt in turn) is within `usable`."""
+    best = max_steps
+    for d in range(devices):
+        mine = items[d::devices]
+        fixed = sum(i.seconds(k, 0) for i in mine)
+        per_step = sum(i.step for i in mine)
+        if per_step > 0:
+            best = min(best, math.floor((usable - fixed) / per_step * (1 - 1e-9)))
+        elif fixed > usable:
+            best = -1
+    return best
+
+
+@dataclass
+class _Item:
+    task_id: str
+    canvas: int
+    step: float  # seconds per training step
+    tests: int
+    overhead: float
+    model: TRMConfig
+    cost: CostModel
+    batch: int
+
+    @classmethod
+    def of(cls, task: Task, config: Any, cost: CostModel) -> _Item:
+        canvas = ttt.task_canvas(task, config.ttt.translate)
+        rows = ttt.batch_size(config.ttt, canvas)
+        tests = sum(g is not None for g in task.test_inputs)
+        return cls(task.id, canvas, cost.train_step(config.model, canvas, rows), tests, cost.task_overhead,
+                   config.model, cost, config.rollout_batch)
+
+    def seconds(self, k: int, steps: int) -> float:
+        return self.overhead + steps * self.step + self.cost.rollout(self.model, self.canvas, k * self.tests,
+                                                                    self.batch)
+
+
+def config_for(config: Any, plan: Mapping[str, TaskWork] | None, task_ids: Iterable[str]) -> Any:
+    """`config` with the planned versions and steps of these tasks (a group trained together: the most steps,
+    the fewest versions); unchanged without a plan or for tasks it does not name."""
+    works = [plan[t] for t in task_ids if t in plan] if plan is not None else []
+    if not works:
+        return config
+    return dataclasses.replace(config, ttt=dataclasses.replace(
+        config.ttt, augmentations=max(1, min(w.augmentations for w in works)), max_steps=max(w.steps for w in works)))
+
+
+def seconds_of(plan: Mapping[str, TaskWork] | None) -> dict[str, float] | None:
+    """The planned seconds per task (for `BudgetPlanner(costs=...)`), or None without a plan."""
+    return None if plan is None else {t: w.seconds for t, w in plan.items()}

