@@ -52,7 +52,8 @@ class CostModel:
 
     def rollout(self, model: TRMConfig, canvas: int, rows: int, batch: int = 256) -> float:
         calls = math.ceil(rows / batch) * model.N_sup
-        return ROLLOUT_SAFETY * (calls * self.step_overhead + rows * model.N_sup * eval_flops(model, canvas) / self.flops)
+        work = rows * model.N_sup * eval_flops(model, canvas) / self.flops
+        return ROLLOUT_SAFETY * (calls * self.step_overhead + work)
 
 
 # Assumptions until measured on the card (`measure` at the start of a run replaces them): a quarter of the

@@ -1,0 +1,141 @@
+"""The whole-run planner: it never plans past the budget, deals tasks as solve shards them, and solve obeys it."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from pathlib import Path
+
+import numpy as np
+import torch
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from arc_trm import plan, tasks
+from arc_trm.config import load_config
+from arc_trm.records import records_dir
+from arc_trm.solve import SolveConfig, solve
+from arc_trm.tasks import Task, TaskSet
+
+REPO = Path(__file__).resolve().parents[1]
+KAGGLE = load_config(SolveConfig, REPO / "configs" / "kaggle-4xl4.yaml")
+CPU = load_config(SolveConfig, REPO / "configs" / "cpu.yaml")
+
+
+def make_task(task_id: str, side: int, n_train: int = 3, n_test: int = 1) -> Task:
+    grid = np.zeros((side, side), np.uint8)
+    return Task(task_id, [(grid, grid)] * n_train, [grid] * n_test)
+
+
+def check(p: plan.Plan, task_ids: list[str], max_steps: int) -> None:
+    """What every plan must satisfy: within the usable budget on every device, dealt in turn over the order."""
+    assert sorted(p.order) == sorted(task_ids) and set(p.work) == set(task_ids)
+    assert all(load <= p.usable * (1 + 1e-9) for load in p.loads())
+    assert p.usable <= p.budget
+    assert all(p.work[t].device == i % p.devices for i, t in enumerate(p.order))  # solve's todo[i::workers]
+    assert all(0 <= w.steps <= max_steps and w.augmentations >= 0 for w in p.work.values())
+    worked = [w for w in p.work.values() if w.steps > 0]
+    assert all(w.steps == p.steps and w.augmentations == p.augmentations for w in worked)
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    sizes=st.lists(st.tuples(st.sampled_from([2, 5, 10, 20, 29, 29, 29]), st.integers(1, 10), st.integers(1, 4)),
+                   min_size=1, max_size=240),
+    devices=st.integers(1, 8),
+    hours=st.floats(0.01, 12.0),
+    max_steps=st.integers(1, 50000),
+)
+def test_plan_never_exceeds_the_budget_on_adversarial_mixes(sizes, devices, hours, max_steps):
+    mix = [make_task(f"t{i}", side, n_train, n_test) for i, (side, n_train, n_test) in enumerate(sizes)]
+    config = dataclasses.replace(KAGGLE, ttt=dataclasses.replace(KAGGLE.ttt, max_steps=max_steps))
+    p = plan.make_plan(mix, config, devices, hours * 3600, plan.L4)
+    check(p, [t.id for t in mix], max_steps)
+
+
+def test_all_full_canvas_tasks_with_four_tests_fit_by_fewer_steps_then_fewer_versions_then_drops():
+    mix = [make_task(f"big{i}", 29, 10, 4) for i in range(240)]
+    roomy = plan.make_plan(mix, KAGGLE, 4, 11.5 * 3600, plan.L4)
+    tight = plan.make_plan(mix, KAGGLE, 4, 3600, plan.L4)
+    tiny = plan.make_plan(mix, KAGGLE, 4, 600, plan.L4)
+    for p in (roomy, tight, tiny):
+        check(p, [t.id for t in mix], KAGGLE.ttt.max_steps)
+    assert roomy.steps >= 50 and roomy.augmentations == KAGGLE.ttt.augmentations and not roomy.dropped
+    assert tight.steps < roomy.steps
+    assert tiny.dropped and tiny.augmentations == 1  # versions halved to 1 before any task was dropped
+    assert all(tiny.work[t].seconds == 0 for t in tiny.dropped)
+
+
+def test_costliest_tasks_come_first_and_loads_are_balanced():
+    arc2 = tasks.load("arc2-eval").tasks
+    p = plan.make_plan(arc2, KAGGLE, 4, 11.5 * 3600, plan.L4)
+    check(p, [t.id for t in arc2], KAGGLE.ttt.max_steps)
+    canvases = [p.canvases[t] for t in p.order]
+    assert canvases == sorted(canvases, reverse=True)
+    loads = p.loads()
+    assert max(loads) - min(loads) <= max(w.seconds for w in p.work.values())
+    assert max(loads) <= p.usable and p.steps == min(KAGGLE.ttt.max_steps, p.steps)
+
+
+def test_unsolvable_tasks_are_planned_as_dropped():
+    mix = [make_task("a", 5), Task("empty", [], [np.zeros((3, 3), np.uint8)])]
+    p = plan.make_plan(mix, CPU, 2, 600, plan.L4)
+    assert p.work["empty"].steps == 0 and p.work["a"].steps > 0 and p.order[-1] == "empty"
+
+
+def test_config_for_and_seconds_of():
+    work = {"a": plan.TaskWork(16, 300, 12.0, 0), "b": plan.TaskWork(8, 500, 20.0, 1)}
+    one = plan.config_for(CPU, work, ["a"])
+    assert (one.ttt.augmentations, one.ttt.max_steps) == (16, 300) and one.ttt.lr == CPU.ttt.lr
+    both = plan.config_for(CPU, work, ["a", "b"])
+    assert (both.ttt.augmentations, both.ttt.max_steps) == (8, 500)
+    assert plan.config_for(CPU, work, ["c"]) is CPU and plan.config_for(CPU, None, ["a"]) is CPU
+    assert plan.seconds_of(work) == {"a": 12.0, "b": 20.0} and plan.seconds_of(None) is None
+
+
+def test_flop_model_explains_the_measured_cpu_steps():
+    """The cost model's FLOPs over the measured CPU step times give one rate within a factor of 2 for every
+    TRM row of benchmarks/results/train_step.json (canvas 10 to 30, hidden 64 to 512)."""
+    path = REPO / "benchmarks" / "results" / "train_step.json"
+    cpu = plan.from_benchmark(path)
+    for row in json.loads(path.read_text())["rows"]:
+        if row["arch"] == "trm":
+            predicted = cpu.train_step(plan._bench_model(row), row["canvas"], row["batch"])
+            assert 0.5 <= predicted / row["seconds"] <= 2.0, row["config"]
+
+
+def test_measure_fits_a_positive_rate_on_this_cpu():
+    torch.set_num_threads(1)
+    cost = plan.measure(CPU, torch.device("cpu"), steps=1)
+    assert cost.flops > 0 and cost.step_overhead >= 0 and cost.task_overhead > 0
+    assert cost.train_step(CPU.model, 30, 2) > 0
+
+
+def test_solve_follows_the_plan(tmp_path):
+    """solve(plan=...) trains each task for its planned steps at most, with its versions; a dropped task keeps
+    its fallback; the records' configs are the planned ones, so the same call resumes them all."""
+    taskset = tasks.load(REPO / "examples" / "tasks")
+    small = dataclasses.replace(CPU, ttt=dataclasses.replace(CPU.ttt, augmentations=8, max_steps=1000),
+                                min_task_seconds=0.5)
+    kept, dropped = taskset.ids[0], taskset.ids[1]
+    work = {kept: plan.TaskWork(4, 15, 20.0, 0), dropped: plan.TaskWork(0, 0, 0.0, 0)}
+    subset = TaskSet([taskset[kept], taskset[dropped]])
+    report = solve(subset, tmp_path / "submission.json", small, budget_seconds=120, plan=work)
+    records = {r.task_id: r.record for r in report.results}
+    assert records[kept]["status"] == "predicted" and records[kept]["steps"] == 15
+    assert records[kept]["versions"] == 4 and records[kept]["config"]["ttt"]["max_steps"] == 15
+    assert records[dropped]["status"] == "skipped"
+    again = solve(subset, tmp_path / "submission.json", small, budget_seconds=120, plan=work)
+    assert again.resumed >= 1 and (records_dir(tmp_path / "submission.json") / f"{kept}.json").is_file()
+
+
+def test_the_kaggle_simulation_fits_240_tasks_in_12_hours_on_4_l4s(tmp_path):
+    from benchmarks import kaggle_plan
+
+    result = kaggle_plan.main(["--out", str(tmp_path)])
+    saved = json.loads((tmp_path / "kaggle_plan.json").read_text())
+    assert result["tasks"] == 240 and saved["plan"]["devices"] == 4 and len(saved["plan"]["work"]) == 240
+    assert saved["budget"] <= saved["limit"] and max(saved["plan"]["loads"]) <= saved["plan"]["usable"]
+    assert sum(b["tasks"] for b in saved["buckets"]) == 240
+    assert sum(b["test_inputs"] for b in saved["buckets"]) == 2 * 172  # ARC-AGI-2 evaluation on Kaggle, twice
+    assert all(s["max_load"] <= saved["plan"]["usable"] for s in saved["sensitivity"])
