@@ -47,10 +47,20 @@ from arc_trm_cli.parity import parity  # noqa: E402
 
 app.command()(parity)
 
+from arc_trm_cli.evaluate import evaluate  # noqa: E402
+from arc_trm_cli.report import report  # noqa: E402
+
+app.command()(evaluate)
+app.command()(report)
+
 
 from arc_trm_cli.kaggle import app as kaggle_app  # noqa: E402
 
 app.add_typer(kaggle_app, name="kaggle")
+
+from arc_trm_cli.train import train  # noqa: E402
+
+app.command()(train)
 
 
 def main() -> None:

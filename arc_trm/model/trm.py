@@ -45,6 +45,7 @@ class TRMConfig:
     pos_encodings: str = "rope"  # "rope", "learned" or "none"
     mixer: str = "attention"  # "attention", or "mlp" for TRM-MLP (mlp_t=True)
     act_continue: bool = False  # (not no_ACT_continue): learn Q-continue from a bootstrapped target, HRM style
+    recursion: bool = True  # False (ablation only): each supervision step is one pass y = net(y, x), no z, no cycles
     rms_norm_eps: float = 1e-5
     rope_theta: float = 10000.0
     cuda_dtype: str = "bfloat16"  # autocast dtype on CUDA; the CPU always computes in float32
@@ -151,7 +152,9 @@ class TRM(nn.Module):
         return y, z
 
     def deep_recursion(self, x, y, z, cos_sin):
-        """T cycles of latent_recursion; only the last one is differentiated."""
+        """T cycles of latent_recursion; only the last one is differentiated (without recursion: one pass)."""
+        if not self.config.recursion:
+            return self.net(y, x, cos_sin), z
         with torch.no_grad():
             for _ in range(self.config.T - 1):
                 y, z = self.latent_recursion(x, y, z, cos_sin)

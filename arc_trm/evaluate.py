@@ -1,0 +1,95 @@
+"""`evaluate`: solve tasks whose answers are known, score them and write a report, all in one run folder.
+
+    run = evaluate(tasks.load("arc1-eval"), "runs/arc1-eval", config, budget_seconds=3600)
+    run.scores.summary()                     # pass@2 macro and micro with 95% intervals
+    write_report("runs/arc1-eval")           # rebuild report.html from what the folder holds
+
+The run folder:
+
+    tasks.json                 the tasks as evaluated, truths included (a Kaggle challenges file with outputs)
+    run.json                   the report's title
+    submission.json            the Kaggle submission (complete and valid throughout, as `solve` writes it)
+    submission.json.records/   one record per task: attempts, voted candidates with vote counts, timings
+    submission.problems.json   input problems met
+    scores.json                pass@2 macro and micro, 95% Wilson intervals, per-task rows
+    report.html                the self-contained report (arc_trm.report)
+
+Running the same call again resumes the solve (as `solve` does) and rewrites scores and report.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+
+from arc_trm import report, scoring, submission
+from arc_trm.io import write_json, write_text
+from arc_trm.records import RecordStore, records_dir
+from arc_trm.solve import Event, SolveConfig, SolveReport, solve
+from arc_trm.tasks import TaskSet, load
+
+TASKS, RUN, SUBMISSION, SCORES, REPORT = "tasks.json", "run.json", "submission.json", "scores.json", "report.html"
+
+
+@dataclass
+class EvaluateResult:
+    """What an evaluation produced: the solve report, the scores and the run folder's files."""
+
+    run_dir: Path
+    solve: SolveReport
+    scores: scoring.Scores
+    report: Path
+
+
+def evaluate(taskset: TaskSet, run_dir: str | Path, config: SolveConfig, budget_seconds: float | None = None,
+             fresh: bool = False, on_event: Event | None = None, workers: int = 1,
+             title: str | None = None) -> EvaluateResult:
+    """Solve `taskset` (every task needs its test outputs), score pass@2 and write the report."""
+    run_dir = Path(run_dir)
+    missing = [t.id for t in taskset if t.test_outputs is None]
+    if missing:
+        raise ValueError(f"no known test outputs for {len(missing)} task(s) ({', '.join(missing[:5])}): "
+                         "evaluate needs tasks with answers; use `arc-trm solve` for the others")
+    write_json({t.id: t.to_json() for t in taskset}, run_dir / TASKS)
+    write_json({"title": title or run_dir.name}, run_dir / RUN)
+    solved = solve(taskset, run_dir / SUBMISSION, config, budget_seconds, fresh=fresh, on_event=on_event,
+                   workers=workers)
+    scores = score_run(run_dir, taskset)
+    path = write_report(run_dir, title)
+    return EvaluateResult(run_dir, solved, scores, path)
+
+
+def score_run(run_dir: str | Path, taskset: TaskSet | None = None) -> scoring.Scores:
+    """Score the run's submission against its tasks' truths; writes scores.json."""
+    run_dir = Path(run_dir)
+    taskset = taskset or load_tasks(run_dir)
+    scores = scoring.score(submission.read(run_dir / SUBMISSION), taskset.solutions())
+    write_json(scores.to_json(), run_dir / SCORES, indent=1)
+    return scores
+
+
+def load_tasks(run_dir: str | Path) -> TaskSet:
+    """The tasks a run folder was evaluated on (clear error when the folder is not a run folder)."""
+    path = Path(run_dir) / TASKS
+    if not path.is_file():
+        raise FileNotFoundError(f"{run_dir}: not an evaluation run folder (no {TASKS})")
+    return load(path)
+
+
+def write_report(run_dir: str | Path, title: str | None = None) -> Path:
+    """(Re)build report.html from the run folder's tasks, records and submission; returns its path.
+    The title defaults to the one the run was evaluated with."""
+    run_dir = Path(run_dir)
+    if title is None and (run_dir / RUN).is_file():
+        title = json.loads((run_dir / RUN).read_text()).get("title")
+    taskset = load_tasks(run_dir)
+    if not (run_dir / SUBMISSION).is_file():
+        raise FileNotFoundError(f"{run_dir}: no {SUBMISSION} yet (the solve has not started)")
+    store = RecordStore(records_dir(run_dir / SUBMISSION))
+    records = store.load_all()
+    scores = score_run(run_dir, taskset)
+    notes = [f"{len(taskset)} tasks", f"{len(records)} records", str(run_dir.resolve())]
+    notes += [f"unreadable record: {p}" for p in store.problems]
+    html = report.render(taskset, records, scores, title or run_dir.name, notes)
+    return write_text(html, run_dir / REPORT)

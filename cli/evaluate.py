@@ -1,0 +1,61 @@
+"""`arc-trm evaluate`: solve tasks with known answers, score them and write report.html, in one run folder."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated, Optional
+
+import typer
+from rich.console import Console
+
+from arc_trm import tasks
+from arc_trm.budget import parse_duration
+from arc_trm.config import ConfigError, load_config, save_config
+from arc_trm.evaluate import evaluate as evaluate_run
+from arc_trm.records import records_dir
+from arc_trm.solve import SolveConfig
+from arc_trm_cli.solve import DEFAULT_CONFIG, _Display, _table
+
+
+def evaluate(
+    split: Annotated[str, typer.Option(
+        help=f"A split ({', '.join(tasks.SPLITS)}) or task files / challenges file holding the test outputs.")],
+    task_ids: Annotated[Optional[str], typer.Option("--tasks", help="Only these task ids (comma-separated).")] = None,
+    limit: Annotated[Optional[int], typer.Option(min=1, help="Only the first N tasks (after --tasks).")] = None,
+    out: Annotated[Optional[Path], typer.Option("--out", "-o", help="Run folder (default: submissions/eval-SPLIT).")] = None,
+    config: Annotated[Optional[Path], typer.Option(help="YAML config (default: configs/cpu.yaml).")] = None,
+    overrides: Annotated[Optional[list[str]], typer.Option("--set", help="Override a config key: key.sub=value.")] = None,
+    time_budget: Annotated[Optional[str], typer.Option(help="Wall-clock limit for the whole run: 90s, 45m, 12h.")] = None,
+    workers: Annotated[int, typer.Option(min=1, help="Processes to shard the tasks over (one per GPU).")] = 1,
+    fresh: Annotated[bool, typer.Option(help="Ignore saved per-task results and start over.")] = False,
+    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="Plain log lines instead of a live display.")] = False,
+) -> None:
+    """Solve the tasks of SPLIT, score pass@2 (macro, micro, 95% intervals) and write an HTML report."""
+    console = Console()
+    try:
+        budget = parse_duration(time_budget) if time_budget else None
+        cfg = load_config(SolveConfig, config or DEFAULT_CONFIG, overrides or [])
+        taskset = select(tasks.load(split), task_ids, limit)
+    except (ValueError, FileNotFoundError, ConfigError, KeyError) as err:
+        console.print(f"[red]error:[/] {err.args[0] if isinstance(err, KeyError) else err}")
+        raise typer.Exit(2)
+    run_dir = out or Path("submissions") / f"eval-{Path(split).stem}"
+    save_config(cfg, records_dir(run_dir / "submission.json") / "config.yaml")
+    with _Display(console, len(taskset), budget, quiet) as display:
+        try:
+            result = evaluate_run(taskset, run_dir, cfg, budget, fresh=fresh, on_event=display.event,
+                                  workers=workers, title=f"{split}, {len(taskset)} tasks")
+        except ValueError as err:
+            console.print(f"[red]error:[/] {err}")
+            raise typer.Exit(2)
+    console.print(_table(result.solve))
+    console.print(result.scores.summary())
+    console.print(f"run folder {run_dir}: submission.json, scores.json, report {result.report}")
+
+
+def select(taskset: tasks.TaskSet, task_ids: str | None, limit: int | None) -> tasks.TaskSet:
+    """The chosen tasks: the listed ids (in the order given; KeyError for an unknown one), then the first N."""
+    chosen = [taskset[i.strip()] for i in task_ids.split(",") if i.strip()] if task_ids else list(taskset)
+    if not chosen:
+        raise ValueError("no tasks to evaluate")
+    return tasks.TaskSet(chosen[:limit] if limit else chosen, taskset.problems)

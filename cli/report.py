@@ -1,0 +1,25 @@
+"""`arc-trm report`: rebuild an evaluation run folder's report.html (and scores.json) from what it holds."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated, Optional
+
+import typer
+from rich.console import Console
+
+from arc_trm.evaluate import write_report
+
+
+def report(
+    run_dir: Annotated[Path, typer.Argument(metavar="RUN_DIR", help="A folder written by `arc-trm evaluate`.")],
+    title: Annotated[Optional[str], typer.Option(help="Page title (default: the folder's name).")] = None,
+) -> None:
+    """Rebuild RUN_DIR/report.html: one self-contained page with every task's answers next to the truth."""
+    console = Console()
+    try:
+        path = write_report(run_dir, title)
+    except (ValueError, FileNotFoundError) as err:
+        console.print(f"[red]error:[/] {err}")
+        raise typer.Exit(2)
+    console.print(f"report written to {path}")

@@ -1,0 +1,103 @@
+"""`arc-trm evaluate` and `arc-trm report` end to end: a real (tiny, short) solve of real ARC-AGI-1 tasks."""
+
+import json
+import os
+from html.parser import HTMLParser
+
+import pytest
+from typer.testing import CliRunner
+
+from arc_trm import scoring, submission, tasks
+from arc_trm.evaluate import evaluate, write_report
+from arc_trm.records import RecordStore, records_dir
+from arc_trm_cli.app import app
+
+IDS = ["66e6c45b", "60c09cac"]  # 4x4 and 6x6 grids of the ARC-AGI-1 evaluation split
+QUICK = ["--set", "ttt.max_steps=15", "--set", "ttt.augmentations=8", "--set", "device=cpu"]
+ENV = {**os.environ, "COLUMNS": "400"}
+
+
+class Marks(HTMLParser):
+    """The task sections and attempt figures of a report, by their data- attributes."""
+
+    def __init__(self, text):
+        super().__init__()
+        self.sections, self.attempts = [], []
+        self.feed(text)
+
+    def handle_starttag(self, tag, attrs):
+        attrs = dict(attrs)
+        if tag == "section" and "data-task" in attrs:
+            self.sections.append(attrs)
+        if "data-attempt" in attrs:
+            self.attempts.append((self.sections[-1]["data-task"], attrs))
+
+
+@pytest.fixture(scope="module")
+def run(tmp_path_factory):
+    run_dir = tmp_path_factory.mktemp("eval") / "run"
+    result = CliRunner().invoke(app, ["evaluate", "--split", "arc1-eval", "--tasks", ",".join(IDS), "--out",
+                                      str(run_dir), "-q", *QUICK], env=ENV)
+    assert result.exit_code == 0, result.output
+    return run_dir, result.output
+
+
+def test_the_run_folder_holds_submission_records_scores_and_report(run):
+    run_dir, output = run
+    split = tasks.load("arc1-eval")
+    chosen = tasks.TaskSet([split[i] for i in IDS])
+    sub = submission.read(run_dir / "submission.json")
+    assert submission.validate(sub, chosen) == []
+    records = RecordStore(records_dir(run_dir / "submission.json")).load_all()
+    assert sorted(records) == sorted(IDS) and all(r["steps"] == 15 for r in records.values())
+    saved = json.loads((run_dir / "scores.json").read_text())
+    assert saved == scoring.score(sub, chosen.solutions()).to_json()
+    assert [row["task_id"] for row in saved["tasks"]] == IDS and saved["n_test"] == 2
+    assert "pass@2: macro" in output and "report.html" in output
+    assert tasks.load(run_dir / "tasks.json").ids == IDS
+
+
+def test_the_report_shows_the_submitted_attempts_and_their_marks(run):
+    run_dir, _ = run
+    page = Marks((run_dir / "report.html").read_text())
+    assert [s["data-task"] for s in page.sections] == IDS
+    sub = submission.read(run_dir / "submission.json")
+    truth = tasks.load(run_dir / "tasks.json").solutions()
+    records = RecordStore(records_dir(run_dir / "submission.json")).load_all()
+    for section in page.sections:
+        tid = section["data-task"]
+        right = scoring.solved(sub[tid][0], truth[tid][0])
+        assert section["data-solved"] == str(int(right)) and section["data-state"] == ("right" if right else "wrong")
+        mine = [a for t, a in page.attempts if t == tid]
+        assert [a["data-right"] for a in mine] == [str(int(sub[tid][0][f"attempt_{j}"] == truth[tid][0].tolist()))
+                                                  for j in (1, 2)]
+        votes = {json.dumps(c["grid"]): c["votes"] for c in records[tid]["candidates"][0]}
+        assert [int(a["data-votes"]) for a in mine] == [votes.get(json.dumps(sub[tid][0][f"attempt_{j}"]), 0)
+                                                        for j in (1, 2)]
+
+
+def test_report_rebuilds_the_page(run):
+    run_dir, _ = run
+    before = (run_dir / "report.html").read_text()
+    (run_dir / "report.html").unlink()
+    result = CliRunner().invoke(app, ["report", str(run_dir)], env=ENV)
+    assert result.exit_code == 0, result.output
+    assert (run_dir / "report.html").read_text() == before
+    assert "<title>arc-trm report: arc1-eval, 2 tasks</title>" in before
+    result = CliRunner().invoke(app, ["report", str(run_dir), "--title", "renamed"], env=ENV)
+    assert "<title>arc-trm report: renamed</title>" in (run_dir / "report.html").read_text()
+
+
+def test_clear_errors(tmp_path):
+    runner = CliRunner()
+    result = runner.invoke(app, ["report", str(tmp_path)], env=ENV)
+    assert result.exit_code == 2 and "not an evaluation run folder" in result.output
+    result = runner.invoke(app, ["evaluate", "--split", "arc1-eval", "--tasks", "nonexistent", "--out",
+                                 str(tmp_path / "x")], env=ENV)
+    assert result.exit_code == 2 and "nonexistent" in result.output
+    blind = tasks.load("arc1-eval")["66e6c45b"]
+    blind.test_outputs = None
+    with pytest.raises(ValueError, match="no known test outputs"):
+        evaluate(tasks.TaskSet([blind]), tmp_path / "blind", None)
+    with pytest.raises(FileNotFoundError):
+        write_report(tmp_path / "missing")
