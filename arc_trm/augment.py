@@ -120,7 +120,8 @@ def parse_name(name: str) -> tuple[str, Aug]:
 # ---------------------------------------------------------------------------------------------- planning
 
 
-def plan(task: Task, k: int, seed: int = 0, permute_background: bool = False, translate: int = 0) -> list[Aug]:
+def plan(task: Task, k: int, seed: int = 0, permute_background: bool = False, translate: int = 0,
+         dihedral: bool = True) -> list[Aug]:
     """Up to `k` distinct augmented versions of `task`, the identity first; deterministic for a seed.
 
     Each draw is a random dihedral id and colour permutation (colour 0 fixed unless `permute_background`).
@@ -129,7 +130,8 @@ def plan(task: Task, k: int, seed: int = 0, permute_background: bool = False, tr
     get fewer than k versions. With `translate` > 0, each non-identity version gets a random offset
     (dr, dc), each in [0, translate] but no more than the room a 30x30 canvas leaves beside the task's
     largest grid, so that grids always fit a canvas of `encoding.canvas_size(task, translate)`. Offsets come
-    from their own random stream: the symmetries and colour maps do not depend on `translate`.
+    from their own random stream: the symmetries and colour maps do not depend on `translate`. With
+    `dihedral` off every version keeps the task's orientation (colour maps and offsets only).
     """
     if k <= 0:
         return []
@@ -140,7 +142,8 @@ def plan(task: Task, k: int, seed: int = 0, permute_background: bool = False, tr
     for _ in range(5 * k):
         if len(augs) >= k:
             break
-        aug = Aug(int(draws.integers(8)), _draw_colours(draws, permute_background))
+        symmetry = int(draws.integers(8)) if dihedral else 0
+        aug = Aug(symmetry, _draw_colours(draws, permute_background))
         fingerprint = _fingerprint(task, aug)
         if fingerprint in seen:
             continue
