@@ -1,6 +1,6 @@
 """The recursion ablation: TRM against a deeper network without recursion, at equal compute per supervision step.
 
-    python -m benchmarks.ablation [--steps 2000] [--seeds 0,1] [--variants trm,deep,single] [--smoke] [--out DIR]
+    python -m benchmarks.ablation [--steps 1000] [--seeds 0,1] [--variants trm,deep,single] [--smoke] [--out DIR]
 
 Task: generated 6 x 6 Sudoku (2 x 3 boxes) with `--blanks` empty cells, a fixed training set of `--train`
 puzzles (digits relabelled at random in every batch) and held-out test puzzles. A test puzzle counts as
@@ -34,6 +34,7 @@ import torch
 from arc_trm.losses import act_loss
 from arc_trm.model import TRM, TRMConfig
 from arc_trm.optim import AdamATan2, lr_at
+from benchmarks.throughput import step_flops
 
 RESULTS = Path(__file__).resolve().parent / "results"
 SIDE, BOX = 6, (2, 3)  # 6 x 6 grid, boxes of 2 rows x 3 columns
@@ -50,7 +51,7 @@ class Setup:
     T: int = 2
     n: int = 2
     N_sup: int = 4
-    steps: int = 2000
+    steps: int = 1000
     batch_size: int = 32
     lr: float = 1e-3
     weight_decay: float = 0.1
@@ -129,24 +130,9 @@ def variant_config(name: str, s: Setup) -> TRMConfig:
     raise ValueError(f"unknown variant {name!r} (expected trm, deep or single)")
 
 
-def block_flops(config: TRMConfig, tokens: int) -> float:
-    """Forward FLOPs of one block over `tokens` positions of one sequence: 2 x weights x tokens + attention."""
-    block = TRM(dataclasses.replace(config, num_layers=1)).net.layers[0]
-    weights = sum(p.numel() for p in block.parameters())
-    return 2.0 * weights * tokens + 4.0 * tokens * tokens * config.hidden_size
-
-
 def flops_per_step(config: TRMConfig, batch: int) -> dict[str, float]:
-    """Forward FLOPs of one supervision step, and training FLOPs (backward = 2 x forward, only where
-    gradients flow: TRM's last cycle, everything for the variants without recursion)."""
-    tokens = config.seq_len + config.prefix_len
-    one = block_flops(config, tokens) * batch
-    if config.recursion:
-        forward = config.T * (config.n + 1) * config.num_layers * one
-        with_grad = (config.n + 1) * config.num_layers * one
-    else:
-        forward = with_grad = config.num_layers * one
-    return {"forward": forward, "train": forward + 2 * with_grad}
+    """Forward and training FLOPs of one supervision step on a batch (counted as benchmarks.throughput does)."""
+    return step_flops(config, batch, config.seq_len + config.prefix_len)
 
 
 # ------------------------------------------------------------------------------------------------ training
