@@ -123,9 +123,10 @@ def build_wheels(dest: Path, source: str = "pypi") -> list[str]:
     """arc-trm's wheel and the runtime closure's, into `dest`; every one must be pure Python (any platform)."""
     dest.mkdir(parents=True, exist_ok=True)
     _self_wheel(dest)
-    pins = [f"{name}=={metadata.version(name)}" for name in runtime_closure()]
+    needed = runtime_closure()
+    pins = [f"{name}=={metadata.version(name)}" for name in needed]
     if source == "installed":
-        for name in runtime_closure():
+        for name in needed:
             repack(name, dest)
     else:
         index = ["--no-index", "--find-links", source] if source != "pypi" else []
