@@ -127,3 +127,29 @@ def test_grid_svg_draws_every_cell_in_the_arc_palette():
     assert (drawn == grid).all() and len(rects) == 6  # runs of equal cells share a rectangle
     for colour, hex_code in enumerate(PALETTE):
         assert f".c{colour}{{fill:{hex_code if colour else '#000'}}}" in report.STYLE
+
+
+def test_headless_chromium_renders_the_page(tmp_path, page, taskset, records):
+    """scripts/report_screenshot.sh draws the report (skips where Debian's chromium is not installed)."""
+    import shutil
+    import struct
+    import subprocess
+
+    from conftest import REPO
+
+    if not any(shutil.which(b) for b in ("chromium", "chromium-browser", "google-chrome")):
+        pytest.skip("no chromium (apt-get install -y chromium)")
+    sub = submission.build(taskset, {tid: [tuple(p) for p in r["attempts"]] for tid, r in records.items()})
+    html_path = tmp_path / "report.html"
+    html_path.write_text(report.render(taskset, records, scoring.score(sub, taskset.solutions())))
+    shot = tmp_path / "shot.png"
+    done = subprocess.run([str(REPO / "scripts" / "report_screenshot.sh"), str(html_path), str(shot), "800", "600"],
+                          capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    data = shot.read_bytes()
+    assert data[:8] == b"\x89PNG\r\n\x1a\n" and struct.unpack(">II", data[16:24]) == (800, 600)
+    from PIL import Image  # matplotlib's dependency
+
+    pixels = Image.open(shot).convert("RGB").getcolors(maxcolors=1 << 20)
+    colours = {rgb for _, rgb in pixels}
+    assert (0x2E, 0xCC, 0x40) in colours or (0xFF, 0x41, 0x36) in colours  # ARC cells, not a blank page
