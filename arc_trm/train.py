@@ -14,8 +14,8 @@ backward, the puzzle-embedding rows of all ranks are gathered by their optimiser
 folder: config.yaml (resolved), identifiers.json (puzzle id -> official name), metrics.jsonl (one JSON line
 per logging step and per evaluation), checkpoints/step_N.pt (EMA weights, loadable by `solve --checkpoint`),
 evals/step_N/submission.json, and resume/state.pt; each rank adds its own resume/rank<r>_step_N.pt (its part
-of the persistent batch and its random state), so a run started again with the same command continues
-exactly where it stopped.
+of the persistent batch and its random state). The resume state is saved every `save_every` steps, at each
+evaluation and at the end, so a run started again with the same command continues exactly from there.
 """
 
 from __future__ import annotations
@@ -75,6 +75,7 @@ class TrainConfig:
     steps: int = 0  # > 0: stop after this many optimiser steps instead of `epochs`
     eval_every: int = 0  # > 0: evaluate every this many steps instead of every `eval_interval` epochs
     log_every: int = 10  # steps per line of metrics.jsonl
+    save_every: int = 1000  # steps between saves of the resume state (also saved at each evaluation and at the end)
     eval_batch: int = 256  # rollout rows per forward, per rank
     vote: str = "count_then_confidence"
     seed: int = 0
@@ -203,10 +204,7 @@ def evaluate(model: TRM, data: PretrainData, groups: list[int], ranks: Ranks, ba
         tests = [a for a, _ in data.groups[group].held_out]
         attempts = [vote.top2(vote.vote(cs, policy), submission.fallback_grid(t)) for cs, t in zip(candidates, tests)]
         local[task.task_id] = [{"attempt_1": a.tolist(), "attempt_2": b.tolist()} for a, b in attempts]
-    gathered = [local]
-    if ranks.world > 1:
-        gathered = [None] * ranks.world
-        dist.all_gather_object(gathered, local)
+    gathered = _gather(ranks, local)
     if not ranks.main:
         return {}, {}
     answers = {k: v for part in gathered for k, v in part.items()}
@@ -215,6 +213,15 @@ def evaluate(model: TRM, data: PretrainData, groups: list[int], ranks: Ranks, ba
     scores = {"pass@1": one.macro, "pass@2": two.macro, "tasks": len(solutions), "test_outputs": two.n_test,
               "solved@2": two.n_correct}
     return scores, answers
+
+
+def _gather(ranks: Ranks, value: Any) -> list[Any]:
+    """Every rank's `value`, in rank order (on every rank)."""
+    if ranks.world == 1:
+        return [value]
+    gathered = [None] * ranks.world
+    dist.all_gather_object(gathered, value)
+    return gathered
 
 
 # ------------------------------------------------------------------------------------------------ resume
@@ -249,14 +256,14 @@ def load_resume(out: Path, ranks: Ranks, trainer: Trainer, sampler: Sampler) -> 
     folder = _resume_dir(out)
     if not (folder / "state.pt").is_file():
         return False
-    shared = torch.load(folder / "state.pt", map_location="cpu", weights_only=False)
+    shared = torch.load(folder / "state.pt", map_location="cpu", weights_only=True)
     if shared["world"] != ranks.world:
         raise ValueError(f"{folder}: saved by {shared['world']} processes, resumed by {ranks.world}: the persistent "
                          f"batch is split per process, so resume with --nproc-per-node x nodes = {shared['world']}")
     path = folder / f"rank{ranks.rank}_step_{shared['step']}.pt"
     if not path.is_file():
         raise ValueError(f"{path}: missing (rank {ranks.rank}'s part of the step {shared['step']} state)")
-    mine = torch.load(path, map_location="cpu", weights_only=False)
+    mine = torch.load(path, map_location="cpu", weights_only=True)
     trainer.model.load_state_dict(shared["model"])
     trainer.load_state_dict({**shared["trainer"], "carry": mine["carry"]})
     sampler.load_state_dict(shared["sampler"])
@@ -352,7 +359,8 @@ def train(config: TrainConfig, out: str | Path, on_event: Event | None = None, s
           fresh: bool = False) -> dict[str, Any]:
     """Run (or resume) the pretraining described by `config` in the folder `out`; see the module docstring.
 
-    `on_event(kind, **info)` (rank 0 only) gets "cost", "resumed", "measured", "log", "eval" and "done".
+    `on_event(name, **info)` (rank 0 only) gets "cost", "resumed", "measured", "log", "eval" and "done";
+    "log" and "eval" come with their metrics.jsonl record as `info`.
     `stop_at` ends the run after that step (state saved, as at any interruption); `fresh` discards a saved
     state. Returns a summary (steps, last metrics, last scores) on rank 0.
     """
@@ -419,9 +427,13 @@ def _train(config: TrainConfig, out: Path, ranks: Ranks, emit: Event, stop_at: i
             emit("log", **record)
         if step % every == 0 or step == steps:
             scores = _evaluate_and_save(config, out, ranks, data, trainer, sampler, step, log, emit)
-    save_resume(out, ranks, trainer, sampler)
+        elif step % config.save_every == 0 and step != end:
+            save_resume(out, ranks, trainer, sampler)
+    if trainer.steps % every and trainer.steps != steps:  # else saved with the evaluation just now
+        save_resume(out, ranks, trainer, sampler)
     emit("done", step=trainer.steps, finished=trainer.steps >= steps)
-    return {"steps": trainer.steps, "total_steps": steps, "train": record, "eval": scores}
+    return {"steps": trainer.steps, "total_steps": steps, "train": record, "eval": scores,
+            "params_digest": params_digest(model)}
 
 
 def _evaluate_and_save(config: TrainConfig, out: Path, ranks: Ranks, data: PretrainData, trainer: Trainer,
@@ -436,9 +448,10 @@ def _evaluate_and_save(config: TrainConfig, out: Path, ranks: Ranks, data: Pretr
                           "identifiers": str(out / "identifiers.json")}
             checkpoint.save_checkpoint(out / "checkpoints" / f"step_{step}.pt", model, provenance)
             write_json(answers, out / "evals" / f"step_{step}" / "submission.json")
+    digests = _gather(ranks, params_digest(model))  # every rank must hold the same weights
     if ranks.main:
         record = {"kind": "eval", "step": step, **scores, "eval_seconds": time.perf_counter() - began,
-                  "time": time.time()}
+                  "ranks_in_sync": len(set(digests)) == 1, "param_digests": digests, "time": time.time()}
         if log:
             log.write(record)
         emit("eval", **record)

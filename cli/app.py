@@ -58,6 +58,10 @@ from arc_trm_cli.kaggle import app as kaggle_app  # noqa: E402
 
 app.add_typer(kaggle_app, name="kaggle")
 
+from arc_trm_cli.train import train  # noqa: E402
+
+app.command()(train)
+
 
 def main() -> None:
     app()
