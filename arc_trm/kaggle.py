@@ -149,9 +149,19 @@ def _self_wheel(dest: Path) -> None:
                 shutil.copytree(root / part, Path(tmp) / part, ignore=skip)
             for part in ("pyproject.toml", "README.md"):
                 shutil.copy2(root / part, Path(tmp) / part)
-            _pip("wheel", "--no-deps", "--no-build-isolation", "--wheel-dir", str(dest), tmp)
+            isolation = ["--no-build-isolation"] if _has_build_backend() else []
+            _pip("wheel", "--no-deps", *isolation, "--wheel-dir", str(dest), tmp)
     else:
         repack("arc-trm", dest)
+
+
+def _has_build_backend() -> bool:
+    """Whether this environment's setuptools can build arc-trm (>= 77: the pyproject's licence form), so that
+    pip need not fetch one into an isolated build environment (which needs the network or pip's cache)."""
+    try:
+        return int(metadata.version("setuptools").split(".")[0]) >= 77
+    except (metadata.PackageNotFoundError, ValueError):
+        return False
 
 
 def _pip(*args: str) -> None:
@@ -217,8 +227,7 @@ def find(name, prefer=""):
     return hits[0]
 
 CHALLENGES = find("{challenges}", prefer="arc-prize")
-DATASET = find("{marker}").parent
-print(f"challenges: {{CHALLENGES}}\\ndataset: {{DATASET}}\\nbudget: {{BAKED['time_budget'] / 3600:.2f}} h from now")
+print(f"challenges: {{CHALLENGES}}\\nbudget: {{BAKED['time_budget'] / 3600:.2f}} h from now")
 '''
 
 _PREFILL = '''\
@@ -250,6 +259,8 @@ _INSTALL = '''\
 # Offline install from the dataset's wheels; what Kaggle's image already has (torch, numpy, ...) stays.
 import importlib
 try:
+    DATASET = find("arc-trm-dataset.json").parent
+    print(f"dataset: {DATASET}")
     subprocess.run([sys.executable, "-m", "pip", "install", "--no-index", "--find-links", str(DATASET / "wheels"),
                     "--quiet", "--disable-pip-version-check", f"arc-trm=={BAKED['arc_trm']}"], check=True)
     importlib.invalidate_caches()
@@ -320,7 +331,7 @@ print(f"done in {time.time() - START:.0f}s; errors: {ERRORS or 'none'}")
 
 def notebook_json(baked: dict[str, Any]) -> str:
     """The notebook (nbformat 4.4, written as plain JSON: no nbformat needed to build) with `baked` in it."""
-    fill = {"baked": json.dumps(baked), "root_env": ROOT_ENV, "challenges": CHALLENGES, "marker": MARKER}
+    fill = {"baked": json.dumps(baked), "root_env": ROOT_ENV, "challenges": CHALLENGES}
     intro = (f"# arc-trm: ARC-AGI with the Tiny Recursive Model\n\nBuilt by `arc-trm kaggle build` "
              f"(arc-trm {baked['arc_trm']}, {baked['built']}). Attach the competition and the `{DATASET}` dataset; "
              "internet off; accelerator: 4 x L4 (other GPUs, or none, also work).")

@@ -68,7 +68,7 @@ def test_notebook_is_valid_nbformat_and_carries_the_baked_budget(built):
     nb = nbformat.read(built / "notebook.ipynb", as_version=4)
     nbformat.validate(nb)
     code = "\n".join(c.source for c in nb.cells if c.cell_type == "code")
-    assert '"time_budget": 45' in code and kaggle.ROOT_ENV in code and "--no-index" in code
+    assert '"time_budget": 45' in code and kaggle.ROOT_ENV in code and "--no-index" in code and kaggle.MARKER in code
 
 
 def test_repacked_wheel_matches_the_installed_files(tmp_path):
@@ -162,7 +162,8 @@ def test_rehearsal_in_a_simulated_kaggle_without_arc_trm(built, tmp_path, monkey
     records = {p.stem: json.loads(p.read_text()) for p in (root / "working" / "submission.json.records").glob("*.json")
                if p.stem in taskset.ids}
     assert set(records) == set(taskset.ids)
-    assert any(r["status"] == "predicted" and r["steps"] > 0 for r in records.values())
+    # trained and rolled out ("fallback": no readable candidate for some test input, from this tiny model)
+    assert all(r["status"] in ("predicted", "fallback") and r["steps"] > 0 for r in records.values()), records
     plan = json.loads((root / "working" / "submission.plan.json").read_text())
     assert sorted(plan["order"]) == sorted(taskset.ids) and max(plan["loads"]) <= plan["usable"]
     assert all(r["steps"] <= plan["work"][t]["steps"] for t, r in records.items() if "steps" in r)
@@ -178,3 +179,26 @@ def test_rehearsal_in_a_simulated_kaggle_without_arc_trm(built, tmp_path, monkey
     assert again.returncode == 0, again.stdout + again.stderr
     rebuilt = sorted(p.name for p in (tmp_path / "again" / "dataset" / "wheels").glob("*.whl"))
     assert rebuilt == sorted(p.name for p in (built / "dataset" / "wheels").glob("*.whl"))
+
+
+def test_without_the_dataset_the_prefilled_submission_stays_valid(built, tmp_path, monkeypatch):
+    """Dataset not attached (so no arc-trm can be installed): every later cell fails, none raises, and the
+    pre-filled submission is what is left, valid."""
+    nbclient = pytest.importorskip("nbclient")
+    nbformat = pytest.importorskip("nbformat")
+    jupyter = kernel_without_arc_trm(tmp_path / "env")
+    root = kaggle_layout(tmp_path / "kaggle", built / "dataset", ["0d3d703e", "25ff71a9"])
+    subprocess.run(["chmod", "-R", "u+w", str(root / "input" / "arc-trm")], check=True)
+    subprocess.run(["rm", "-rf", str(root / "input" / "arc-trm")], check=True)
+    for key, value in {"JUPYTER_PATH": str(jupyter), kaggle.ROOT_ENV: str(root), "OMP_NUM_THREADS": "1"}.items():
+        monkeypatch.setenv(key, value)
+    monkeypatch.delenv("ARC_TRM_KAGGLE_STRICT", raising=False)
+    nb = nbformat.read(built / "notebook.ipynb", as_version=4)
+    nbclient.NotebookClient(nb, kernel_name="rehearsal", timeout=120,
+                            resources={"metadata": {"path": str(root / "working")}}).execute()
+    output = "".join(o.get("text", "") for c in nb.cells if c.cell_type == "code" for o in c.outputs)
+    assert "errors: ['install', 'solve', 'validate']" in output
+    taskset = tasks.load(root / "input" / "arc-prize-2025" / kaggle.CHALLENGES)
+    sub = submission.read(root / "working" / "submission.json")
+    assert submission.validate(sub, taskset) == []
+    assert sub["0d3d703e"][0]["attempt_1"] == taskset["0d3d703e"].test_inputs[0].tolist()
