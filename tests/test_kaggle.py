@@ -136,24 +136,29 @@ def kaggle_layout(root: Path, dataset: Path, task_ids: list[str]) -> Path:
     return root
 
 
-@pytest.mark.slow
-def test_rehearsal_in_a_simulated_kaggle_without_arc_trm(built, tmp_path, monkeypatch):
+def run_notebook(notebook: Path, root: Path, jupyter: Path, monkeypatch, strict: bool) -> str:
+    """Execute the notebook in the rehearsal kernel with /kaggle at `root`; returns its printed output."""
     nbclient = pytest.importorskip("nbclient")
     nbformat = pytest.importorskip("nbformat")
+    for key, value in {"JUPYTER_PATH": str(jupyter), kaggle.ROOT_ENV: str(root), "OMP_NUM_THREADS": "1",
+                       "PYTHONPATH": "", "ARC_TRM_KAGGLE_STRICT": "1" if strict else "0"}.items():
+        monkeypatch.setenv(key, value)
+    monkeypatch.delenv("VIRTUAL_ENV", raising=False)
+    nb = nbformat.read(notebook, as_version=4)
+    nbclient.NotebookClient(nb, kernel_name="rehearsal", timeout=300,
+                            resources={"metadata": {"path": str(root / "working")}}).execute()
+    return "".join(o.get("text", "") for c in nb.cells if c.cell_type == "code" for o in c.outputs)
+
+
+@pytest.mark.slow
+def test_rehearsal_in_a_simulated_kaggle_without_arc_trm(built, tmp_path, monkeypatch):
     jupyter = kernel_without_arc_trm(tmp_path / "env")
     python = tmp_path / "env" / "venv" / "bin" / "python"
     probe = subprocess.run([str(python), "-c", "import torch, ipykernel\nimport arc_trm"], capture_output=True,
                            text=True, cwd=tmp_path)
     assert "No module named 'arc_trm'" in probe.stderr  # torch and the kernel are there; arc-trm is not
     root = kaggle_layout(tmp_path / "kaggle", built / "dataset", ["0d3d703e", "25ff71a9"])
-    for key, value in {"JUPYTER_PATH": str(jupyter), kaggle.ROOT_ENV: str(root), "ARC_TRM_KAGGLE_STRICT": "1",
-                       "OMP_NUM_THREADS": "1", "PYTHONPATH": ""}.items():
-        monkeypatch.setenv(key, value)
-    monkeypatch.delenv("VIRTUAL_ENV", raising=False)
-    nb = nbformat.read(built / "notebook.ipynb", as_version=4)
-    nbclient.NotebookClient(nb, kernel_name="rehearsal", timeout=300,
-                            resources={"metadata": {"path": str(root / "working")}}).execute()
-    output = "".join(o.get("text", "") for c in nb.cells if c.cell_type == "code" for o in c.outputs)
+    output = run_notebook(built / "notebook.ipynb", root, jupyter, monkeypatch, strict=True)
     assert "errors: none" in output and "pre-filled" in output and "plan: 2 tasks on 1 device(s)" in output
 
     out = root / "working" / "submission.json"
@@ -184,19 +189,11 @@ def test_rehearsal_in_a_simulated_kaggle_without_arc_trm(built, tmp_path, monkey
 def test_without_the_dataset_the_prefilled_submission_stays_valid(built, tmp_path, monkeypatch):
     """Dataset not attached (so no arc-trm can be installed): every later cell fails, none raises, and the
     pre-filled submission is what is left, valid."""
-    nbclient = pytest.importorskip("nbclient")
-    nbformat = pytest.importorskip("nbformat")
     jupyter = kernel_without_arc_trm(tmp_path / "env")
     root = kaggle_layout(tmp_path / "kaggle", built / "dataset", ["0d3d703e", "25ff71a9"])
     subprocess.run(["chmod", "-R", "u+w", str(root / "input" / "arc-trm")], check=True)
     subprocess.run(["rm", "-rf", str(root / "input" / "arc-trm")], check=True)
-    for key, value in {"JUPYTER_PATH": str(jupyter), kaggle.ROOT_ENV: str(root), "OMP_NUM_THREADS": "1"}.items():
-        monkeypatch.setenv(key, value)
-    monkeypatch.delenv("ARC_TRM_KAGGLE_STRICT", raising=False)
-    nb = nbformat.read(built / "notebook.ipynb", as_version=4)
-    nbclient.NotebookClient(nb, kernel_name="rehearsal", timeout=120,
-                            resources={"metadata": {"path": str(root / "working")}}).execute()
-    output = "".join(o.get("text", "") for c in nb.cells if c.cell_type == "code" for o in c.outputs)
+    output = run_notebook(built / "notebook.ipynb", root, jupyter, monkeypatch, strict=False)
     assert "errors: ['install', 'solve', 'validate']" in output
     taskset = tasks.load(root / "input" / "arc-prize-2025" / kaggle.CHALLENGES)
     sub = submission.read(root / "working" / "submission.json")
