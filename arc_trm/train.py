@@ -380,8 +380,9 @@ def _train(config: TrainConfig, out: Path, ranks: Ranks, emit: Event, stop_at: i
            fresh: bool) -> dict[str, Any]:
     if config.global_batch_size % ranks.world:
         raise ConfigError(f"global_batch_size {config.global_batch_size} is not a multiple of {ranks.world} ranks")
-    if fresh and ranks.main and (_resume_dir(out) / "state.pt").is_file():
-        (_resume_dir(out) / "state.pt").unlink()
+    if fresh and ranks.main:
+        for path in [*_resume_dir(out).glob("*.pt"), out / "metrics.jsonl"]:
+            path.unlink()
     _barrier(ranks)
     _check_same_run(out, config)
     data = PretrainData.build(config.data)
@@ -399,6 +400,8 @@ def _train(config: TrainConfig, out: Path, ranks: Ranks, emit: Event, stop_at: i
     costs = cost_model(model, config, data, steps)
     emit("cost", world=ranks.world, device=str(ranks.device), **costs)
     if resumed:
+        if ranks.main:  # lines logged after the saved step are logged again
+            _keep_metrics_until(out, trainer.steps)
         emit("resumed", step=trainer.steps, epoch=sampler.epochs_done)
 
     local = config.global_batch_size // ranks.world
@@ -411,9 +414,9 @@ def _train(config: TrainConfig, out: Path, ranks: Ranks, emit: Event, stop_at: i
         seconds = time.perf_counter() - began
         meter.add(trainer, seconds)
         step = trainer.steps
-        if len(timed) <= config.measure_steps:
+        if len(timed) <= max(1, config.measure_steps):
             timed.append(seconds)
-            if len(timed) == config.measure_steps + 1:  # the first step (warm-up, compilation) is left out
+            if len(timed) == max(1, config.measure_steps) + 1:  # the first step (warm-up, compilation) is left out
                 per_step = statistics.median(timed[1:])
                 emit("measured", seconds_per_step=per_step, epoch_seconds=per_step * costs["steps_per_epoch"],
                      run_seconds=per_step * (steps - step),
@@ -457,6 +460,15 @@ def _evaluate_and_save(config: TrainConfig, out: Path, ranks: Ranks, data: Pretr
         emit("eval", **record)
     save_resume(out, ranks, trainer, sampler)
     return scores
+
+
+def _keep_metrics_until(out: Path, step: int) -> None:
+    """Drop the metrics.jsonl records of steps after `step` (written before an interruption, to be redone)."""
+    records = read_metrics(out)
+    if any(r["step"] > step for r in records):
+        kept = "".join(json.dumps(r) + "\n" for r in records if r["step"] <= step)
+        with atomic_open(out / "metrics.jsonl") as f:
+            f.write(kept)
 
 
 def read_metrics(out: str | Path) -> list[dict[str, Any]]:

@@ -38,6 +38,9 @@ def test_a_resumed_run_reproduces_the_uninterrupted_run_and_evaluates_with_ema(w
     cfg, run, whole = whole
     stopped = train(cfg, tmp_path / "split", stop_at=1)  # between evaluations: the persistent batch is mid-flight
     assert stopped["steps"] == 1 and not stopped["eval"]
+    with open(tmp_path / "split" / "metrics.jsonl", "a") as f:  # as if killed after logging step 2, unsaved
+        f.write(json.dumps({"kind": "train", "step": 2, "loss": 9.0, "lm_loss": 9.0, "q_halt_loss": 9.0,
+                            "accuracy": 0.0}) + "\n")
     resumed = train(cfg, tmp_path / "split")
     assert resumed["steps"] == whole["steps"] == 4
 
