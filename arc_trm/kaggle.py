@@ -270,8 +270,8 @@ except Exception:
     failed("install")
 '''
 
-_SOLVE = '''\
-# Plan the run on measured step times, then solve on every GPU (one worker each; the CPU when there is none).
+_LOAD = '''\
+# The config (and checkpoint) from the dataset, the tasks, and one solve worker per GPU (the CPU when none).
 try:
     import dataclasses
     import torch
@@ -289,23 +289,38 @@ try:
         print("input problem:", problem)
     gpus = torch.cuda.device_count() if config.device in ("auto", "cuda") else 0
     workers = max(1, gpus)
+    print(f"{len(taskset)} tasks, {workers} worker(s) on {'GPU' if gpus else 'CPU'}")
+except Exception:
+    failed("load")
+'''
+
+_PLAN = '''\
+# The whole-run plan from step times measured on the first device (without one, solve divides the time alone).
+the_plan = None
+try:
     planned = dataclasses.replace(config, model=base.config) if base is not None else config
     cost = plan.measure(planned, torch.device("cuda:0" if gpus else "cpu"))
     the_plan = plan.make_plan(taskset, planned, workers, BAKED["time_budget"] - (time.time() - START), cost)
     print(the_plan.summary())
     the_plan.save(WORKING / "submission.plan.json")
-    ordered = tasks.TaskSet([taskset[t] for t in the_plan.order], taskset.problems)
+    taskset = tasks.TaskSet([taskset[t] for t in the_plan.order], taskset.problems)
+except Exception:
+    failed("plan")
+'''
 
-    def log(kind, **info):
-        if kind == "done":
-            record = info["record"]
-            print(f"{time.time() - START:8.0f}s {info['task_id']}: {record['status']}"
-                  f" steps {record.get('steps', 0)}" + (f" ({record['reason']})" if record.get("reason") else ""))
-        elif kind == "worker_failed":
-            print(f"a worker failed (exit code {info['exitcode']})")
+_SOLVE = '''\
+# Solve within what is left of the budget; the complete submission is rewritten after every task.
+def log(kind, **info):
+    if kind == "done":
+        record = info["record"]
+        print(f"{time.time() - START:8.0f}s {info['task_id']}: {record['status']}"
+              f" steps {record.get('steps', 0)}" + (f" ({record['reason']})" if record.get("reason") else ""))
+    elif kind == "worker_failed":
+        print(f"a worker failed (exit code {info['exitcode']})")
 
-    report = solve(ordered, OUT, config, budget_seconds=BAKED["time_budget"] - (time.time() - START),
-                   on_event=log, base=base, workers=workers, plan=the_plan.work)
+try:
+    report = solve(taskset, OUT, config, budget_seconds=BAKED["time_budget"] - (time.time() - START),
+                   on_event=log, base=base, workers=workers, plan=the_plan.work if the_plan else None)
     print(f"solved {len(report.results)} tasks: {report.count('predicted')} predicted, "
           f"{report.count('skipped')} skipped, {report.count('failed')} failed in {report.seconds:.0f}s")
 except Exception:
@@ -336,7 +351,7 @@ def notebook_json(baked: dict[str, Any]) -> str:
              f"(arc-trm {baked['arc_trm']}, {baked['built']}). Attach the competition and the `{DATASET}` dataset; "
              "internet off; accelerator: 4 x L4 (other GPUs, or none, also work).")
     cells = [{"cell_type": "markdown", "metadata": {}, "source": intro.splitlines(keepends=True)}]
-    for source in (_SETUP.format(**fill), _PREFILL, _INSTALL, _SOLVE, _VALIDATE):
+    for source in (_SETUP.format(**fill), _PREFILL, _INSTALL, _LOAD, _PLAN, _SOLVE, _VALIDATE):
         cells.append({"cell_type": "code", "execution_count": None, "metadata": {}, "outputs": [],
                       "source": source.splitlines(keepends=True)})
     return json.dumps({"cells": cells, "metadata": {

@@ -154,6 +154,7 @@ class Plan:
     augmentations: int
     cost: CostModel
     canvases: dict[str, int] = field(default_factory=dict)
+    tests: dict[str, int] = field(default_factory=dict)  # readable test inputs per task
 
     def loads(self) -> list[float]:
         """Predicted seconds of work on each device."""
@@ -174,13 +175,22 @@ class Plan:
                  f"  every task: {self.steps} training steps, up to {self.augmentations} versions; "
                  f"{len(self.dropped)} dropped (fallback)",
                  "  device loads: " + ", ".join(format_duration(x) for x in loads),
-                 f"  {'canvas':>8} {'tasks':>6} {'seconds/task (mean)':>20}"]
+                 f"  {'canvas':>8} {'tasks':>6} {'tests':>6} {'seconds per task (mean, max)':>29}"]
+        for row in self.by_canvas():
+            lines.append(f"  {row['canvas']:>8} {row['tasks']:>6} {row['test_inputs']:>6} "
+                         f"{row['mean_seconds']:>21.1f} {row['max_seconds']:>7.1f}")
+        return "\n".join(lines)
+
+    def by_canvas(self) -> list[dict]:
+        """The planned work by canvas range: tasks, test inputs, mean and max seconds per task."""
+        rows = []
         for lo, hi in ((1, 10), (11, 15), (16, 20), (21, 25), (26, 30)):
             ids = [t for t in self.order if lo <= self.canvases.get(t, 0) <= hi]
             if ids:
-                mean = sum(self.work[t].seconds for t in ids) / len(ids)
-                lines.append(f"  {f'{lo}-{hi}':>8} {len(ids):>6} {mean:>20.1f}")
-        return "\n".join(lines)
+                seconds = [self.work[t].seconds for t in ids]
+                rows.append({"canvas": f"{lo}-{hi}", "tasks": len(ids), "test_inputs": sum(self.tests[t] for t in ids),
+                             "mean_seconds": sum(seconds) / len(ids), "max_seconds": max(seconds)})
+        return rows
 
     def to_dict(self) -> dict:
         return {"devices": self.devices, "budget": self.budget, "usable": self.usable, "steps": self.steps,
@@ -219,7 +229,8 @@ def make_plan(tasks: Iterable[Task], config: Any, devices: int, budget: float, c
     work = {i.task_id: TaskWork(k, steps, i.seconds(k, steps), n % devices) for n, i in enumerate(items)}
     for n, task_id in enumerate(order[len(items):], start=len(items)):
         work[task_id] = TaskWork(0, 0, 0.0, n % devices)
-    return Plan(order, work, devices, budget, usable, steps, k, cost, {i.task_id: i.canvas for i in items})
+    return Plan(order, work, devices, budget, usable, steps, k, cost, {i.task_id: i.canvas for i in items},
+                {i.task_id: i.tests for i in items})
 
 
 def _steps_that_fit(items: list[_Item], k: int, devices: int, usable: float, max_steps: int) -> int:

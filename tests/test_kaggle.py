@@ -194,7 +194,7 @@ def test_without_the_dataset_the_prefilled_submission_stays_valid(built, tmp_pat
     subprocess.run(["chmod", "-R", "u+w", str(root / "input" / "arc-trm")], check=True)
     subprocess.run(["rm", "-rf", str(root / "input" / "arc-trm")], check=True)
     output = run_notebook(built / "notebook.ipynb", root, jupyter, monkeypatch, strict=False)
-    assert "errors: ['install', 'solve', 'validate']" in output
+    assert "errors: ['install', 'load', 'plan', 'solve', 'validate']" in output
     taskset = tasks.load(root / "input" / "arc-prize-2025" / kaggle.CHALLENGES)
     sub = submission.read(root / "working" / "submission.json")
     assert submission.validate(sub, taskset) == []
