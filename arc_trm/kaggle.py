@@ -59,7 +59,9 @@ def build(out: str | Path, config: str | Path, checkpoint: str | Path | None = N
     out, dataset = Path(out), Path(out) / "dataset"
     if time_budget <= 0:
         raise BuildError(f"time budget must be positive, got {time_budget}")
-    shutil.rmtree(dataset, ignore_errors=True)
+    if dataset.is_dir() and any(dataset.iterdir()) and not (dataset / MARKER).is_file():
+        raise BuildError(f"{dataset} exists and is not an earlier build (no {MARKER}); choose another --out")
+    shutil.rmtree(dataset, ignore_errors=True)  # an earlier build's: replaced whole
     cfg = load_config(SolveConfig, config, overrides or [])
     cfg.checkpoint = None  # the notebook sets the dataset's own path
     save_config(cfg, dataset / "config.yaml")

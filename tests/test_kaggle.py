@@ -90,6 +90,12 @@ def test_build_names_a_bad_checkpoint_and_a_bad_config(tmp_path):
     result = runner.invoke(app, ["kaggle", "build", "--out", str(tmp_path / "o"), "--config",
                                  str(tmp_path / "nope.yaml")], env={"COLUMNS": "400"})
     assert result.exit_code == 2 and "nope.yaml" in result.output
+    (tmp_path / "mine" / "dataset").mkdir(parents=True)
+    (tmp_path / "mine" / "dataset" / "keep.txt").write_text("not ours")
+    result = runner.invoke(app, ["kaggle", "build", "--out", str(tmp_path / "mine"), "--wheels", "installed"],
+                           env={"COLUMNS": "400"})
+    assert result.exit_code == 2 and "not an earlier build" in result.output
+    assert (tmp_path / "mine" / "dataset" / "keep.txt").is_file()
 
 
 def kernel_without_arc_trm(root: Path) -> Path:
