@@ -40,7 +40,7 @@ def check(p: plan.Plan, task_ids: list[str], max_steps: int) -> None:
 
 @settings(max_examples=60, deadline=None)
 @given(
-    sizes=st.lists(st.tuples(st.sampled_from([2, 5, 10, 20, 29, 29, 29]), st.integers(1, 10), st.integers(1, 4)),
+    sizes=st.lists(st.tuples(st.sampled_from([2, 5, 10, 20, 29, 29, 29]), st.integers(1, 10), st.integers(1, 10)),
                    min_size=1, max_size=240),
     devices=st.integers(1, 8),
     hours=st.floats(0.01, 12.0),
