@@ -139,3 +139,16 @@ def test_the_kaggle_simulation_fits_240_tasks_in_12_hours_on_4_l4s(tmp_path):
     assert sum(b["tasks"] for b in saved["buckets"]) == 240
     assert sum(b["test_inputs"] for b in saved["buckets"]) == 2 * 172  # ARC-AGI-2 evaluation on Kaggle, twice
     assert all(s["max_load"] <= saved["plan"]["usable"] for s in saved["sensitivity"])
+
+
+def test_workers_follow_the_plan(tmp_path):
+    """With two worker processes (CPU here, one per GPU on Kaggle) each task still gets its planned work."""
+    taskset = tasks.load(REPO / "examples" / "tasks")
+    subset = TaskSet([taskset[t] for t in taskset.ids[:2]])
+    small = dataclasses.replace(CPU, ttt=dataclasses.replace(CPU.ttt, augmentations=8, max_steps=1000),
+                                min_task_seconds=0.5, device="cpu")
+    work = {t: plan.TaskWork(4 + 2 * i, 10 + 5 * i, 20.0, i) for i, t in enumerate(subset.ids)}
+    report = solve(subset, tmp_path / "submission.json", small, budget_seconds=120, plan=work, workers=2)
+    for result in report.results:
+        assert (result.record["steps"], result.record["versions"]) == (work[result.task_id].steps,
+                                                                      work[result.task_id].augmentations)
