@@ -273,6 +273,11 @@ def load_resume(out: Path, ranks: Ranks, trainer: Trainer, sampler: Sampler) -> 
     return True
 
 
+# What a resumed run may change: where it runs, how long, how often it logs, evaluates and saves.
+FREE_ON_RESUME = ("device", "steps", "epochs", "eval_every", "eval_interval", "log_every", "save_every",
+                  "eval_batch", "measure_steps", "tensorboard")
+
+
 def _check_same_run(out: Path, config: TrainConfig) -> None:
     """A run folder holding another config's state is an error, not a silent mix of two runs."""
     saved = out / "config.yaml"
@@ -281,7 +286,8 @@ def _check_same_run(out: Path, config: TrainConfig) -> None:
     import yaml
 
     old, new = yaml.safe_load(saved.read_text()), to_dict(config)
-    old.pop("device", None), new.pop("device", None)
+    for key in FREE_ON_RESUME:
+        old.pop(key, None), new.pop(key, None)
     if old != new:
         changed = sorted(k for k in set(old) | set(new) if old.get(k) != new.get(k))
         raise ConfigError(f"{out} holds a run with another config (differs in: {', '.join(changed)}); "
@@ -382,7 +388,7 @@ def _train(config: TrainConfig, out: Path, ranks: Ranks, emit: Event, stop_at: i
         raise ConfigError(f"global_batch_size {config.global_batch_size} is not a multiple of {ranks.world} ranks")
     if fresh and ranks.main:
         for path in [*_resume_dir(out).glob("*.pt"), out / "metrics.jsonl"]:
-            path.unlink()
+            path.unlink(missing_ok=True)
     _barrier(ranks)
     _check_same_run(out, config)
     data = PretrainData.build(config.data)

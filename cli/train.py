@@ -66,6 +66,8 @@ class _Printer:
             c.print(f"[bold green]eval[/] step {info['step']:,}: pass@1 {100 * info['pass@1']:.2f}% "
                     f"pass@2 {100 * info['pass@2']:.2f}% on {info['tasks']} tasks "
                     f"({format_duration(info['eval_seconds'])}); checkpoint {self.out}/checkpoints/step_{info['step']}.pt")
+            if not info["ranks_in_sync"]:
+                c.print(f"[red]warning:[/] the ranks' weights differ at step {info['step']} (digests in metrics.jsonl)")
         elif name == "done":
             state = "finished" if info["finished"] else "stopped (run the same command to go on)"
             c.print(f"{state} at step {info['step']:,}; metrics in {self.out / 'metrics.jsonl'}")
