@@ -365,7 +365,7 @@ def train(config: TrainConfig, out: str | Path, on_event: Event | None = None, s
           fresh: bool = False) -> dict[str, Any]:
     """Run (or resume) the pretraining described by `config` in the folder `out`; see the module docstring.
 
-    `on_event(name, **info)` (rank 0 only) gets "cost", "resumed", "measured", "log", "eval" and "done";
+    `on_event(name, **info)` (rank 0 only) gets "cost", "resumed", "measured", "log", "eval", "warning", "done";
     "log" and "eval" come with their metrics.jsonl record as `info`.
     `stop_at` ends the run after that step (state saved, as at any interruption); `fresh` discards a saved
     state. Returns a summary (steps, last metrics, last scores) on rank 0.
@@ -405,6 +405,8 @@ def _train(config: TrainConfig, out: Path, ranks: Ranks, emit: Event, stop_at: i
             write_json(data.identifiers(), out / "identifiers.json")
     costs = cost_model(model, config, data, steps)
     emit("cost", world=ranks.world, device=str(ranks.device), **costs)
+    if log and config.tensorboard and log.writer is None:
+        emit("warning", text="tensorboard=true but torch.utils.tensorboard cannot be imported: metrics.jsonl only")
     if resumed:
         if ranks.main:  # lines logged after the saved step are logged again
             _keep_metrics_until(out, trainer.steps)

@@ -68,6 +68,8 @@ class _Printer:
                     f"({format_duration(info['eval_seconds'])}); checkpoint {self.out}/checkpoints/step_{info['step']}.pt")
             if not info["ranks_in_sync"]:
                 c.print(f"[red]warning:[/] the ranks' weights differ at step {info['step']} (digests in metrics.jsonl)")
+        elif name == "warning":
+            c.print(f"[yellow]warning:[/] {info['text']}")
         elif name == "done":
             state = "finished" if info["finished"] else "stopped (run the same command to go on)"
             c.print(f"{state} at step {info['step']:,}; metrics in {self.out / 'metrics.jsonl'}")

@@ -15,7 +15,7 @@ from arc_trm import checkpoint, scoring, ttt
 from arc_trm.config import ConfigError, load_config, to_dict
 from arc_trm.dataset import PretrainData
 from arc_trm.model import TRM, TRMConfig
-from arc_trm.train import TrainConfig, cost_model, read_metrics, train
+from arc_trm.train import TrainConfig, build_model, cost_model, read_metrics, train
 
 REPO = Path(__file__).resolve().parents[1]
 DEBUG = REPO / "configs" / "debug.yaml"
@@ -121,3 +121,16 @@ def test_two_gloo_processes_through_torchrun_keep_the_same_weights(whole, tmp_pa
     two, one = _losses(out), _losses(whole[1])[:4]
     assert [r[0] for r in two] == [r[0] for r in one]
     assert all(a == pytest.approx(b, rel=1e-4) for r2, r1 in zip(two, one) for a, b in zip(r2[1:], r1[1:]))
+
+
+def test_init_starts_from_a_checkpoint_with_mean_puzzle_rows_for_other_data(whole):
+    cfg, run, _ = whole
+    base = checkpoint.load_any(run / "checkpoints" / "step_4.pt")
+    other = load_config(TrainConfig, DEBUG, ["data.max_tasks=2", f"init={run / 'checkpoints' / 'step_4.pt'}"])
+    data = PretrainData.build(other.data)
+    model = build_model(other, data, torch.device("cpu"))
+    assert all(torch.equal(p, dict(base.named_parameters())[n]) for n, p in model.named_parameters())
+    table = model.puzzle_emb.weight
+    assert table.shape[0] == data.num_puzzle_ids != base.puzzle_emb.weight.shape[0]
+    trained = base.puzzle_emb.weight[base.puzzle_emb.weight.abs().sum(-1) > 0]
+    assert len(trained) > 0 and torch.allclose(table, trained.mean(0).expand_as(table))
