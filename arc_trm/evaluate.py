@@ -89,7 +89,7 @@ def write_report(run_dir: str | Path, title: str | None = None) -> Path:
     store = RecordStore(records_dir(run_dir / SUBMISSION))
     records = store.load_all()
     scores = score_run(run_dir, taskset)
-    notes = [f"{len(taskset)} tasks", f"{len(records)} records", str(run_dir.resolve())]
+    notes = [f"{len(taskset)} tasks", f"{len(records)} records", str(run_dir)]
     notes += [f"unreadable record: {p}" for p in store.problems]
     html = report.render(taskset, records, scores, title or run_dir.name, notes)
     return write_text(html, run_dir / REPORT)
