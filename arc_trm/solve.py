@@ -15,7 +15,7 @@ import multiprocessing
 import os
 import time
 from contextlib import nullcontext
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Optional
@@ -27,6 +27,7 @@ from arc_trm.budget import BudgetPlanner, Deadline
 from arc_trm.config import to_dict
 from arc_trm.io import write_json
 from arc_trm.model import TRM, TRMConfig
+from arc_trm.plan import TaskWork, config_for, seconds_of
 from arc_trm.records import RecordStore, attempts_of, make_record, problems_path, records_dir
 from arc_trm.tasks import Task, TaskSet
 
@@ -89,11 +90,12 @@ def resolve_device(name: str) -> torch.device:
 
 def solve(taskset: TaskSet, out: str | Path, config: SolveConfig, budget_seconds: float | None = None,
           fresh: bool = False, on_event: Event | None = None, base: TRM | None = None,
-          workers: int = 1) -> SolveReport:
+          workers: int = 1, plan: Mapping[str, TaskWork] | None = None) -> SolveReport:
     """Solve every task of `taskset` into the submission `out`; see the module docstring.
 
     `base` is a pretrained model to start each task from (else `config.checkpoint` is loaded, if set).
     `workers` > 1 shards the tasks over that many processes (one per GPU when there are GPUs).
+    `plan` (arc_trm.plan) gives each task its versions, steps and share of the time (steps 0: fallback).
     """
     emit = on_event or (lambda *args, **kwargs: None)
     deadline = Deadline(budget_seconds)
@@ -104,16 +106,17 @@ def solve(taskset: TaskSet, out: str | Path, config: SolveConfig, budget_seconds
     records = _write_submission(taskset, store, out)
     problems = taskset.problems + store.problems  # unreadable saved records are redone, and reported
     write_json([p.__dict__ for p in problems], problems_path(out), indent=1)
-    resumed = {tid for tid, rec in records.items() if _same_work(rec.get("config", {}), config)}
+    resumed = {tid for tid, rec in records.items()
+               if _same_work(rec.get("config", {}), config_for(config, plan, [tid]))}
     emit("start", tasks=len(taskset), resumed=len(resumed), problems=len(taskset.problems),
          stale=len(records) - len(resumed))
     todo = [t for t in taskset if t.id not in resumed]
     if workers > 1 and len(todo) > 1:
-        _run_workers(todo, taskset, out, config, deadline, workers, emit)
+        _run_workers(todo, taskset, out, config, deadline, workers, emit, plan)
     else:
         if base is None and config.checkpoint and todo:
             base = checkpoint.load_any(config.checkpoint)
-        _solve_tasks(todo, taskset, out, store, config, deadline, emit, base)
+        _solve_tasks(todo, taskset, out, store, config, deadline, emit, base, plan)
     records = _write_submission(taskset, store, out)
     results = [TaskResult(t.id, records[t.id]["status"], records[t.id]) for t in taskset if t.id in records]
     return SolveReport(out, results, len(taskset) - len(todo), len(taskset.problems), deadline.elapsed())
@@ -127,12 +130,13 @@ def _same_work(saved: dict, config: SolveConfig) -> bool:
 
 
 def _solve_tasks(todo: list[Task], taskset: TaskSet, out: Path, store: RecordStore, config: SolveConfig,
-                 deadline: Deadline, emit: Event, base: TRM | None) -> None:
+                 deadline: Deadline, emit: Event, base: TRM | None,
+                 plan: Mapping[str, TaskWork] | None = None) -> None:
     """Solve `todo` a group at a time (one task unless `group_tasks` > 1) within the deadline, saving each
     record and the submission as a group ends."""
     cap = config.task_seconds if deadline.budget is None else None
     planner = BudgetPlanner(todo, None if deadline.budget is None else deadline.remaining(), per_task_cap=cap,
-                            translate=config.ttt.translate)
+                            translate=config.ttt.translate, costs=seconds_of(plan))
     device = resolve_device(config.device)
     for group in groups(todo, config.group_tasks, config.ttt.translate):
         name = group_name(group)
@@ -144,7 +148,8 @@ def _solve_tasks(todo: list[Task], taskset: TaskSet, out: Path, store: RecordSto
         elif seconds < config.min_task_seconds:
             records = [_fallback_record(task, "skipped", "out of time", config) for task in group]
         else:
-            records = _solve_or_fail(group, config, seconds, device, emit, base)
+            records = _solve_or_fail(group, config_for(config, plan, [t.id for t in group]), seconds, device,
+                                     emit, base)
         for record in records:
             planner.done(record["task_id"])
             store.save(record)
@@ -175,7 +180,7 @@ def _write_submission(taskset: TaskSet, store: RecordStore, out: Path) -> dict[s
 
 
 def _run_workers(todo: list[Task], taskset: TaskSet, out: Path, config: SolveConfig, deadline: Deadline,
-                 workers: int, emit: Event) -> None:
+                 workers: int, emit: Event, plan: Mapping[str, TaskWork] | None = None) -> None:
     """Shard `todo` over processes (round robin), one per GPU if there are any; report records as they land."""
     gpus = torch.cuda.device_count() if config.device in ("auto", "cuda") else 0
     threads = max(1, (os.cpu_count() or 1) // workers)
@@ -187,7 +192,8 @@ def _run_workers(todo: list[Task], taskset: TaskSet, out: Path, config: SolveCon
         shard = todo[i::workers]
         if shard:
             worker_config = dataclasses.replace(config, device=device)
-            process = context.Process(target=_worker, args=(shard, taskset, out, worker_config, end, threads))
+            process = context.Process(target=_worker,
+                                      args=(shard, taskset, out, worker_config, end, threads, plan))
             process.start()
             processes.append(process)
     store, seen = RecordStore(records_dir(out)), set()
@@ -204,13 +210,13 @@ def _run_workers(todo: list[Task], taskset: TaskSet, out: Path, config: SolveCon
 
 
 def _worker(shard: list[Task], taskset: TaskSet, out: Path, config: SolveConfig, end: float | None,
-            threads: int) -> None:
+            threads: int, plan: Mapping[str, TaskWork] | None = None) -> None:
     """One worker process: its shard of the tasks, against the run's common end time."""
     torch.set_num_threads(threads)
     deadline = Deadline(None if end is None else max(0.0, end - time.monotonic()))
     base = checkpoint.load_any(config.checkpoint) if config.checkpoint else None
     store = RecordStore(records_dir(out))
-    _solve_tasks(shard, taskset, out, store, config, deadline, lambda *a, **k: None, base)
+    _solve_tasks(shard, taskset, out, store, config, deadline, lambda *a, **k: None, base, plan)
 
 
 def _fallback_record(task: Task, status: str, reason: str, config: SolveConfig) -> dict:
@@ -323,7 +329,7 @@ def _encode(group: list[Task], config: SolveConfig, canvas: int) -> list[ttt.Tas
     """Each task's augmented versions on the group's canvas, puzzle ids numbered on from the previous task's."""
     c, parts, first_id = config.ttt, [], 1
     for task in group:
-        augs = augment.plan(task, c.augmentations, config.seed, c.permute_background, c.translate)
+        augs = augment.plan(task, c.augmentations, config.seed, c.permute_background, c.translate, c.dihedral)
         parts.append(ttt.task_data(task, augs, canvas, seed=config.seed, first_id=first_id))
         first_id += len(augs)
     return parts
