@@ -134,13 +134,14 @@ class PretrainData:
     def _apply(self, version: int, grid: np.ndarray) -> np.ndarray:
         return dihedral(self.colours[version][grid], int(self.dihedral[version]))
 
-    def room(self, version: int, example: int) -> tuple[int, int]:
-        """The largest offsets (rows, columns) at which the version's example still fits the canvas."""
-        a, b = self.groups[self.group_of[version]].pairs[example]
-        h, w = max(a.shape[0], b.shape[0]), max(a.shape[1], b.shape[1])
+    def room(self, version: int, examples: np.ndarray) -> np.ndarray:
+        """(len(examples), 2): the largest (row, column) offsets at which each of the version's examples (input
+        and output) still fits the canvas."""
+        pairs = self.groups[self.group_of[version]].pairs
+        sides = np.array([np.maximum(pairs[j][0].shape, pairs[j][1].shape) for j in examples]).reshape(-1, 2)
         if self.dihedral[version] in (1, 3, 6, 7):  # quarter turns and transposes swap the sides
-            h, w = w, h
-        return OFFICIAL_CANVAS - h, OFFICIAL_CANVAS - w
+            sides = sides[:, ::-1]
+        return OFFICIAL_CANVAS - sides
 
     # ---------------------------------------------------------------------------------------- evaluation
 
@@ -239,8 +240,8 @@ class Sampler:
 
     def next_batch(self) -> np.ndarray:
         """(global_batch, 4) int64 rows of (version, example, row offset, column offset)."""
-        data, rows = self.data, []
-        while len(rows) < self.global_batch:
+        data, rows, filled = self.data, [], 0
+        while filled < self.global_batch:
             if self.cursor == len(self._order):
                 self.epoch, self.cursor = self.epoch + 1, 0
                 self._order = self._permutation(self.epoch)
@@ -248,14 +249,15 @@ class Sampler:
             self.cursor += 1
             version = int(self.rng.integers(data.version_start[group], data.version_start[group + 1]))
             size = int(data.examples[group])
-            take = min(size, self.global_batch - len(rows))
-            at_origin = version % size  # one example per version always sits at the origin
-            for example in self.rng.choice(size, take, replace=False):
-                room = data.room(version, example)
-                offset = self.rng.integers(0, np.array(room) + 1) if self.translate else (0, 0)
-                r, c = (0, 0) if example == at_origin else (int(offset[0]), int(offset[1]))
-                rows.append((version, int(example), r, c))
-        return np.array(rows, np.int64)
+            take = min(size, self.global_batch - filled)
+            examples = self.rng.choice(size, take, replace=False)
+            offsets = np.zeros((take, 2), np.int64)
+            if self.translate:
+                offsets = self.rng.integers(0, data.room(version, examples) + 1)
+                offsets[examples == version % size] = 0  # one example per version always sits at the origin
+            rows.append(np.column_stack([np.full(take, version), examples, offsets]))
+            filled += take
+        return np.concatenate(rows).astype(np.int64)
 
     @property
     def epochs_done(self) -> float:
