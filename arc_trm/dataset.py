@@ -17,7 +17,9 @@ each time (the official build bakes one offset per example); one example per ver
 from __future__ import annotations
 
 import hashlib
+import json
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import numpy as np
 import torch
@@ -25,6 +27,7 @@ import torch
 from arc_trm import tasks
 from arc_trm.augment import Aug, dihedral, format_name
 from arc_trm.encoding import OFFICIAL_CANVAS, encode
+from arc_trm.io import atomic_open
 from arc_trm.ttt import TaskData
 
 RETRIES = 5  # draws per wanted version before a task's plan gives up (the official factor)
@@ -51,6 +54,7 @@ class Group:
     task_id: str
     pairs: list[tuple[np.ndarray, np.ndarray]]
     held_out: list[tuple[np.ndarray, np.ndarray | None]]
+    subset: str = ""
 
 
 class PretrainData:
@@ -68,27 +72,46 @@ class PretrainData:
         self.test_groups = [i for i, g in enumerate(groups) if g.held_out]
 
     @classmethod
-    def build(cls, config: DataConfig) -> PretrainData:
-        """Load the subsets and draw every task's versions in the official build's random order."""
+    def build(cls, config: DataConfig, cache: str | Path | None = None) -> PretrainData:
+        """Load the subsets and draw every task's versions in the official build's random order.
+
+        With `cache`, the task order and versions are read from that file when it was written for the same
+        data, and written there otherwise (drawing them takes a minute or two for the full sets).
+        """
         if config.test and config.test not in config.subsets:
             raise ValueError(f"data.test {config.test!r} is not one of data.subsets {config.subsets}")
         loaded = {name: _load(name, config.max_tasks) for name in config.subsets}
         check_overlap(loaded, config.test)
+        stored = _read_cache(Path(cache), config, loaded) if cache and Path(cache).is_file() else None
         rng = np.random.RandomState(config.seed)  # the official build's global numpy RNG
         groups, versions = [], []
         for name in config.subsets:
-            subset = loaded[name]
-            order = list(range(len(subset)))
-            rng.shuffle(order)
-            for index in order:
-                task = subset[index]
+            subset = {t.id: t for t in loaded[name]}
+            if stored is not None:
+                order = stored["order"][name]
+            else:
+                order = list(subset)
+                rng.shuffle(order)
+            for task_id in order:
+                task = subset[task_id]
                 tests = list(zip(task.test_inputs, task.test_outputs or [None] * len(task.test_inputs)))
                 usable = [(a, b) for a, b in tests if a is not None and b is not None]
                 pairs = list(task.train) if name == config.test else list(task.train) + usable
                 held = [(a, b) for a, b in tests if a is not None] if name == config.test else []
-                versions.append(_versions(task.train + usable, config.augmentations, rng))
-                groups.append(Group(task.id, pairs, held))
-        return cls(groups, versions, config)
+                versions.append(stored["versions"][len(groups)] if stored is not None
+                                else _versions(task.train + usable, config.augmentations, rng))
+                groups.append(Group(task.id, pairs, held, name))
+        data = cls(groups, versions, config)
+        if cache and stored is None:
+            data._write_cache(Path(cache))
+        return data
+
+    def _write_cache(self, path: Path) -> None:
+        order = {name: [g.task_id for g in self.groups if g.subset == name] for name in self.config.subsets}
+        table = np.column_stack([self.dihedral, self.colours]).astype(np.uint8)
+        with atomic_open(path, "wb") as f:
+            np.savez(f, key=np.array(json.dumps(_cache_key(self.config))), order=np.array(json.dumps(order)),
+                     table=table, counts=np.diff(self.version_start))
 
     # ------------------------------------------------------------------------------------------- sizes
 
@@ -168,6 +191,25 @@ class PretrainData:
     def solutions(self, groups: list[int]) -> dict[str, list[np.ndarray | None]]:
         """The held-out test outputs of these groups, by task id (for scoring)."""
         return {self.groups[i].task_id: [b for _, b in self.groups[i].held_out] for i in groups}
+
+
+def _cache_key(config: DataConfig) -> dict:
+    """What the versions depend on."""
+    return {"subsets": list(config.subsets), "test": config.test, "augmentations": config.augmentations,
+            "seed": config.seed, "max_tasks": config.max_tasks, "retries": RETRIES}
+
+
+def _read_cache(path: Path, config: DataConfig, loaded: dict[str, list[tasks.Task]]) -> dict | None:
+    """{"order": {subset: [task ids]}, "versions": [(n, 11) per group]} from a cache of the same data, else None
+    (another config, other tasks, or an unreadable file: the versions are drawn again)."""
+    try:
+        with np.load(path) as stored:
+            key, order = json.loads(str(stored["key"])), json.loads(str(stored["order"]))
+            versions = np.split(stored["table"], np.cumsum(stored["counts"])[:-1])
+    except (OSError, ValueError, KeyError):
+        return None
+    same_tasks = all(sorted(order.get(n, [])) == sorted(t.id for t in loaded[n]) for n in loaded)
+    return {"order": order, "versions": versions} if key == _cache_key(config) and same_tasks else None
 
 
 def _load(name: str, max_tasks: int) -> list[tasks.Task]:

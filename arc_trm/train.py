@@ -11,10 +11,10 @@ decays, warmup, EMA; bf16 autocast on CUDA (inside the model), optional torch.co
 Data parallelism as the official loop (no DistributedDataParallel wrapper): every rank draws the same global
 batches and keeps its own contiguous slice (no overlap), the weight gradients are summed over ranks after
 backward, the puzzle-embedding rows of all ranks are gathered by their optimiser. Rank 0 alone writes the run
-folder: config.yaml (resolved), identifiers.json (puzzle id -> official name), metrics.jsonl (one JSON line
-per logging step and per evaluation), checkpoints/step_N.pt (EMA weights, loadable by `solve --checkpoint`),
-evals/step_N/submission.json, and resume/state.pt; each rank adds its own resume/rank<r>_step_N.pt (its part
-of the persistent batch and its random state). The resume state is saved every `save_every` steps, at each
+folder: config.yaml (resolved), versions.npz (the tasks' versions, drawn once), identifiers.json (puzzle id ->
+official name), metrics.jsonl (one JSON line per logging step and per evaluation), checkpoints/step_N.pt (EMA
+weights, loadable by `solve --checkpoint`), evals/step_N/submission.json, and resume/state.pt; each rank adds
+its own resume/rank<r>_step_N.pt (its part of the persistent batch and its random state). The resume state is saved every `save_every` steps, at each
 evaluation and at the end, so a run started again with the same command continues exactly from there.
 """
 
@@ -391,7 +391,9 @@ def _train(config: TrainConfig, out: Path, ranks: Ranks, emit: Event, stop_at: i
             path.unlink(missing_ok=True)
     _barrier(ranks)
     _check_same_run(out, config)
-    data = PretrainData.build(config.data)
+    data = PretrainData.build(config.data, out / "versions.npz") if ranks.main else None  # drawn once, then read
+    _barrier(ranks)
+    data = data or PretrainData.build(config.data, out / "versions.npz")
     steps, every = total_steps(config, data), eval_every(config, data)
     model = build_model(config, data, ranks.device)
     trainer = Trainer(model, config.optim, steps)

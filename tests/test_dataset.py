@@ -116,3 +116,13 @@ def test_a_test_subset_that_is_also_trained_on_is_refused(config):
         PretrainData.build(bad)
     with pytest.raises(ValueError, match="not one of"):
         PretrainData.build(dataclasses.replace(config, test="arc2-eval"))
+
+
+def test_versions_cache_gives_the_same_data_and_is_ignored_for_other_data(config, data, tmp_path):
+    cache = tmp_path / "versions.npz"
+    written = PretrainData.build(config, cache)
+    assert cache.is_file() and written.identifiers() == data.identifiers()
+    read = PretrainData.build(config, cache)
+    assert read.identifiers() == data.identifiers() and [g.task_id for g in read.groups] == [g.task_id for g in data.groups]
+    other = PretrainData.build(dataclasses.replace(config, seed=7), cache)  # another draw: not the cached one
+    assert other.identifiers() != data.identifiers()
