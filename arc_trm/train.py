@@ -327,7 +327,7 @@ class Meter:
                "halted": s["halted"] / max(self.steps, 1)}
         out.update({k: s[k] / halted for k in ("accuracy", "exact_accuracy", "q_halt_accuracy", "halt_steps")})
         out["step_seconds"] = self.seconds / max(self.steps, 1)
-        out["examples_per_second"] = s["rows"] / max(self.seconds, 1e-9) / ranks.world
+        out["examples_per_second"] = s["rows"] / max(self.seconds, 1e-9)  # all ranks (they step in lockstep)
         self.sums.zero_()
         self.steps, self.seconds = 0, 0.0
         return out
