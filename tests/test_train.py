@@ -15,6 +15,7 @@ from arc_trm import checkpoint, scoring, ttt
 from arc_trm.config import ConfigError, load_config, to_dict
 from arc_trm.dataset import PretrainData
 from arc_trm.model import TRM, TRMConfig
+from arc_trm.tasks import Task
 from arc_trm.train import TrainConfig, build_model, cost_model, read_metrics, train
 
 REPO = Path(__file__).resolve().parents[1]
@@ -70,8 +71,6 @@ def test_a_resumed_run_reproduces_the_uninterrupted_run_and_evaluates_with_ema(w
     task = data.groups[0]
     tuned = ttt.from_pretrained(model, 2, torch.device("cpu"))
     trainer = ttt.Trainer(tuned, ttt.TTTConfig(train="embeddings", batch_size=2))
-    from arc_trm.tasks import Task
-
     small = Task(task.task_id, task.pairs, [task.pairs[0][0]])
     assert trainer.step(ttt.task_data(small, [data.aug(0), data.aug(1)], 30).sample(2))["loss"] > 0
 
