@@ -12,6 +12,7 @@ F = T (n + 1) L (the TRM's T cycles of n latent updates and one answer update th
     trm     T, n, L as configured; N_sup supervision steps, the answer y and latent z carried between them
     deep    no recursion: one pass y = net(y, x) through F layers per supervision step, y carried (same N_sup)
     single  a single-pass network: the same F layers once (N_sup = 1), no carry, no deep supervision
+    trm1    (optional) TRM with N_sup = 1: its recursion without deep supervision
 
 Compute is counted, not timed (the CPU is shared): every variant trains the same number of optimiser steps
 on the same batches, and FLOPs are counted from the layer shapes (forward + 2x forward for backward, which
@@ -127,7 +128,9 @@ def variant_config(name: str, s: Setup) -> TRMConfig:
         return dataclasses.replace(base, recursion=False, num_layers=depth, T=1, n=0)
     if name == "single":
         return dataclasses.replace(base, recursion=False, num_layers=depth, T=1, n=0, N_sup=1)
-    raise ValueError(f"unknown variant {name!r} (expected trm, deep or single)")
+    if name == "trm1":  # the recursion without deep supervision: a fresh batch every step, as `single` gets
+        return dataclasses.replace(base, N_sup=1)
+    raise ValueError(f"unknown variant {name!r} (expected trm, deep, single or trm1)")
 
 
 def flops_per_step(config: TRMConfig, batch: int) -> dict[str, float]:
@@ -227,33 +230,34 @@ def table(rows: list[dict], steps: int) -> str:
 
 
 def plot(runs: list[dict], path: Path) -> None:
-    """Test solved share against training steps and against training FLOPs, one line per run."""
+    """Test puzzles solved and blank cells right, against training steps and training FLOPs, a line per run."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    colours = {"trm": "#0074D9", "deep": "#FF4136", "single": "#2ECC40"}
-    fig, axes = plt.subplots(1, 2, figsize=(11, 4), sharey=True)
+    colours = {"trm": "#0074D9", "deep": "#FF4136", "single": "#2ECC40", "trm1": "#B10DC9"}
+    fig, axes = plt.subplots(2, 2, figsize=(11, 7), sharex="col", sharey="row")
+    first = min(r["seed"] for r in runs)
     for run in runs:
         steps = [p["step"] for p in run["curve"]]
         flops = [p["train_flops"] / 1e12 for p in run["curve"]]
-        solved = [100 * p["solved"] for p in run["curve"]]
-        label = f"{run['variant']} (seed {run['seed']})"
+        style = "-" if run["seed"] == first else "--"
         colour = colours.get(run["variant"], "#AAAAAA")
-        style = "-" if run["seed"] == min(r["seed"] for r in runs) else "--"
-        axes[0].plot(steps, solved, style, color=colour, label=label)
-        axes[1].plot(flops, solved, style, color=colour, label=label)
-    axes[0].set_xlabel("optimiser steps (= supervision steps trained)")
-    axes[1].set_xlabel("training TFLOPs (counted)")
-    axes[0].set_ylabel("held-out 6x6 Sudoku solved (%)")
-    axes[0].set_title("equal forward compute per supervision step")
-    axes[1].set_title("against training compute")
-    for ax in axes:
+        for row, key in enumerate(("solved", "blank_accuracy")):
+            values = [100 * p[key] for p in run["curve"]]
+            axes[row, 0].plot(steps, values, style, color=colour, label=f"{run['variant']} (seed {run['seed']})")
+            axes[row, 1].plot(flops, values, style, color=colour)
+    axes[1, 0].set_xlabel("optimiser steps (equal forward FLOPs per step)")
+    axes[1, 1].set_xlabel("training TFLOPs (counted)")
+    axes[0, 0].set_ylabel("held-out 6x6 Sudoku solved (%)")
+    axes[1, 0].set_ylabel("blank cells right (%)")
+    for ax in axes.flat:
         ax.grid(alpha=0.3)
-    axes[1].legend(fontsize=8)
+    axes[0, 0].legend(fontsize=8)
+    fig.suptitle("Recursion ablation: TRM vs no recursion (deep) vs single pass, equal compute per supervision step")
     fig.tight_layout()
-    fig.savefig(path, dpi=110)
+    fig.savefig(path, dpi=100)
     plt.close(fig)
 
 
