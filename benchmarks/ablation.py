@@ -289,12 +289,17 @@ def main() -> None:
             run = train_run(name, seed, s)
             run["cpu_seconds"] = time.process_time() - start
             runs.append(run)
-            result = {"benchmark": "ablation", "setup": dataclasses.asdict(s), "machine": _machine(),
-                      "summary": summary(runs), "runs": runs}
-            path.write_text(json.dumps(result, indent=1))
+            _save(path, s, runs)  # after every run: a stopped ablation keeps what it finished
+    _save(path, s, runs)
     print(table(summary(runs), s.steps))
     plot(runs, args.out / "ablation.png")
     print(f"written: {path}, {args.out / 'ablation.png'}")
+
+
+def _save(path: Path, s: Setup, runs: list[dict]) -> None:
+    result = {"benchmark": "ablation", "setup": dataclasses.asdict(s), "machine": _machine(),
+              "summary": summary(runs), "runs": runs}
+    path.write_text(json.dumps(result, indent=1))
 
 
 def _machine() -> dict:
