@@ -66,15 +66,20 @@ def step_flops(config: TRMConfig, rows: int, tokens: int) -> dict[str, float]:
     return {"forward": forward, "train": forward + 2 * with_grad}
 
 
-def matmul_rate(device: torch.device, reps: int = 5) -> float:
-    """FLOP/s of a square matmul (float32 on the CPU, bfloat16 on CUDA), the median of `reps`."""
-    n = 4096 if device.type == "cuda" else 1024
+def matmul_rate(device: torch.device, reps: int = 10) -> float:
+    """FLOP/s of a square matmul (float32 on the CPU, bfloat16 on CUDA), the best of `reps`: the machine's
+    attainable rate, as little disturbed as can be by other work on a shared machine."""
+    n = 4096 if device.type == "cuda" else 2048
     dtype = torch.bfloat16 if device.type == "cuda" else torch.float32
     a, b = torch.randn(n, n, device=device, dtype=dtype), torch.randn(n, n, device=device, dtype=dtype)
-    return 2.0 * n ** 3 / _median_seconds(lambda: a @ b, device, reps)
+    return 2.0 * n ** 3 / min(_times(lambda: a @ b, device, reps))
 
 
 def _median_seconds(fn, device: torch.device, reps: int) -> float:
+    return statistics.median(_times(fn, device, reps))
+
+
+def _times(fn, device: torch.device, reps: int) -> list[float]:
     fn()  # warm-up
     times = []
     for _ in range(reps):
@@ -83,7 +88,7 @@ def _median_seconds(fn, device: torch.device, reps: int) -> float:
         fn()
         _sync(device)
         times.append(time.perf_counter() - start)
-    return statistics.median(times)
+    return times
 
 
 def _sync(device: torch.device) -> None:
