@@ -227,7 +227,7 @@ def main() -> None:
     count, reps = (1, 1) if args.smoke else (args.tasks, args.reps)
     if args.smoke:
         config, batch = dataclasses.replace(config, hidden_size=32), 4
-    peak_rate = matmul_rate(device)
+    peak_rate = matmul_rate(device, reps=2 if args.smoke else 10)
     print(f"{device}, torch {torch.__version__}, {torch.get_num_threads()} threads; "
           f"matmul {peak_rate / 1e9:.1f} GFLOP/s; model {args.model}\n", flush=True)
     rows = []
