@@ -101,3 +101,14 @@ def test_clear_errors(tmp_path):
         evaluate(tasks.TaskSet([blind]), tmp_path / "blind", None)
     with pytest.raises(FileNotFoundError):
         write_report(tmp_path / "missing")
+
+
+def test_tasks_and_limit_choose_the_tasks():
+    from arc_trm_cli.evaluate import select
+
+    split = tasks.load("arc1-eval")
+    assert select(split, "60c09cac, 66e6c45b", None).ids == ["60c09cac", "66e6c45b"]  # in the order given
+    assert select(split, "60c09cac,66e6c45b", 1).ids == ["60c09cac"]
+    assert select(split, None, 3).ids == split.ids[:3]
+    with pytest.raises(KeyError, match="nope"):
+        select(split, "nope", None)
