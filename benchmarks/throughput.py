@@ -160,11 +160,12 @@ def _peak_rss_bytes() -> int:
 
 
 def measure_isolated(*args) -> dict:
-    """`measure` in a forked child on the CPU, so that its peak resident set is its own; in-process on CUDA."""
+    """`measure` in a child process on the CPU, so that its peak resident set is its own; in-process on CUDA.
+    The child is spawned, not forked: a fork after torch has started its OpenMP threads can hang."""
     device = args[-1]
     if device.type == "cuda":
         return measure(*args)
-    with multiprocessing.get_context("fork").Pool(1) as pool:
+    with multiprocessing.get_context("spawn").Pool(1) as pool:
         return pool.apply(measure, args)
 
 
