@@ -28,6 +28,7 @@ from typing import Any
 
 from arc_trm import ttt
 from arc_trm.budget import format_duration
+from arc_trm.cost import step_flops
 from arc_trm.io import write_json
 from arc_trm.model import TRMConfig
 from arc_trm.tasks import Task
@@ -62,26 +63,14 @@ L4 = CostModel("NVIDIA L4 (assumed)", flops=0.25 * L4_BF16_DENSE, step_overhead=
                source="datasheet peak 121 TFLOP/s bf16 dense x 0.25 assumed efficiency, 30 ms/step assumed")
 
 
-def pass_flops(model: TRMConfig, canvas: int) -> float:
-    """FLOPs of one pass of the net (num_layers blocks) over one example on a canvas x canvas grid."""
-    h, length = model.hidden_size, canvas * canvas + model.prefix_len
-    inner = -(-round(model.expansion * h * 2 / 3) // 256) * 256
-    dense = 2 * length * (4 * h * h + 3 * h * inner)
-    if model.mixer == "attention":
-        mix = 4 * length * length * h
-    else:
-        mix = 2 * 3 * length * h * (-(-round(model.expansion * length * 2 / 3) // 256) * 256)
-    return float(model.num_layers * (dense + mix))
-
-
 def eval_flops(model: TRMConfig, canvas: int) -> float:
-    """One supervision step forward: T cycles of n latent updates and one answer update."""
-    return model.T * (model.n + 1) * pass_flops(model, canvas)
+    """One example's supervision step forward (a rollout step) on a canvas x canvas grid (arc_trm.cost)."""
+    return step_flops(model, 1, model.prefix_len + canvas * canvas)["forward"]
 
 
 def train_flops(model: TRMConfig, canvas: int) -> float:
-    """One training supervision step: the forward, and the backward (2x) of the last cycle's n + 1 passes."""
-    return eval_flops(model, canvas) + 2 * (model.n + 1) * pass_flops(model, canvas)
+    """One example's training supervision step on a canvas x canvas grid (arc_trm.cost)."""
+    return step_flops(model, 1, model.prefix_len + canvas * canvas)["train"]
 
 
 def from_benchmark(path: str | Path, name: str = "CPU (benchmarks/results/train_step.json)") -> CostModel:

@@ -37,6 +37,7 @@ import torch.distributed as dist
 
 from arc_trm import checkpoint, predict, scoring, submission, vote
 from arc_trm.config import ConfigError, save_config, to_dict
+from arc_trm.cost import step_flops
 from arc_trm.dataset import DataConfig, PretrainData, Sampler
 from arc_trm.io import atomic_open, write_json
 from arc_trm.model import TRM, TRMConfig
@@ -167,20 +168,13 @@ def eval_every(config: TrainConfig, data: PretrainData) -> int:
 def cost_model(model: TRM, config: TrainConfig, data: PretrainData, steps: int) -> dict[str, float]:
     """Parameters, tokens and FLOPs per optimiser step (global batch), and the step counts of the run.
 
-    FLOPs: each network call costs 2 x (network params) per token plus 4 x L x D per token and layer for
-    attention scores; a supervision step makes T(n+1) calls, and back-propagates through the last n+1
-    (backward ~ 2x forward); embedding and heads once per step.
+    FLOPs: `arc_trm.cost.step_flops` of the global batch (T(n+1) passes forward, the last n+1 backward).
     """
     c = model.config
-    net = sum(p.numel() for p in model.net.parameters())
     params = sum(p.numel() for p in model.parameters())
     length = model.prefix_len + c.seq_len
     tokens = config.global_batch_size * length
-    attention = 4 * length * c.hidden_size * c.num_layers if c.mixer == "attention" else 0
-    per_call = 2 * net + attention
-    heads = 2 * (params - net)
-    calls, graded = c.T * (c.n + 1), c.n + 1
-    flops = tokens * (calls * per_call + heads + 2 * (graded * per_call + heads))
+    flops = step_flops(c, config.global_batch_size, length)["train"]
     return {"params": params, "puzzle_table": model.puzzle_emb.weight.numel() if model.puzzle_emb else 0,
             "tokens_per_step": tokens, "flops_per_step": float(flops),
             "steps_per_epoch": data.steps_per_epoch(config.global_batch_size), "total_steps": steps,

@@ -9,10 +9,10 @@ Models: `cpu` is the model of configs/cpu.yaml (what `solve` trains per task), `
 Per task and layout, the real augmented demonstrations are encoded on the task's canvas (ttt.task_canvas)
 or on 30 x 30, then one training step (forward, backward, optimiser: ttt.Trainer.step) on a batch of them and
 one rollout supervision step (eval, no gradient) on the test inputs of every version are timed (median of
-`--reps` after a warm-up). FLOPs are counted from the layer shapes: per block 2 x weights x tokens plus
-4 x tokens^2 x hidden for attention; backward counts twice the forward of the part with gradients (TRM's
-last cycle). Peak memory: CUDA's max_memory_allocated, or on the CPU the peak resident set of a forked child
-above its resident set before the first step. Prints tables; writes throughput.json (throughput_smoke.json
+`--reps` after a warm-up). FLOPs are counted from the layer shapes (`arc_trm.cost`): per block 2 x weights x
+tokens plus 4 x tokens^2 x hidden for attention; backward counts twice the forward of the part with gradients
+(TRM's last cycle). Peak memory: CUDA's max_memory_allocated, or on the CPU the peak resident set of a child
+process above its resident set before the first step. Prints tables; writes throughput.json (throughput_smoke.json
 with --smoke).
 """
 
@@ -33,6 +33,7 @@ import torch
 
 from arc_trm import augment, ttt
 from arc_trm.config import load_config
+from arc_trm.cost import step_flops
 from arc_trm.encoding import OFFICIAL_CANVAS
 from arc_trm.model import TRMConfig
 from arc_trm.solve import SolveConfig, resolve_device
@@ -43,27 +44,6 @@ VERSIONS = 8  # augmented versions per task (the rollout answers every test inpu
 
 
 # ------------------------------------------------------------------------------------------------ counting
-
-
-def block_flops(config: TRMConfig, tokens: int) -> float:
-    """Forward FLOPs of one block on one sequence of `tokens` positions: 2 x weights x tokens + attention."""
-    D = config.hidden_size
-    inner = -(-round(config.expansion * D * 2 / 3) // 256) * 256  # SwiGLU's inner width (layers.SwiGLU)
-    weights = 4 * D * D + 3 * D * inner  # qkv + o, gate_up + down
-    return 2.0 * weights * tokens + 4.0 * tokens * tokens * D
-
-
-def step_flops(config: TRMConfig, rows: int, tokens: int) -> dict[str, float]:
-    """FLOPs of one supervision step on `rows` sequences: forward, and training (backward = 2 x the forward
-    of what is differentiated: TRM's last cycle, or everything without recursion), output head included."""
-    block = block_flops(config, tokens) * rows
-    head = 2.0 * config.hidden_size * config.vocab_size * tokens * rows
-    if config.recursion:
-        forward = config.T * (config.n + 1) * config.num_layers * block + head
-        with_grad = (config.n + 1) * config.num_layers * block + head
-    else:
-        forward = with_grad = config.num_layers * block + head
-    return {"forward": forward, "train": forward + 2 * with_grad}
 
 
 def matmul_rate(device: torch.device, reps: int = 10) -> float:
