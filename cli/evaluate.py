@@ -14,6 +14,7 @@ from arc_trm.config import ConfigError, load_config, save_config
 from arc_trm.evaluate import evaluate as evaluate_run
 from arc_trm.records import records_dir
 from arc_trm.solve import SolveConfig
+from arc_trm_cli.options import CheckpointFile, Fresh, Overrides, Quiet, TimeBudget, Workers
 from arc_trm_cli.solve import DEFAULT_CONFIG, _Display, _table
 
 
@@ -24,17 +25,20 @@ def evaluate(
     limit: Annotated[Optional[int], typer.Option(min=1, help="Only the first N tasks (after --tasks).")] = None,
     out: Annotated[Optional[Path], typer.Option("--out", "-o", help="Run folder (default: submissions/eval-SPLIT).")] = None,
     config: Annotated[Optional[Path], typer.Option(help="YAML config (default: configs/cpu.yaml).")] = None,
-    overrides: Annotated[Optional[list[str]], typer.Option("--set", help="Override a config key: key.sub=value.")] = None,
-    time_budget: Annotated[Optional[str], typer.Option(help="Wall-clock limit for the whole run: 90s, 45m, 12h.")] = None,
-    workers: Annotated[int, typer.Option(min=1, help="Processes to shard the tasks over (one per GPU).")] = 1,
-    fresh: Annotated[bool, typer.Option(help="Ignore saved per-task results and start over.")] = False,
-    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="Plain log lines instead of a live display.")] = False,
+    overrides: Overrides = None,
+    time_budget: TimeBudget = None,
+    checkpoint_file: CheckpointFile = None,
+    workers: Workers = 1,
+    fresh: Fresh = False,
+    quiet: Quiet = False,
 ) -> None:
     """Solve the tasks of SPLIT, score pass@2 (macro, micro, 95% intervals) and write an HTML report."""
     console = Console()
     try:
         budget = parse_duration(time_budget) if time_budget else None
         cfg = load_config(SolveConfig, config or DEFAULT_CONFIG, overrides or [])
+        if checkpoint_file is not None:
+            cfg.checkpoint = str(checkpoint_file)
         taskset = select(tasks.load(split), task_ids, limit)
     except (ValueError, FileNotFoundError, ConfigError, KeyError) as err:
         console.print(f"[red]error:[/] {err.args[0] if isinstance(err, KeyError) else err}")

@@ -16,6 +16,7 @@ from arc_trm.budget import format_duration, parse_duration
 from arc_trm.config import ConfigError, load_config, save_config
 from arc_trm.records import problems_path, records_dir
 from arc_trm.solve import SolveConfig, SolveReport, solve as solve_tasks
+from arc_trm_cli.options import CheckpointFile, Fresh, Overrides, Quiet, TimeBudget, Workers
 
 REPO_DEFAULTS = Path(__file__).resolve().parent.parent
 DEFAULT_TASKS = REPO_DEFAULTS / "examples" / "tasks"
@@ -29,13 +30,12 @@ def solve(
     out: Annotated[Path, typer.Option("--out", "-o", help="Where to write the submission.")] = Path(
         "submissions/submission.json"),
     config: Annotated[Optional[Path], typer.Option(help="YAML config (default: configs/cpu.yaml).")] = None,
-    overrides: Annotated[Optional[list[str]], typer.Option("--set", help="Override a config key: key.sub=value.")] = None,
-    time_budget: Annotated[Optional[str], typer.Option(help="Wall-clock limit for the whole run: 90s, 45m, 12h.")] = None,
-    checkpoint_file: Annotated[Optional[Path], typer.Option(
-        "--checkpoint", help="Start every task from this pretrained model (ours, or an official TRM/HRM one).")] = None,
-    workers: Annotated[int, typer.Option(min=1, help="Processes to shard the tasks over (one per GPU).")] = 1,
-    fresh: Annotated[bool, typer.Option(help="Ignore saved per-task results and start over.")] = False,
-    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="Plain log lines instead of a live display.")] = False,
+    overrides: Overrides = None,
+    time_budget: TimeBudget = None,
+    checkpoint_file: CheckpointFile = None,
+    workers: Workers = 1,
+    fresh: Fresh = False,
+    quiet: Quiet = False,
 ) -> None:
     """Solve TASKS with test-time training of TRM and augmentation voting; write a complete submission."""
     console = Console()

@@ -95,6 +95,9 @@ def test_clear_errors(tmp_path):
     result = runner.invoke(app, ["evaluate", "--split", "arc1-eval", "--tasks", "nonexistent", "--out",
                                  str(tmp_path / "x")], env=ENV)
     assert result.exit_code == 2 and "nonexistent" in result.output
+    result = runner.invoke(app, ["evaluate", "--split", "arc1-eval", "--limit", "1", "--checkpoint",
+                                 str(tmp_path / "none.pt"), "--out", str(tmp_path / "y"), "-q"], env=ENV)
+    assert result.exit_code == 2 and "none.pt: no such checkpoint file" in result.output
     blind = tasks.load("arc1-eval")["66e6c45b"]
     blind.test_outputs = None
     with pytest.raises(ValueError, match="no known test outputs"):
