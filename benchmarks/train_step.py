@@ -2,7 +2,8 @@
 
     python -m benchmarks.train_step [--reps 3] [--smoke] [--out benchmarks/results]
 
-Configs: the three parity fixtures (official_att, official_mlp, official_hrm, read from ../shared/reference),
+Configs: the three parity fixtures (official_att, official_mlp, official_hrm, read from ../shared/reference or
+$ARC_TRM_SHARED/reference),
 the paper's ARC model (hidden 512, T=3, n=4) on the official 30x30 canvas with batch 8 and on per-task
 canvases of 15x15 and 10x10, and the CPU default of `solve`. Prints a table and writes train_step.json.
 """
@@ -10,6 +11,7 @@ canvases of 15x15 and 10x10, and the CPU default of `solve`. Prints a table and 
 from __future__ import annotations
 
 import argparse
+import os
 import json
 import statistics
 import time
@@ -24,7 +26,7 @@ from arc_trm.model import TRMConfig, build_model
 from arc_trm.solve import SolveConfig
 
 ROOT = Path(__file__).resolve().parent.parent
-REFERENCE = ROOT.parent / "shared" / "reference"
+REFERENCE = Path(os.environ.get("ARC_TRM_SHARED", ROOT.parent / "shared")) / "reference"
 
 
 def cases(smoke: bool) -> list[tuple[str, str, TRMConfig, int, int]]:
