@@ -3,9 +3,8 @@
     python -m benchmarks.train_step [--reps 3] [--smoke] [--out benchmarks/results]
 
 Configs: the three parity fixtures (official_att, official_mlp, official_hrm, read from ../shared/reference or
-$ARC_TRM_SHARED/reference),
-the paper's ARC model (hidden 512, T=3, n=4) on the official 30x30 canvas with batch 8 and on per-task
-canvases of 15x15 and 10x10, and the CPU default of `solve`. Prints a table and writes train_step.json.
+$ARC_TRM_SHARED/reference), the paper's ARC model (hidden 512, T=3, n=4) on the official 30x30 canvas with
+batch 8 and on per-task canvases of 15x15 and 10x10, and the CPU default of `solve`. Prints a table and writes train_step.json.
 """
 
 from __future__ import annotations
