@@ -17,6 +17,7 @@ from typing import Any
 import numpy as np
 
 from arc_trm.render import PALETTE
+from arc_trm import scoring
 from arc_trm.scoring import Scores
 from arc_trm.tasks import Task, TaskSet, grid_or_none
 
@@ -84,7 +85,7 @@ def _figure(grid: np.ndarray | None, caption: str, css: str = "", attrs: str = "
 
 
 def _same(a: np.ndarray | None, b: np.ndarray | None) -> bool:
-    return a is not None and b is not None and a.shape == b.shape and bool(np.array_equal(a, b))
+    return a is not None and b is not None and bool(np.array_equal(a, b))
 
 
 def _votes(attempt: np.ndarray | None, candidates: Sequence[Mapping[str, Any]]) -> int:
@@ -96,17 +97,13 @@ def _votes(attempt: np.ndarray | None, candidates: Sequence[Mapping[str, Any]]) 
 
 
 def solved_marks(task: Task, record: Mapping[str, Any] | None, k: int = 2) -> list[bool | None]:
-    """Per test input: solved by one of the first k attempts (None when the truth is unknown)."""
+    """Per test input: solved by one of the first k attempts, as `scoring.solved` counts it (None when the
+    truth is unknown)."""
     truths = task.test_outputs or [None] * len(task.test_inputs)
-    attempts = (record or {}).get("attempts") or [[None, None]] * len(task.test_inputs)
-    marks = []
-    for i, truth in enumerate(truths):
-        if truth is None:
-            marks.append(None)
-            continue
-        tried = [grid_or_none(a) for a in attempts[i][:k]] if i < len(attempts) else []
-        marks.append(any(_same(a, truth) for a in tried))
-    return marks
+    attempts = (record or {}).get("attempts") or []
+    return [None if truth is None else
+            i < len(attempts) and scoring.solved(dict(zip(("attempt_1", "attempt_2"), attempts[i])), truth, k)
+            for i, truth in enumerate(truths)]
 
 
 def _state(marks: Sequence[bool | None]) -> str:
