@@ -16,8 +16,8 @@ from typing import Any
 
 import numpy as np
 
-from arc_trm.render import PALETTE
 from arc_trm import scoring
+from arc_trm.render import PALETTE
 from arc_trm.scoring import Scores
 from arc_trm.tasks import Task, TaskSet, grid_or_none
 

@@ -10,12 +10,11 @@ from rich.console import Console
 
 from arc_trm import tasks
 from arc_trm.budget import parse_duration
-from arc_trm.config import ConfigError, load_config, save_config
+from arc_trm.config import ConfigError, save_config
 from arc_trm.evaluate import evaluate as evaluate_run
 from arc_trm.records import records_dir
-from arc_trm.solve import SolveConfig
 from arc_trm_cli.options import CheckpointFile, Fresh, Overrides, Quiet, TimeBudget, Workers
-from arc_trm_cli.solve import DEFAULT_CONFIG, _Display, _table
+from arc_trm_cli.solve import Display, results_table, solve_config
 
 
 def evaluate(
@@ -36,23 +35,21 @@ def evaluate(
     console = Console()
     try:
         budget = parse_duration(time_budget) if time_budget else None
-        cfg = load_config(SolveConfig, config or DEFAULT_CONFIG, overrides or [])
-        if checkpoint_file is not None:
-            cfg.checkpoint = str(checkpoint_file)
+        cfg = solve_config(config, overrides, checkpoint_file)
         taskset = select(tasks.load(split), task_ids, limit)
     except (ValueError, FileNotFoundError, ConfigError, KeyError) as err:
         console.print(f"[red]error:[/] {err.args[0] if isinstance(err, KeyError) else err}")
         raise typer.Exit(2)
     run_dir = out or Path("submissions") / f"eval-{Path(split).stem}"
     save_config(cfg, records_dir(run_dir / "submission.json") / "config.yaml")
-    with _Display(console, len(taskset), budget, quiet) as display:
+    with Display(console, len(taskset), budget, quiet) as display:
         try:
             result = evaluate_run(taskset, run_dir, cfg, budget, fresh=fresh, on_event=display.event,
                                   workers=workers, title=f"{split}, {len(taskset)} tasks")
         except ValueError as err:
             console.print(f"[red]error:[/] {err}")
             raise typer.Exit(2)
-    console.print(_table(result.solve))
+    console.print(results_table(result.solve))
     console.print(result.scores.summary())
     console.print(f"run folder {run_dir}: submission.json, scores.json, report {result.report}")
 

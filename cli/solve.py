@@ -41,9 +41,7 @@ def solve(
     console = Console()
     try:
         budget = parse_duration(time_budget) if time_budget else None
-        cfg = load_config(SolveConfig, config or DEFAULT_CONFIG, overrides or [])
-        if checkpoint_file is not None:
-            cfg.checkpoint = str(checkpoint_file)
+        cfg = solve_config(config, overrides, checkpoint_file)
         base = checkpoint.load_any(cfg.checkpoint) if cfg.checkpoint else None
         if task_source is None and not DEFAULT_TASKS.is_dir():
             raise FileNotFoundError(f"no TASKS given and the examples are not at {DEFAULT_TASKS} (a non-editable "
@@ -58,17 +56,26 @@ def solve(
         console.print("[red]error:[/] no task with a readable test list; nothing to write")
         raise typer.Exit(1)
     save_config(cfg, records_dir(out) / "config.yaml")
-    with _Display(console, len(taskset), budget, quiet) as display:
+    with Display(console, len(taskset), budget, quiet) as display:
         report = solve_tasks(taskset, out, cfg, budget, fresh=fresh, on_event=display.event, base=base,
                              workers=workers)
-    console.print(_table(report))
+    console.print(results_table(report))
     console.print(
         f"{out}: {len(report.results)} tasks ({report.count('predicted')} predicted, {report.resumed} resumed, "
         f"{report.count('skipped')} skipped, {report.count('failed')} failed) in {format_duration(report.seconds)}; "
         f"problems: {report.problems} (see {problems_path(out)})")
 
 
-class _Display:
+def solve_config(config: Optional[Path], overrides: Optional[list[str]],
+                 checkpoint_file: Optional[Path]) -> SolveConfig:
+    """The config of a run: the YAML (default: the CPU default) with the --set overrides, then --checkpoint."""
+    cfg = load_config(SolveConfig, config or DEFAULT_CONFIG, overrides or [])
+    if checkpoint_file is not None:
+        cfg.checkpoint = str(checkpoint_file)
+    return cfg
+
+
+class Display:
     """Live progress (tasks done, current task and phase, budget left) or plain log lines."""
 
     def __init__(self, console: Console, total: int, budget: float | None, quiet: bool):
@@ -127,7 +134,7 @@ class _Display:
         self.console.log(text) if not self.quiet else self.console.print(text)
 
 
-def _table(report: SolveReport) -> Table:
+def results_table(report: SolveReport) -> Table:
     table = Table(title="solve")
     for column in ("task", "status", "canvas", "steps", "time", "top votes"):
         table.add_column(column, justify="left" if column in ("task", "status") else "right")
