@@ -208,7 +208,7 @@ def test_cuda_matches_cpu():
     p0, grads = torch.randn(64, 8, generator=gen), [torch.randn(64, 8, generator=gen) for _ in range(4)]
     results = []
     for device in ("cpu", "cuda"):
-        param = nn.Parameter(p0.to(device))
+        param = nn.Parameter(p0.clone().to(device))  # a copy: .to("cpu") would alias p0, moving the CUDA start
         opt = AdamATan2([param], lr=1e-2, weight_decay=0.1)
         for g in grads:
             param.grad = g.to(device)
