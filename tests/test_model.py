@@ -105,6 +105,38 @@ def test_learned_positions_on_a_small_canvas_use_the_full_canvas_rows():
 # --------------------------------------------------------------------------------------- recursion, grads
 
 
+def test_grid_coordinates_turn_a_reflection_into_swapped_quarters():
+    from arc_trm.encoding import encode
+    from arc_trm.model.trm import grid_coordinates
+
+    grid = np.arange(15).reshape(3, 5) % 10
+    tokens = torch.from_numpy(encode(grid, canvas=9, offset=(2, 1)).astype(np.int64))[None]
+    feats = grid_coordinates(tokens, 64).view(9, 9, 4, 16)  # quarters: top, left, bottom, right
+    inside = feats[2:5, 1:6]
+    flipped_lr, flipped_ud = inside.flip(1), inside.flip(0)
+    assert torch.allclose(inside[..., 1, :], flipped_lr[..., 3, :], atol=1e-5)  # left of c == right of w-1-c
+    assert torch.allclose(inside[..., 0, :], flipped_ud[..., 2, :], atol=1e-5)  # top of r == bottom of h-1-r
+    assert torch.allclose(inside[..., 0, :], inside[:, :1, 0, :].expand(3, 5, 16))  # top depends on the row only
+    assert not torch.allclose(inside[0, :, 1], inside[0, :1, 1].expand(5, 16))  # left varies along a row
+    assert torch.allclose(feats[2, 1, 0], grid_coordinates(torch.from_numpy(  # the grid's own corner, anywhere
+        encode(grid, canvas=9).astype(np.int64))[None], 64).view(9, 9, 4, 16)[0, 0, 0])
+    with pytest.raises(ValueError, match="divisible by 8"):
+        grid_coordinates(tokens, 60)
+
+
+def test_grid_coords_change_the_embedding_of_cells_only():
+    plain, with_grid = tiny(), tiny(grid_coords=True)
+    b = batch(side=5)
+    positions = plain.positions(25, torch.device("cpu"))
+    x0 = plain.embed(b["inputs"], b["puzzle_ids"], positions)
+    x1 = with_grid.embed(b["inputs"], b["puzzle_ids"], positions)
+    P = plain.prefix_len
+    assert torch.equal(x0[:, :P], x1[:, :P]) and not torch.allclose(x0[:, P:], x1[:, P:])
+    carry = with_grid.initial_carry(b)
+    _, out = with_grid(carry, b)
+    assert out["logits"].shape == (3, 25, 12) and torch.isfinite(out["logits"]).all()
+
+
 def test_recursion_counts_and_gradient_scope():
     model = tiny(T=3, n=4)
     calls = []

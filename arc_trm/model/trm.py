@@ -43,6 +43,7 @@ class TRMConfig:
     N_sup: int = 16  # halt_max_steps
     halt_exploration_prob: float = 0.1
     pos_encodings: str = "rope"  # "rope", "learned" or "none"
+    grid_coords: bool = False  # (ours, not official) add fixed features of each cell's place in the input grid
     mixer: str = "attention"  # "attention", or "mlp" for TRM-MLP (mlp_t=True)
     act_continue: bool = False  # (not no_ACT_continue): learn Q-continue from a bootstrapped target, HRM style
     recursion: bool = True  # False (ablation only): each supervision step is one pass y = net(y, x), no z, no cycles
@@ -140,7 +141,10 @@ class TRM(nn.Module):
         x = torch.cat([prefix, x], dim=1)
         if hasattr(self, "embed_pos"):
             x = 0.707106781 * (x + self.embed_pos(positions))  # keep unit variance (the official constant)
-        return self.embed_scale * x
+        x = self.embed_scale * x
+        if self.config.grid_coords:
+            x = torch.cat([x[:, :P], x[:, P:] + grid_coordinates(inputs, D).to(x.dtype)], dim=1)
+        return x
 
     # ------------------------------------------------------------------------------------------- recursion
 
@@ -215,3 +219,30 @@ class TRM(nn.Module):
                     best = torch.where(last, next_halt, torch.maximum(next_halt, next_continue))
                     outputs["target_q_continue"] = torch.sigmoid(best)
         return Carry(y, z, steps, halted, data), outputs
+
+
+def grid_coordinates(inputs: torch.Tensor, dim: int) -> torch.Tensor:
+    """(B, S, dim) fixed features of where each cell lies relative to the input grid (ours, not official).
+
+    RoPE sees only offsets between cells, so a flip or a rotation (the cell at column c reads column w-1-c) is
+    no fixed offset. Here each cell gets its signed distances to the grid's four edges (top, left, bottom,
+    right; the grid is the box of colour tokens, found per example), each as cos/sin of dim/8 frequencies in
+    its own quarter of the features. A flip or rotation then pairs one quarter of a query with another quarter
+    of a key, and a reflection about any line is a fixed linear map of these features: one map for every grid
+    size and place.
+    """
+    if dim % 8:
+        raise ValueError(f"grid_coords needs hidden_size divisible by 8, got {dim}")
+    B, S = inputs.shape
+    side = math.isqrt(S)
+    colour = (inputs >= 2).view(B, side, side)  # tokens 0 pad, 1 end-of-grid marker, colours from 2
+    rows, cols = colour.any(2).float(), colour.any(1).float()  # (B, side) which rows/columns the grid covers
+    top, left = rows.argmax(1), cols.argmax(1)
+    bottom, right = side - 1 - rows.flip(1).argmax(1), side - 1 - cols.flip(1).argmax(1)
+    r = torch.arange(side, device=inputs.device).view(1, side, 1)
+    c = torch.arange(side, device=inputs.device).view(1, 1, side)
+    edges = [r - top.view(B, 1, 1), c - left.view(B, 1, 1), bottom.view(B, 1, 1) - r, right.view(B, 1, 1) - c]
+    coords = torch.stack([e.expand(B, side, side) for e in edges], dim=-1).float()  # (B, side, side, 4)
+    periods = 2.0 * 32.0 ** torch.linspace(0, 1, dim // 8, device=inputs.device)  # 2 to 64 cells
+    angles = coords[..., None] * (2 * math.pi / periods)  # (B, side, side, 4, dim/8)
+    return torch.cat([angles.cos(), angles.sin()], dim=-1).view(B, S, dim)
