@@ -68,8 +68,12 @@ def solve(
 
 def solve_config(config: Optional[Path], overrides: Optional[list[str]],
                  checkpoint_file: Optional[Path]) -> SolveConfig:
-    """The config of a run: the YAML (default: the CPU default) with the --set overrides, then --checkpoint."""
-    cfg = load_config(SolveConfig, config or DEFAULT_CONFIG, overrides or [])
+    """The config of a run: the YAML (default: the CPU default) with the --set overrides, then --checkpoint.
+
+    Without --config, configs/cpu.yaml of the checkout; where it is absent (a wheel install), SolveConfig's
+    defaults, which equal it (tests/test_config.py)."""
+    default = DEFAULT_CONFIG if DEFAULT_CONFIG.is_file() else None
+    cfg = load_config(SolveConfig, config or default, overrides or [])
     if checkpoint_file is not None:
         cfg.checkpoint = str(checkpoint_file)
     return cfg

@@ -20,6 +20,14 @@ def test_dataclass_defaults_are_the_cpu_default():
     assert SolveConfig() == load_config(SolveConfig, REPO / "configs" / "cpu.yaml")
 
 
+def test_cli_without_the_checkout_yaml_uses_the_same_defaults(monkeypatch, tmp_path):
+    import arc_trm_cli.solve as cli_solve
+
+    assert cli_solve.solve_config(None, ["ttt.lr=0.01"], None).ttt.lr == 0.01
+    monkeypatch.setattr(cli_solve, "DEFAULT_CONFIG", tmp_path / "absent.yaml")  # as in a wheel install
+    assert cli_solve.solve_config(None, None, None) == load_config(SolveConfig, REPO / "configs" / "cpu.yaml")
+
+
 def test_overrides_parse_values_as_yaml(tmp_path):
     cfg = load_config(SolveConfig, None, ["ttt.lr=3e-4", "model.T=3", "ttt.betas=[0.8, 0.9]", "device=cpu",
                                           "ttt.ema=0"])
