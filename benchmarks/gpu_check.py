@@ -9,7 +9,13 @@ Parts (each guarded, so one failure does not hide the others; total well inside 
 3. training-step throughput of the paper's configuration (hidden 512, 30x30 canvas, T=3, n=4) under bf16
    autocast at growing batch sizes until memory runs out or the step time stops scaling: samples/s,
    tokens/s and model FLOP utilisation against the GPU's peak (790 TFLOP/s bf16 dense for an H200);
-4. `solve` on the first N ARC-AGI-2 evaluation tasks with a fixed budget: time per task, peak memory, score.
+4. `solve` on the first N ARC-AGI-2 evaluation tasks with a fixed budget: time per task, peak memory, score;
+5. solve's GPU-only paths (issue 4): the out-of-memory retry, forced by capping the process's CUDA memory
+   below what the first attempt was measured to need (`oom_retry`); two worker processes sharing the GPU
+   (`workers`); several tasks per model against one model per task at equal steps (`groups`); the CLI's
+   `arc-trm solve` on the examples under bf16 autocast (`solve_cli`).
+
+`--parts a,b` runs only those parts (names as in gpu_check.json).
 """
 
 from __future__ import annotations
@@ -116,13 +122,107 @@ def solve_arc2(tasks_count: int, seconds: float, out_dir: Path) -> dict:
             "peak_memory_gib": torch.cuda.max_memory_allocated() / 2**30}
 
 
+def _cpu_config(*overrides: str):
+    from arc_trm.config import load_config
+    from arc_trm.solve import SolveConfig
+
+    return load_config(SolveConfig, ROOT / "configs" / "cpu.yaml", ["device=cuda", *overrides])
+
+
+def _smallest(split: str, count: int, candidates: int = 60):
+    """`count` tasks of a split with the smallest canvases (of its first `candidates`), for quick solves."""
+    from arc_trm import tasks, ttt
+
+    chosen = sorted(tasks.load(split).tasks[:candidates], key=ttt.task_canvas)[:count]
+    return tasks.TaskSet(chosen)
+
+
+def oom_retry(out_dir: Path) -> dict:
+    from arc_trm import tasks, ttt
+    from arc_trm.solve import solve
+
+    big = max(tasks.load("arc1-eval").tasks[:60], key=ttt.task_canvas)
+    taskset = tasks.TaskSet([big])
+    # a training batch far above the rollout's, so that halving it halves the peak
+    config = _cpu_config("ttt.max_steps=5", "ttt.batch_tokens=0", "ttt.batch_size=2048", "ttt.augmentations=64")
+    torch.cuda.empty_cache()
+    torch.cuda.reset_peak_memory_stats()
+    base = torch.cuda.memory_allocated()
+    free_run = solve(taskset, out_dir / "oom_free" / "submission.json", config, fresh=True)
+    peak = torch.cuda.max_memory_allocated() - base
+    torch.cuda.empty_cache()
+    total = torch.cuda.get_device_properties(0).total_memory
+    cap = base + 0.6 * peak
+    torch.cuda.set_per_process_memory_fraction(cap / total)
+    events: list[dict] = []
+    try:
+        capped = solve(taskset, out_dir / "oom_capped" / "submission.json", config, fresh=True,
+                       on_event=lambda kind, **kw: events.append({"kind": kind, **kw}))
+    finally:
+        torch.cuda.set_per_process_memory_fraction(1.0)
+        torch.cuda.empty_cache()
+    record = capped.results[0].record
+    return {"task": big.id, "canvas": ttt.task_canvas(big), "uncapped_status": free_run.results[0].status,
+            "uncapped_peak_gib": peak / 2**30, "cap_gib": cap / 2**30,
+            "retries": [e for e in events if e["kind"] == "retry"], "capped_status": capped.results[0].status,
+            "capped_augmentations": record.get("config", {}).get("ttt", {}).get("augmentations"),
+            "capped_reason": record.get("reason")}
+
+
+def workers(out_dir: Path) -> dict:
+    from arc_trm import submission, tasks
+    from arc_trm.solve import solve
+
+    taskset = tasks.load(ROOT / "examples" / "tasks")
+    start = time.monotonic()
+    report = solve(taskset, out_dir / "workers" / "submission.json", _cpu_config("task_seconds=20"), fresh=True,
+                   workers=2)
+    written = submission.read(report.out)
+    return {"tasks": len(taskset), "wall_seconds": time.monotonic() - start,
+            "statuses": {r.task_id: r.status for r in report.results},
+            "devices": sorted({r.record.get("config", {}).get("device", "?") for r in report.results}),
+            "validation_errors": submission.validate(written, taskset)}
+
+
+def groups(out_dir: Path, count: int = 8, steps: int = 300) -> dict:
+    from arc_trm import scoring, submission
+    from arc_trm.solve import solve
+
+    taskset = _smallest("arc1-eval", count)
+    rows = {}
+    for size in (1, count):
+        config = _cpu_config("task_seconds=100000", f"ttt.max_steps={steps}", f"group_tasks={size}")
+        start = time.monotonic()
+        report = solve(taskset, out_dir / f"groups_{size}" / "submission.json", config, fresh=True)
+        scores = scoring.score(submission.read(report.out), taskset.solutions())
+        rows[f"group_tasks={size}"] = {
+            "wall_seconds": time.monotonic() - start, "solved": scores.n_tasks_solved,
+            "steps": [r.record.get("steps") for r in report.results],
+            "statuses": sorted({r.status for r in report.results})}
+    return {"tasks": taskset.ids, "steps_per_task": steps, "rows": rows}
+
+
+def solve_cli(out_dir: Path) -> dict:
+    out = out_dir / "cli" / "submission.json"
+    command = [sys.executable, "-c", "from arc_trm_cli.app import main; main()", "solve", "--quiet", "--fresh",
+               "--time-budget", "80s", "--out", str(out)]
+    start = time.monotonic()
+    run = subprocess.run(command, cwd=ROOT, capture_output=True, text=True, timeout=400)
+    return {"returncode": run.returncode, "wall_seconds": time.monotonic() - start,
+            "tail": (run.stdout + run.stderr)[-1500:], "written": out.exists()}
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("out", type=Path)
     parser.add_argument("--solve-tasks", type=int, default=20)
     parser.add_argument("--solve-seconds", type=float, default=240)
     parser.add_argument("--peak-tflops", type=float, default=790.0, help="the GPU's dense bf16 peak")
+    parser.add_argument("--parts", default=",".join(PARTS), help="comma-separated parts to run")
     args = parser.parse_args()
+    chosen = args.parts.split(",")
+    if unknown := set(chosen) - set(PARTS):
+        parser.error(f"unknown parts {sorted(unknown)}; known: {', '.join(PARTS)}")
     args.out.mkdir(parents=True, exist_ok=True)
     results: dict = {"torch": torch.__version__, "cuda_available": torch.cuda.is_available(),
                      "date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime())}
@@ -130,13 +230,17 @@ def main() -> None:
         results["error"] = "no CUDA device"
     else:
         results["device"] = torch.cuda.get_device_name()
-        guarded("cuda_tests", results, cuda_tests)
-        guarded("parity", results, parity)
-        guarded("throughput", results, throughput, args.peak_tflops)
-        guarded("solve_arc2", results, solve_arc2, args.solve_tasks, args.solve_seconds, args.out)
+        arguments = {"cuda_tests": (), "parity": (), "throughput": (args.peak_tflops,),
+                     "solve_arc2": (args.solve_tasks, args.solve_seconds, args.out), "oom_retry": (args.out,),
+                     "workers": (args.out,), "groups": (args.out,), "solve_cli": (args.out,)}
+        for name in chosen:  # the file is rewritten after each part, so a run cut short keeps what it found
+            guarded(name, results, globals()[name], *arguments[name])
+            (args.out / "gpu_check.json").write_text(json.dumps(results, indent=1, default=str))
     (args.out / "gpu_check.json").write_text(json.dumps(results, indent=1, default=str))
     print(f"[gpu_check] results in {args.out / 'gpu_check.json'}")
 
+
+PARTS = ("cuda_tests", "parity", "throughput", "solve_arc2", "oom_retry", "workers", "groups", "solve_cli")
 
 if __name__ == "__main__":
     main()

@@ -1,6 +1,6 @@
 """How well `solve` learns: solve rate on the ARC-AGI-1 tasks one primitive solves, against time per task.
 
-    python -m benchmarks.solve_primitives --seconds 15,45,90 [--limit N] [--set ttt.lr=3e-3] [--out DIR]
+    python -m benchmarks.solve_primitives --seconds 15,45,90 [--limit N] [--tasks ID,ID] [--set ttt.lr=3e-3] [--out DIR]
 
 Runs the default CPU config (configs/cpu.yaml) with `task_seconds` set to each budget, scores pass@2 against
 the truth, prints a table and writes benchmarks/results/solve_primitives.json (or DIR/...).
@@ -24,15 +24,21 @@ ROOT = Path(__file__).resolve().parent.parent
 PRIMITIVES = Path(__file__).resolve().parent / "primitive_tasks.json"
 
 
-def primitive_tasks(limit: int | None = None) -> tasks.TaskSet:
-    """The primitive-solvable tasks of both ARC-AGI-1 splits, in a fixed order, with their solutions."""
+def primitive_tasks(limit: int | None = None, only: list[str] | None = None) -> tasks.TaskSet:
+    """The primitive-solvable tasks of both ARC-AGI-1 splits, in a fixed order, with their solutions (the
+    first `limit`, or those in `only`)."""
     found = json.loads(PRIMITIVES.read_text())
     chosen = [tasks.load(split)[task_id] for split, ids in found.items() for task_id in sorted(ids)]
+    if only:
+        if unknown := set(only) - {task.id for task in chosen}:
+            raise ValueError(f"not primitive tasks: {sorted(unknown)}")
+        chosen = [task for task in chosen if task.id in only]
     return tasks.TaskSet(chosen[:limit] if limit else chosen)
 
 
-def run(seconds: list[float], limit: int | None, overrides: list[str], out: Path) -> dict:
-    taskset = primitive_tasks(limit)
+def run(seconds: list[float], limit: int | None, overrides: list[str], out: Path,
+        only: list[str] | None = None) -> dict:
+    taskset = primitive_tasks(limit, only)
     found = {tid: prim for ids in json.loads(PRIMITIVES.read_text()).values() for tid, prim in ids.items()}
     rows = []
     for budget in seconds:
@@ -61,10 +67,12 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--seconds", default="15,45,90", help="comma-separated seconds per task")
     parser.add_argument("--limit", type=int, default=None, help="only the first N primitive tasks")
+    parser.add_argument("--tasks", default=None, help="comma-separated task ids (default: all)")
     parser.add_argument("--set", dest="overrides", action="append", default=[], help="config override key=value")
     parser.add_argument("--out", type=Path, default=Path(__file__).resolve().parent / "results")
     args = parser.parse_args()
-    result = run([float(s) for s in args.seconds.split(",")], args.limit, args.overrides, args.out)
+    only = args.tasks.split(",") if args.tasks else None
+    result = run([float(s) for s in args.seconds.split(",")], args.limit, args.overrides, args.out, only)
     args.out.mkdir(parents=True, exist_ok=True)
     (args.out / "solve_primitives.json").write_text(json.dumps(result, indent=1))
     print("\n| seconds per task | solved | rate | mean steps |\n|---|---|---|---|")
