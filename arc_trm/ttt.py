@@ -38,10 +38,10 @@ class TTTConfig:
     permute_background: bool = False  # let colour 0 take part in the colour permutations
     dihedral: bool = True  # rotate/reflect versions (off: colour permutations and offsets only)
     translate: int = 0  # largest random offset of demonstration grids on the canvas (0: none)
-    max_steps: int = 2000  # optimiser steps at most (time usually stops it first)
+    max_steps: int = 5000  # optimiser steps at most (time usually stops it first)
     batch_size: int = 16  # demonstrations per step (at most, with batch_tokens)
     batch_tokens: int = 784  # > 0: fewer demonstrations per step on bigger canvases, about this many cells in all
-    lr: float = 1e-3
+    lr: float = 2e-3
     puzzle_emb_lr: float = 1e-2
     weight_decay: float = 1.0
     puzzle_emb_weight_decay: float = 0.1

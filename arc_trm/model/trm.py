@@ -22,6 +22,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from arc_trm.encoding import COLOUR_OFFSET
 from arc_trm.model.layers import Block, Embedding, Linear, Reasoner, Rotary, SparseEmbedding, autocast, trunc_normal_
 
 
@@ -235,7 +236,7 @@ def grid_coordinates(inputs: torch.Tensor, dim: int) -> torch.Tensor:
         raise ValueError(f"grid_coords needs hidden_size divisible by 8, got {dim}")
     B, S = inputs.shape
     side = math.isqrt(S)
-    colour = (inputs >= 2).view(B, side, side)  # tokens 0 pad, 1 end-of-grid marker, colours from 2
+    colour = (inputs >= COLOUR_OFFSET).view(B, side, side)  # the grid's cells (not pad, not end-of-grid)
     rows, cols = colour.any(2).float(), colour.any(1).float()  # (B, side) which rows/columns the grid covers
     top, left = rows.argmax(1), cols.argmax(1)
     bottom, right = side - 1 - rows.flip(1).argmax(1), side - 1 - cols.flip(1).argmax(1)
