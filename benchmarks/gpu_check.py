@@ -122,7 +122,8 @@ def solve_arc2(tasks_count: int, seconds: float, out_dir: Path) -> dict:
             "peak_memory_gib": torch.cuda.max_memory_allocated() / 2**30}
 
 
-def _cpu_config(*overrides: str):
+def _default_on_cuda(*overrides: str):
+    """The CPU default config (configs/cpu.yaml) on the GPU, with overrides."""
     from arc_trm.config import load_config
     from arc_trm.solve import SolveConfig
 
@@ -138,13 +139,14 @@ def _smallest(split: str, count: int, candidates: int = 60):
 
 
 def oom_retry(out_dir: Path) -> dict:
+    """Force solve's out-of-memory retry: cap the process's CUDA memory at 60% of an uncapped run's peak."""
     from arc_trm import tasks, ttt
     from arc_trm.solve import solve
 
     big = max(tasks.load("arc1-eval").tasks[:60], key=ttt.task_canvas)
     taskset = tasks.TaskSet([big])
     # a training batch far above the rollout's, so that halving it halves the peak
-    config = _cpu_config("ttt.max_steps=5", "ttt.batch_tokens=0", "ttt.batch_size=2048", "ttt.augmentations=64")
+    config = _default_on_cuda("ttt.max_steps=5", "ttt.batch_tokens=0", "ttt.batch_size=2048", "ttt.augmentations=64")
     torch.cuda.empty_cache()
     torch.cuda.reset_peak_memory_stats()
     base = torch.cuda.memory_allocated()
@@ -170,12 +172,13 @@ def oom_retry(out_dir: Path) -> dict:
 
 
 def workers(out_dir: Path) -> dict:
+    """`solve(..., workers=2)` on the examples, both workers on the one GPU: records merged, submission valid."""
     from arc_trm import submission, tasks
     from arc_trm.solve import solve
 
     taskset = tasks.load(ROOT / "examples" / "tasks")
     start = time.monotonic()
-    report = solve(taskset, out_dir / "workers" / "submission.json", _cpu_config("task_seconds=20"), fresh=True,
+    report = solve(taskset, out_dir / "workers" / "submission.json", _default_on_cuda("task_seconds=20"), fresh=True,
                    workers=2)
     written = submission.read(report.out)
     return {"tasks": len(taskset), "wall_seconds": time.monotonic() - start,
@@ -185,13 +188,14 @@ def workers(out_dir: Path) -> dict:
 
 
 def groups(out_dir: Path, count: int = 8, steps: int = 300) -> dict:
+    """The same `count` small tasks at the same steps, one model per task against one model for all."""
     from arc_trm import scoring, submission
     from arc_trm.solve import solve
 
     taskset = _smallest("arc1-eval", count)
     rows = {}
     for size in (1, count):
-        config = _cpu_config("task_seconds=100000", f"ttt.max_steps={steps}", f"group_tasks={size}")
+        config = _default_on_cuda("task_seconds=100000", f"ttt.max_steps={steps}", f"group_tasks={size}")
         start = time.monotonic()
         report = solve(taskset, out_dir / f"groups_{size}" / "submission.json", config, fresh=True)
         scores = scoring.score(submission.read(report.out), taskset.solutions())
@@ -203,6 +207,7 @@ def groups(out_dir: Path, count: int = 8, steps: int = 300) -> dict:
 
 
 def solve_cli(out_dir: Path) -> dict:
+    """`arc-trm solve` as a user runs it (the examples, an 80 s budget), in a subprocess."""
     out = out_dir / "cli" / "submission.json"
     command = [sys.executable, "-c", "from arc_trm_cli.app import main; main()", "solve", "--quiet", "--fresh",
                "--time-budget", "80s", "--out", str(out)]

@@ -4,6 +4,9 @@ import json
 import subprocess
 import sys
 
+import pytest
+import torch
+
 from conftest import REPO
 
 
@@ -29,6 +32,25 @@ def test_solve_primitives_smoke(tmp_path):
     assert row["tasks"] == 1 and row["seconds_per_task"] == 4 and 0 <= row["solved"] <= 1
     assert set(row["solved_ids"]) | set(row["unsolved"]) == {"0d3d703e"}
     assert "| 4 |" in output
+
+
+def test_primitive_tasks_by_id():
+    from benchmarks.solve_primitives import primitive_tasks
+
+    assert primitive_tasks(only=["ed36ccf7", "0d3d703e"]).ids == ["0d3d703e", "ed36ccf7"]  # the fixed order
+    assert len(primitive_tasks()) == 25
+    with pytest.raises(ValueError, match="not primitive tasks"):
+        primitive_tasks(only=["00000000"])
+
+
+@pytest.mark.skipif(torch.cuda.is_available(), reason="on a GPU the check runs for real")
+def test_gpu_check_without_cuda_says_so_and_checks_parts(tmp_path):
+    ok = subprocess.run([sys.executable, "-m", "benchmarks.gpu_check", str(tmp_path), "--parts", "groups,oom_retry"],
+                        cwd=REPO, capture_output=True, text=True, timeout=120)
+    assert ok.returncode == 0 and json.loads((tmp_path / "gpu_check.json").read_text())["error"] == "no CUDA device"
+    bad = subprocess.run([sys.executable, "-m", "benchmarks.gpu_check", str(tmp_path), "--parts", "nonsense"],
+                         cwd=REPO, capture_output=True, text=True, timeout=120)
+    assert bad.returncode == 2 and "unknown parts" in bad.stderr
 
 
 def test_throughput_smoke(tmp_path):
