@@ -107,11 +107,10 @@ def throughput(peak_tflops: float) -> dict:
 
 def solve_arc2(tasks_count: int, seconds: float, out_dir: Path) -> dict:
     from arc_trm import scoring, submission, tasks
-    from arc_trm.config import load_config
-    from arc_trm.solve import SolveConfig, solve
+    from arc_trm.solve import solve
 
     taskset = tasks.TaskSet(tasks.load("arc2-eval").tasks[:tasks_count])
-    config = load_config(SolveConfig, ROOT / "configs" / "cpu.yaml", ["device=cuda"])
+    config = _default_on_cuda()
     torch.cuda.reset_peak_memory_stats()
     report = solve(taskset, out_dir / "arc2_submission.json", config, budget_seconds=seconds, fresh=True)
     scores = scoring.score(submission.read(report.out), taskset.solutions())

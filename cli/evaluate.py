@@ -13,7 +13,7 @@ from arc_trm.budget import parse_duration
 from arc_trm.config import ConfigError, save_config
 from arc_trm.evaluate import evaluate as evaluate_run
 from arc_trm.records import records_dir
-from arc_trm_cli.options import CheckpointFile, Fresh, Overrides, Quiet, TimeBudget, Workers
+from arc_trm_cli.options import CheckpointFile, Fresh, Overrides, Quiet, SolveConfigFile, TimeBudget, Workers
 from arc_trm_cli.solve import Display, results_table, solve_config
 
 
@@ -23,7 +23,7 @@ def evaluate(
     task_ids: Annotated[Optional[str], typer.Option("--tasks", help="Only these task ids (comma-separated).")] = None,
     limit: Annotated[Optional[int], typer.Option(min=1, help="Only the first N tasks (after --tasks).")] = None,
     out: Annotated[Optional[Path], typer.Option("--out", "-o", help="Run folder (default: submissions/eval-SPLIT).")] = None,
-    config: Annotated[Optional[Path], typer.Option(help="YAML config (default: configs/cpu.yaml).")] = None,
+    config: SolveConfigFile = None,
     overrides: Overrides = None,
     time_budget: TimeBudget = None,
     checkpoint_file: CheckpointFile = None,

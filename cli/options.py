@@ -7,6 +7,8 @@ from typing import Annotated, Optional
 
 import typer
 
+SolveConfigFile = Annotated[Optional[Path], typer.Option(
+    "--config", help="YAML config (default: configs/cpu.yaml, the CPU default).")]
 Overrides = Annotated[Optional[list[str]], typer.Option("--set", help="Override a config key: key.sub=value.")]
 TimeBudget = Annotated[Optional[str], typer.Option(help="Wall-clock limit for the whole run: 90s, 45m, 12h.")]
 CheckpointFile = Annotated[Optional[Path], typer.Option(

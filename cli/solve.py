@@ -16,7 +16,7 @@ from arc_trm.budget import format_duration, parse_duration
 from arc_trm.config import ConfigError, load_config, save_config
 from arc_trm.records import problems_path, records_dir
 from arc_trm.solve import SolveConfig, SolveReport, solve as solve_tasks
-from arc_trm_cli.options import CheckpointFile, Fresh, Overrides, Quiet, TimeBudget, Workers
+from arc_trm_cli.options import CheckpointFile, Fresh, Overrides, Quiet, SolveConfigFile, TimeBudget, Workers
 
 REPO_DEFAULTS = Path(__file__).resolve().parent.parent
 DEFAULT_TASKS = REPO_DEFAULTS / "examples" / "tasks"
@@ -29,7 +29,7 @@ def solve(
     ] = None,
     out: Annotated[Path, typer.Option("--out", "-o", help="Where to write the submission.")] = Path(
         "submissions/submission.json"),
-    config: Annotated[Optional[Path], typer.Option(help="YAML config (default: configs/cpu.yaml).")] = None,
+    config: SolveConfigFile = None,
     overrides: Overrides = None,
     time_budget: TimeBudget = None,
     checkpoint_file: CheckpointFile = None,
