@@ -35,7 +35,7 @@ class TTTConfig:
     """How one task is trained at test time (defaults: the CPU default of configs/cpu.yaml)."""
 
     augmentations: int = 64  # K: augmented versions of the task, identity included
-    permute_background: bool = False  # let colour 0 take part in the colour permutations
+    permute_background: bool = True  # let colour 0 take part in the colour permutations (official: False)
     dihedral: bool = True  # rotate/reflect versions (off: colour permutations and offsets only)
     translate: int = 0  # largest random offset of demonstration grids on the canvas (0: none)
     max_steps: int = 5000  # optimiser steps at most (time usually stops it first)
