@@ -16,8 +16,11 @@ from arc_trm.vote import Candidate
 def _batch(model: TRM, data: TaskData, rows: np.ndarray) -> dict[str, torch.Tensor]:
     device = next(model.buffers()).device
     inputs = torch.from_numpy(data.test_inputs[rows].astype(np.int64)).to(device)
-    return {"inputs": inputs, "labels": torch.zeros_like(inputs),
-            "puzzle_ids": torch.from_numpy(data.test_ids[rows]).to(device)}
+    batch = {"inputs": inputs, "labels": torch.zeros_like(inputs),
+             "puzzle_ids": torch.from_numpy(data.test_ids[rows]).to(device)}
+    if data.test_out_shapes is not None:
+        batch["out_shape"] = torch.from_numpy(data.test_out_shapes[rows]).to(device)
+    return batch
 
 
 @torch.no_grad()

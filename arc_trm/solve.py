@@ -34,7 +34,7 @@ from arc_trm.tasks import Task, TaskSet
 
 def _cpu_model() -> TRMConfig:
     return TRMConfig(hidden_size=64, num_heads=2, puzzle_emb_dim=64, puzzle_emb_len=4, T=1, n=1, N_sup=2,
-                     grid_coords=True)
+                     grid_coords=True, output_coords=True)
 
 
 @dataclass

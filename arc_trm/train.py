@@ -133,6 +133,9 @@ def _barrier(ranks: Ranks) -> None:
 
 def build_model(config: TrainConfig, data: PretrainData, device: torch.device) -> TRM:
     """The model for this data (one puzzle row per version, + blank), from scratch or from `config.init`."""
+    if config.model.output_coords:
+        raise ValueError("model.output_coords is for test-time training (solve): pretraining batches carry no "
+                         "expected output shape (out_shape); set it to false")
     torch.manual_seed(config.seed)  # the same initial weights on every rank
     model = TRM(dataclasses.replace(config.model, num_puzzle_ids=data.num_puzzle_ids))
     if config.init:

@@ -17,7 +17,9 @@ from __future__ import annotations
 import copy
 import dataclasses
 import math
+from collections.abc import Callable
 from dataclasses import dataclass, field
+from fractions import Fraction
 
 import numpy as np
 import torch
@@ -67,6 +69,8 @@ class TaskData:
     test_index: np.ndarray  # (M,) which test input of the task
     test_aug: np.ndarray  # (M,) which version
     num_tests: int  # test inputs of the task, unreadable ones included
+    out_shapes: np.ndarray | None = None  # (N, 2) the expected output grid's shape per demonstration (see
+    test_out_shapes: np.ndarray | None = None  # (M, 2) `output_shape_rule`); what model.output_coords reads
     rng: np.random.Generator = field(default_factory=np.random.default_rng, repr=False)
 
     @property
@@ -78,29 +82,45 @@ class TaskData:
         """A random batch of demonstrations (without replacement while there are enough)."""
         n = len(self.inputs)
         rows = self.rng.choice(n, size=batch_size, replace=n < batch_size)
-        return {
+        batch = {
             "inputs": torch.from_numpy(self.inputs[rows].astype(np.int64)),
             "labels": torch.from_numpy(self.labels[rows].astype(np.int64)),
             "puzzle_ids": torch.from_numpy(self.puzzle_ids[rows]),
         }
+        if self.out_shapes is not None:
+            batch["out_shape"] = torch.from_numpy(self.out_shapes[rows])
+        return batch
+
+
+def output_shape_rule(task: Task) -> Callable[[tuple[int, int]], tuple[int, int]] | None:
+    """How the demonstrations map an input's shape to their output's: one fixed scale (the same shape included)
+    or one fixed output shape, as a function of the input's shape; None when neither fits them all."""
+    pairs = [(a.shape, b.shape) for a, b in task.train]
+    scales = {(Fraction(b[0], a[0]), Fraction(b[1], a[1])) for a, b in pairs}
+    if len(scales) == 1:
+        sr, sc = scales.pop()
+        return lambda shape: (math.ceil(shape[0] * sr), math.ceil(shape[1] * sc))
+    outputs = {b for _, b in pairs}
+    if len(outputs) == 1:
+        fixed = outputs.pop()
+        return lambda shape: fixed
+    return None
 
 
 def predicted_output_side(task: Task) -> int:
-    """The largest side a test output is likely to have, from how the demonstrations map sizes.
-
-    Same shape as the input, a fixed scale of it, or one fixed output shape; otherwise the largest grid seen.
-    """
+    """The largest side a test output is likely to have (by `output_shape_rule`), or the largest grid seen."""
     seen = max(max(g.shape) for g in task.grids)
+    rule = output_shape_rule(task)
     tests = [g.shape for g in task.test_inputs if g is not None]
-    pairs = [(a.shape, b.shape) for a, b in task.train]
-    if not tests or not pairs:
-        return seen
-    scales = {(b[0] / a[0], b[1] / a[1]) for a, b in pairs}
-    if len(scales) == 1:
-        sr, sc = scales.pop()
-        return max(seen, *(max(math.ceil(h * sr), math.ceil(w * sc)) for h, w in tests))
-    outputs = {b for _, b in pairs}
-    return max(seen, *(max(shape) for shape in outputs)) if len(outputs) == 1 else seen
+    return max(seen, *(max(rule(shape)) for shape in tests)) if rule and tests else seen
+
+
+def expected_output_shape(rule: Callable | None, grid: np.ndarray, aug: Aug, canvas: int) -> tuple[int, int]:
+    """The output shape that `rule` expects for an input grid, in the version `aug`, at most the canvas; the
+    input's own shape when there is no rule (a task whose output shapes follow no rule: no information)."""
+    shape = rule(grid.shape) if rule else grid.shape
+    rows, cols = aug.apply(np.zeros(shape, np.uint8)).shape
+    return min(rows, canvas), min(cols, canvas)
 
 
 def task_canvas(task: Task, translate: int = 0) -> int:
@@ -113,20 +133,25 @@ def task_data(task: Task, augs: list[Aug], canvas: int, seed: int = 0, first_id:
     """Encode every version of the task; demonstrations of version k sit at `augs[k].translate`, except one
     per version at the origin (as the official build keeps one untranslated example per version). Version k
     gets puzzle id `first_id + k`."""
-    inputs, labels, ids = [], [], []
+    inputs, labels, ids, shapes = [], [], [], []
+    rule = output_shape_rule(task)
     for k, aug in enumerate(augs):
         for j, (grid_in, grid_out) in enumerate(task.train):
             offset = (0, 0) if j == k % len(task.train) else _fit(aug.translate, grid_in, grid_out, aug, canvas)
             inputs.append(encode(aug.apply(grid_in), canvas, offset))
             labels.append(encode(aug.apply(grid_out), canvas, offset))
             ids.append(first_id + k)
-    tests = [(k, i, aug.apply(g)) for k, aug in enumerate(augs) for i, g in enumerate(task.test_inputs)
-             if g is not None]
+            shapes.append(expected_output_shape(rule, grid_in, aug, canvas))
+    tests = [(k, i, aug, g) for k, aug in enumerate(augs) for i, g in enumerate(task.test_inputs) if g is not None]
     return TaskData(
         task.id, canvas, augs, np.stack(inputs), np.stack(labels), np.array(ids, np.int64),
-        np.stack([encode(g, canvas) for _, _, g in tests]), np.array([first_id + k for k, _, _ in tests], np.int64),
-        np.array([i for _, i, _ in tests]), np.array([k for k, _, _ in tests]), len(task.test_inputs),
-        np.random.default_rng(seed),
+        np.stack([encode(aug.apply(g), canvas) for _, _, aug, g in tests]),
+        np.array([first_id + k for k, *_ in tests], np.int64),
+        np.array([i for _, i, _, _ in tests]), np.array([k for k, *_ in tests]), len(task.test_inputs),
+        out_shapes=np.array(shapes, np.int64).reshape(-1, 2),
+        test_out_shapes=np.array([expected_output_shape(rule, g, aug, canvas) for *_, aug, g in tests],
+                                 np.int64).reshape(-1, 2),
+        rng=np.random.default_rng(seed),
     )
 
 

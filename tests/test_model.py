@@ -120,8 +120,35 @@ def test_grid_coordinates_turn_a_reflection_into_swapped_quarters():
     assert not torch.allclose(inside[0, :, 1], inside[0, :1, 1].expand(5, 16))  # left varies along a row
     assert torch.allclose(feats[2, 1, 0], grid_coordinates(torch.from_numpy(  # the grid's own corner, anywhere
         encode(grid, canvas=9).astype(np.int64))[None], 64).view(9, 9, 4, 16)[0, 0, 0])
-    with pytest.raises(ValueError, match="divisible by 8"):
-        grid_coordinates(tokens, 60)
+    with pytest.raises(ValueError, match="hidden_size >= 16"):
+        grid_coordinates(tokens, 12)
+
+
+def test_output_coordinates_turn_a_four_way_mirror_into_paired_shares():
+    from arc_trm.encoding import encode
+    from arc_trm.model.trm import grid_coordinates
+
+    grid = np.arange(12).reshape(3, 4) % 10  # a 3 x 4 input whose output (3af2c5a8) is 6 x 8, four mirrored copies
+    tokens = torch.from_numpy(encode(grid, canvas=9, offset=(1, 0)).astype(np.int64))[None]
+    feats = grid_coordinates(tokens, 120, torch.tensor([[6, 8]])).view(9, 9, 6, 20)[1:7, :8]  # the output's box
+    top, left, out_bottom, out_right = 0, 1, 4, 5  # shares: top, left, input bottom/right, output bottom/right
+    for r in range(3, 6):  # the lower half reads row 5 - r of the input
+        assert torch.allclose(feats[r, :4, out_bottom], feats[5 - r, :4, top], atol=1e-5)
+    for c in range(4, 8):  # the right half reads column 7 - c
+        assert torch.allclose(feats[:3, c, out_right], feats[:3, 7 - c, left], atol=1e-5)
+    assert not torch.allclose(feats[3, 0, out_bottom], feats[3, 0, 2])  # the input's bottom is another edge
+    assert torch.allclose(feats[..., :4, :], grid_coordinates(tokens, 80).view(9, 9, 4, 20)[1:7, :8], atol=1e-6)
+
+
+def test_output_coords_need_the_expected_output_shape():
+    with pytest.raises(ValueError, match="needs grid_coords"):
+        tiny(output_coords=True)
+    model, b = tiny(grid_coords=True, output_coords=True), batch(side=5)
+    with pytest.raises(ValueError, match="out_shape"):
+        model(model.initial_carry(b), b)
+    b["out_shape"] = torch.tensor([[2, 3], [4, 4], [1, 1]])
+    _, outputs = model(model.initial_carry(b), b)
+    assert outputs["logits"].shape == (3, 25, 12)
 
 
 def test_grid_coords_change_the_embedding_of_cells_only():

@@ -100,3 +100,31 @@ def test_joint_tasks_number_their_versions_on_and_share_each_batch(arc1_train):
     model = ttt.new_model(TINY, 8, torch.device("cpu"))
     ttt.Trainer(model, ttt.TTTConfig(batch_size=6)).step(batch)
     assert [len(cs) for cs in predict.rollout(model, b)] == [5]  # the second task's rows answer its test input
+
+
+def test_output_shape_rule_follows_the_demonstrations(arc1_train):
+    mirror, upscale, crop = arc1_train["3af2c5a8"], arc1_train["c59eb873"], arc1_train["1f85a75f"]
+    assert ttt.output_shape_rule(mirror)((5, 7)) == (10, 14)  # 3x4 -> 6x8: twice the input
+    assert ttt.output_shape_rule(upscale)((5, 5)) == (10, 10)  # 2x2, 3x3, 4x4 -> twice
+    assert ttt.output_shape_rule(crop) is None  # 30x30 -> 5x3 and 3x3: crops follow no rule
+    shrink = tasks.Task("shrink", [(np.zeros((3, 6), np.uint8), np.zeros((1, 2), np.uint8))] * 2, [None], None)
+    assert ttt.output_shape_rule(shrink)((3, 6)) == (1, 2)  # exact thirds, no float rounding up
+
+
+def test_out_shapes_are_the_outputs_shape_in_each_version(arc1_train):
+    task = arc1_train["3af2c5a8"]  # a 4-way mirror: 3x4 -> 6x8
+    augs = augment.plan(task, 8, seed=0, permute_background=True)
+    data = ttt.task_data(task, augs, ttt.task_canvas(task))
+    labels = [decode(row, data.canvas).shape for row in data.labels]
+    assert [tuple(s) for s in data.out_shapes] == labels  # training: exactly the demonstrations' outputs
+    truth = [augs[k].apply(task.test_outputs[0]).shape for k in data.test_aug]
+    assert [tuple(s) for s in data.test_out_shapes] == truth  # the test: the rule's, oriented per version
+    assert {tuple(s) for s in data.test_out_shapes} == {(6, 8), (8, 6)}
+    assert data.sample(4)["out_shape"].shape == (4, 2)
+
+
+def test_without_an_output_rule_the_expected_output_is_the_input(arc1_train):
+    task = next(t for t in arc1_train if ttt.output_shape_rule(t) is None)
+    augs = augment.plan(task, 2, seed=0)
+    data = ttt.task_data(task, augs, ttt.task_canvas(task))
+    assert [tuple(s) for s in data.out_shapes] == [decode(row, data.canvas).shape for row in data.inputs]

@@ -45,6 +45,7 @@ class TRMConfig:
     halt_exploration_prob: float = 0.1
     pos_encodings: str = "rope"  # "rope", "learned" or "none"
     grid_coords: bool = False  # (ours, not official) add fixed features of each cell's place in the input grid
+    output_coords: bool = False  # (ours) with grid_coords, also its place in the expected output grid (`out_shape`)
     mixer: str = "attention"  # "attention", or "mlp" for TRM-MLP (mlp_t=True)
     act_continue: bool = False  # (not no_ACT_continue): learn Q-continue from a bootstrapped target, HRM style
     recursion: bool = True  # False (ablation only): each supervision step is one pass y = net(y, x), no z, no cycles
@@ -71,7 +72,8 @@ class Carry:
 class TRM(nn.Module):
     """TRM: embeddings, the recursion, output and Q heads, and the ACT wrapper.
 
-    Batches are dicts with `inputs` (B, S) tokens, `puzzle_ids` (B,) and, for the loss, `labels` (B, S).
+    Batches are dicts with `inputs` (B, S) tokens, `puzzle_ids` (B,) and, for the loss, `labels` (B, S); with
+    output_coords also `out_shape` (B, 2), the expected output grid's rows and columns.
     """
 
     arch = "trm"
@@ -81,6 +83,8 @@ class TRM(nn.Module):
         c = self.config = config
         if c.hidden_size % c.num_heads:
             raise ValueError(f"hidden_size {c.hidden_size} is not a multiple of num_heads {c.num_heads}")
+        if c.output_coords and not c.grid_coords:
+            raise ValueError("output_coords needs grid_coords")
         if c.puzzle_emb_dim > c.prefix_len * c.hidden_size:
             raise ValueError(f"puzzle_emb_dim {c.puzzle_emb_dim} does not fit {c.prefix_len} prefix positions")
         self.prefix_len = c.prefix_len
@@ -128,7 +132,8 @@ class TRM(nn.Module):
         rows, cols = torch.meshgrid(torch.arange(side, device=device), torch.arange(side, device=device), indexing="ij")
         return torch.cat([torch.arange(P, device=device), P + (rows * full + cols).flatten()])
 
-    def embed(self, inputs: torch.Tensor, puzzle_ids: torch.Tensor | None, positions: torch.Tensor) -> torch.Tensor:
+    def embed(self, inputs: torch.Tensor, puzzle_ids: torch.Tensor | None, positions: torch.Tensor,
+              out_shape: torch.Tensor | None = None) -> torch.Tensor:
         """x: (B, prefix + S, D), the scaled token embeddings behind the puzzle-embedding prefix."""
         B, D, P = inputs.shape[0], self.config.hidden_size, self.prefix_len
         x = self.embed_tokens(inputs.long())  # (B, S, D)
@@ -144,7 +149,10 @@ class TRM(nn.Module):
             x = 0.707106781 * (x + self.embed_pos(positions))  # keep unit variance (the official constant)
         x = self.embed_scale * x
         if self.config.grid_coords:
-            x = torch.cat([x[:, :P], x[:, P:] + grid_coordinates(inputs, D).to(x.dtype)], dim=1)
+            if self.config.output_coords and out_shape is None:
+                raise ValueError("this model has output_coords: the batch needs 'out_shape'")
+            features = grid_coordinates(inputs, D, out_shape if self.config.output_coords else None)
+            x = torch.cat([x[:, :P], x[:, P:] + features.to(x.dtype)], dim=1)
         return x
 
     # ------------------------------------------------------------------------------------------- recursion
@@ -165,13 +173,14 @@ class TRM(nn.Module):
                 y, z = self.latent_recursion(x, y, z, cos_sin)
         return self.latent_recursion(x, y, z, cos_sin)
 
-    def step(self, y: torch.Tensor, z: torch.Tensor, inputs: torch.Tensor, puzzle_ids: torch.Tensor | None):
+    def step(self, y: torch.Tensor, z: torch.Tensor, inputs: torch.Tensor, puzzle_ids: torch.Tensor | None,
+             out_shape: torch.Tensor | None = None):
         """One supervision step: (y, z) detached, logits (B, S, V) and q_halt, q_continue (B,), all float32."""
         device = inputs.device
         with autocast(device, getattr(torch, self.config.cuda_dtype)):
             positions = self.positions(inputs.shape[1], device)
             cos_sin = self.rotary(positions) if hasattr(self, "rotary") else None
-            x = self.embed(inputs, puzzle_ids, positions)  # once per step, with gradient
+            x = self.embed(inputs, puzzle_ids, positions, out_shape)  # once per step, with gradient
             y, z = self.deep_recursion(x, y, z, cos_sin)
             logits = self.lm_head(y[:, self.prefix_len:])
             q = self.q_head(y[:, 0])
@@ -203,7 +212,8 @@ class TRM(nn.Module):
         steps = torch.where(reset, 0, carry.steps)
         data = {k: torch.where(reset.view(-1, *[1] * (v.ndim - 1)), batch[k], v) for k, v in carry.data.items()}
 
-        y, z, logits, q_halt, q_continue = self.step(y, z, data["inputs"], data.get("puzzle_ids"))
+        example = data["inputs"], data.get("puzzle_ids"), data.get("out_shape")
+        y, z, logits, q_halt, q_continue = self.step(y, z, *example)
         outputs = {"logits": logits, "q_halt_logits": q_halt, "q_continue_logits": q_continue}
 
         with torch.no_grad():
@@ -216,34 +226,46 @@ class TRM(nn.Module):
                 min_steps = explore * torch.randint_like(steps, low=2, high=c.N_sup + 1)
                 halted = halted & (steps >= min_steps)
                 if c.act_continue:  # bootstrapped target from one more step on the new state (no replay buffer)
-                    *_, next_halt, next_continue = self.step(y, z, data["inputs"], data.get("puzzle_ids"))
+                    *_, next_halt, next_continue = self.step(y, z, *example)
                     best = torch.where(last, next_halt, torch.maximum(next_halt, next_continue))
                     outputs["target_q_continue"] = torch.sigmoid(best)
         return Carry(y, z, steps, halted, data), outputs
 
 
-def grid_coordinates(inputs: torch.Tensor, dim: int) -> torch.Tensor:
+def grid_coordinates(inputs: torch.Tensor, dim: int, out_shape: torch.Tensor | None = None) -> torch.Tensor:
     """(B, S, dim) fixed features of where each cell lies relative to the input grid (ours, not official).
 
     RoPE sees only offsets between cells, so a flip or a rotation (the cell at column c reads column w-1-c) is
     no fixed offset. Here each cell gets its signed distances to the grid's four edges (top, left, bottom,
-    right; the grid is the box of colour tokens, found per example), each as cos/sin of dim/8 frequencies in
-    its own quarter of the features. A flip or rotation then pairs one quarter of a query with another quarter
-    of a key, and a reflection about any line is a fixed linear map of these features: one map for every grid
-    size and place.
+    right; the grid is the box of colour tokens, found per example), each as cos/sin of a few frequencies in
+    its own share of the features. A flip or rotation then pairs one share of a query with another share of a
+    key, and a reflection about any line is a fixed linear map of these features: one map for every grid size
+    and place.
+
+    With `out_shape` (B, 2), the rows and columns of the expected output grid (which shares the input's top-left
+    corner), each cell also gets its distances to that grid's bottom and right edges. A mirror or a tiling of
+    the input (output twice its size) then also pairs shares: the cell at row r of the lower half reads row
+    2h-1-r, whose distance to the input's top is r's distance to the output's bottom.
     """
-    if dim % 8:
-        raise ValueError(f"grid_coords needs hidden_size divisible by 8, got {dim}")
     B, S = inputs.shape
     side = math.isqrt(S)
     colour = (inputs >= COLOUR_OFFSET).view(B, side, side)  # the grid's cells (not pad, not end-of-grid)
     rows, cols = colour.any(2).float(), colour.any(1).float()  # (B, side) which rows/columns the grid covers
     top, left = rows.argmax(1), cols.argmax(1)
     bottom, right = side - 1 - rows.flip(1).argmax(1), side - 1 - cols.flip(1).argmax(1)
+    if out_shape is not None:
+        bottom = torch.stack([bottom, top + out_shape[:, 0] - 1])  # (2, B): the input's, the output's
+        right = torch.stack([right, left + out_shape[:, 1] - 1])
     r = torch.arange(side, device=inputs.device).view(1, side, 1)
     c = torch.arange(side, device=inputs.device).view(1, 1, side)
-    edges = [r - top.view(B, 1, 1), c - left.view(B, 1, 1), bottom.view(B, 1, 1) - r, right.view(B, 1, 1) - c]
-    coords = torch.stack([e.expand(B, side, side) for e in edges], dim=-1).float()  # (B, side, side, 4)
-    periods = 2.0 * 32.0 ** torch.linspace(0, 1, dim // 8, device=inputs.device)  # 2 to 64 cells
-    angles = coords[..., None] * (2 * math.pi / periods)  # (B, side, side, 4, dim/8)
-    return torch.cat([angles.cos(), angles.sin()], dim=-1).view(B, S, dim)
+    edges = [r - top.view(B, 1, 1), c - left.view(B, 1, 1)]
+    for b, e in zip(bottom.view(-1, B), right.view(-1, B)):
+        edges += [b.view(B, 1, 1) - r, e.view(B, 1, 1) - c]
+    frequencies = dim // (2 * len(edges))
+    if frequencies < 2:
+        raise ValueError(f"grid coordinates need hidden_size >= {4 * len(edges)}, got {dim}")
+    coords = torch.stack([e.expand(B, side, side) for e in edges], dim=-1).float()  # (B, side, side, edges)
+    periods = 2.0 * 32.0 ** torch.linspace(0, 1, frequencies, device=inputs.device)  # 2 to 64 cells
+    angles = coords[..., None] * (2 * math.pi / periods)  # (B, side, side, edges, frequencies)
+    features = torch.cat([angles.cos(), angles.sin()], dim=-1).view(B, S, -1)
+    return F.pad(features, (0, dim - features.shape[-1]))
