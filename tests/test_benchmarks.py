@@ -7,6 +7,8 @@ import sys
 import pytest
 import torch
 
+from arc_trm.records import RecordStore, records_dir
+from benchmarks.solve_primitives import primitive_tasks
 from conftest import REPO
 
 
@@ -24,19 +26,21 @@ def test_train_step_smoke(tmp_path, reference_dir):
     assert all(r["seconds"] > 0 for r in rows) and "| official_mlp |" in output
 
 
-def test_solve_primitives_smoke(tmp_path):
-    output = run("benchmarks.solve_primitives", "--seconds", "4", "--limit", "1", "--set", "ttt.max_steps=20",
-                 out=tmp_path)
+@pytest.mark.parametrize("workers", [1, 2])
+def test_solve_primitives_smoke(tmp_path, workers):
+    output = run("benchmarks.solve_primitives", "--seconds", "4", "--limit", str(workers), "--workers", str(workers),
+                 "--set", "ttt.max_steps=20", out=tmp_path)
     result = json.loads((tmp_path / "solve_primitives.json").read_text())
     (row,) = result["rows"]
-    assert row["tasks"] == 1 and row["seconds_per_task"] == 4 and 0 <= row["solved"] <= 1
-    assert set(row["solved_ids"]) | set(row["unsolved"]) == {"0d3d703e"}
+    assert row["tasks"] == workers and row["seconds_per_task"] == 4 and 0 <= row["solved"] <= workers
+    assert row["workers"] == workers and row["task_wall_seconds"] == 4 * workers
+    assert set(row["solved_ids"]) | set(row["unsolved"]) == set(primitive_tasks(workers).ids)
+    submission = tmp_path / f"primitives_4s{'_2workers' * (workers > 1)}" / "submission.json"
+    assert all(r["steps"] > 0 for r in RecordStore(records_dir(submission)).load_all().values())
     assert "| 4 |" in output
 
 
 def test_primitive_tasks_by_id():
-    from benchmarks.solve_primitives import primitive_tasks
-
     assert primitive_tasks(only=["ed36ccf7", "0d3d703e"]).ids == ["0d3d703e", "ed36ccf7"]  # the fixed order
     assert len(primitive_tasks()) == 25
     with pytest.raises(ValueError, match="not primitive tasks"):
