@@ -98,7 +98,7 @@ def measure(config: Any, device: Any, canvases: tuple[int, int] = (10, 30), step
         rows = ttt.batch_size(config.ttt, canvas)
         batch = {"inputs": torch.randint(2, 12, (rows, canvas * canvas)),
                  "labels": torch.randint(2, 12, (rows, canvas * canvas)),
-                 "puzzle_ids": torch.randint(1, 9, (rows,))}
+                 "puzzle_ids": torch.randint(1, 9, (rows,)), "out_shape": torch.full((rows, 2), canvas - 1)}
         trainer.step(batch)  # warm-up
         _sync(device)
         start = time.monotonic()

@@ -13,7 +13,8 @@ from arc_trm.ttt import TaskData
 from arc_trm.vote import Candidate
 
 
-def _batch(model: TRM, data: TaskData, rows: np.ndarray) -> dict[str, torch.Tensor]:
+def batch_for(model: TRM, data: TaskData, rows: np.ndarray) -> dict[str, torch.Tensor]:
+    """The model's batch for these rows of the test inputs (one test input in one version each)."""
     device = next(model.buffers()).device
     inputs = torch.from_numpy(data.test_inputs[rows].astype(np.int64)).to(device)
     batch = {"inputs": inputs, "labels": torch.zeros_like(inputs),
@@ -31,7 +32,7 @@ def rollout(model: TRM, data: TaskData, batch_size: int = 256, versions: int | N
     rows = np.flatnonzero(data.test_aug < (versions or len(data.augs)))
     preds, confidences = [], []
     for start in range(0, len(rows), batch_size):
-        batch = _batch(model, data, rows[start:start + batch_size])
+        batch = batch_for(model, data, rows[start:start + batch_size])
         carry = model.initial_carry(batch)
         for _ in range(model.config.N_sup):
             carry, outputs = model(carry, batch)
@@ -49,7 +50,7 @@ def rollout(model: TRM, data: TaskData, batch_size: int = 256, versions: int | N
 def time_step(model: TRM, data: TaskData, rows: int = 4) -> float:
     """Measured seconds of one eval supervision step, per row (one test input in one version)."""
     model.eval()
-    batch = _batch(model, data, np.arange(min(rows, len(data.test_inputs))))
+    batch = batch_for(model, data, np.arange(min(rows, len(data.test_inputs))))
     model(model.initial_carry(batch), batch)  # warm-up
     start = time.monotonic()
     model(model.initial_carry(batch), batch)

@@ -31,7 +31,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from arc_trm import augment, ttt
+from arc_trm import augment, predict, ttt
 from arc_trm.config import load_config
 from arc_trm.cost import step_flops
 from arc_trm.encoding import OFFICIAL_CANVAS
@@ -102,8 +102,7 @@ def measure(task: Task, layout: str, config: TRMConfig, batch: int, reps: int, d
     model = ttt.new_model(config, VERSIONS, device, seed=0)
     trainer = ttt.Trainer(model, ttt.TTTConfig(batch_size=batch))
     tokens = model.prefix_len + canvas * canvas
-    rollout = {"inputs": torch.from_numpy(data.test_inputs.astype(np.int64)).to(device),
-               "puzzle_ids": torch.from_numpy(data.test_ids).to(device)}
+    rollout = predict.batch_for(model, data, np.arange(len(data.test_inputs)))
 
     def train_step():
         trainer.step(data.sample(batch))

@@ -53,7 +53,8 @@ def time_step(arch: str, config: TRMConfig, batch_size: int, side: int, reps: in
     model = build_model(arch, config).train()
     cells = side * side
     batch = {"inputs": torch.randint(2, 12, (batch_size, cells)), "labels": torch.randint(2, 12, (batch_size, cells)),
-             "puzzle_ids": torch.randint(0, config.num_puzzle_ids, (batch_size,))}
+             "puzzle_ids": torch.randint(0, config.num_puzzle_ids, (batch_size,)),
+             "out_shape": torch.full((batch_size, 2), side - 1)}  # read by models with output_coords only
     times = []
     for _ in range(reps + 1):
         start = time.perf_counter()
