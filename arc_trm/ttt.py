@@ -69,8 +69,8 @@ class TaskData:
     test_index: np.ndarray  # (M,) which test input of the task
     test_aug: np.ndarray  # (M,) which version
     num_tests: int  # test inputs of the task, unreadable ones included
-    out_shapes: np.ndarray | None = None  # (N, 2) the expected output grid's shape per demonstration (see
-    test_out_shapes: np.ndarray | None = None  # (M, 2) `output_shape_rule`); what model.output_coords reads
+    out_shapes: np.ndarray | None = None  # (N, 2) each demonstration's expected output shape (`output_coords`)
+    test_out_shapes: np.ndarray | None = None  # (M, 2) each test row's, from `output_shape_rule`
     rng: np.random.Generator = field(default_factory=np.random.default_rng, repr=False)
 
     @property

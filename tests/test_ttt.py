@@ -107,8 +107,8 @@ def test_output_shape_rule_follows_the_demonstrations(arc1_train):
     assert ttt.output_shape_rule(mirror)((5, 7)) == (10, 14)  # 3x4 -> 6x8: twice the input
     assert ttt.output_shape_rule(upscale)((5, 5)) == (10, 10)  # 2x2, 3x3, 4x4 -> twice
     assert ttt.output_shape_rule(crop) is None  # 30x30 -> 5x3 and 3x3: crops follow no rule
-    shrink = tasks.Task("shrink", [(np.zeros((3, 6), np.uint8), np.zeros((1, 2), np.uint8))] * 2, [None], None)
-    assert ttt.output_shape_rule(shrink)((3, 6)) == (1, 2)  # exact thirds, no float rounding up
+    grow = tasks.Task("grow", [(np.zeros((7, 7), np.uint8), np.zeros((9, 9), np.uint8))] * 2, [None], None)
+    assert ttt.output_shape_rule(grow)((21, 21)) == (27, 27)  # exact: in floats 21 * (9 / 7) rounds up to 28
 
 
 def test_out_shapes_are_the_outputs_shape_in_each_version(arc1_train):
