@@ -42,6 +42,12 @@ def inverse_dihedral(grid: np.ndarray, k: int) -> np.ndarray:
     return dihedral(grid, DIHEDRAL_INVERSE[_check_dihedral(k)])
 
 
+def swaps_sides(k: int) -> bool:
+    """Whether dihedral symmetry `k` turns a rows x cols grid into a cols x rows one (odd quarter turns)."""
+    turns, _ = _QUARTER_TURNS_THEN_FLIP[_check_dihedral(k)]
+    return turns % 2 == 1
+
+
 def _check_dihedral(k: int) -> int:
     if isinstance(k, bool) or not isinstance(k, (int, np.integer)) or not 0 <= k <= 7:
         raise ValueError(f"dihedral id must be an integer 0-7, got {k!r}")

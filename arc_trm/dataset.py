@@ -25,7 +25,7 @@ import numpy as np
 import torch
 
 from arc_trm import tasks
-from arc_trm.augment import Aug, dihedral, format_name
+from arc_trm.augment import Aug, dihedral, format_name, swaps_sides
 from arc_trm.encoding import OFFICIAL_CANVAS, encode
 from arc_trm.io import atomic_open
 from arc_trm.ttt import TaskData
@@ -162,7 +162,7 @@ class PretrainData:
         and output) still fits the canvas."""
         pairs = self.groups[self.group_of[version]].pairs
         sides = np.array([np.maximum(pairs[j][0].shape, pairs[j][1].shape) for j in examples]).reshape(-1, 2)
-        if self.dihedral[version] in (1, 3, 6, 7):  # quarter turns and transposes swap the sides
+        if swaps_sides(int(self.dihedral[version])):
             sides = sides[:, ::-1]
         return OFFICIAL_CANVAS - sides
 

@@ -24,7 +24,7 @@ from fractions import Fraction
 import numpy as np
 import torch
 
-from arc_trm.augment import Aug
+from arc_trm.augment import Aug, swaps_sides
 from arc_trm.encoding import OFFICIAL_CANVAS, encode
 from arc_trm.losses import ACTLoss, act_loss
 from arc_trm.model import TRM, Carry, TRMConfig
@@ -118,8 +118,9 @@ def predicted_output_side(task: Task) -> int:
 def expected_output_shape(rule: Callable | None, grid: np.ndarray, aug: Aug, canvas: int) -> tuple[int, int]:
     """The output shape that `rule` expects for an input grid, in the version `aug`, at most the canvas; the
     input's own shape when there is no rule (a task whose output shapes follow no rule: no information)."""
-    shape = rule(grid.shape) if rule else grid.shape
-    rows, cols = aug.apply(np.zeros(shape, np.uint8)).shape
+    rows, cols = rule(grid.shape) if rule else grid.shape
+    if swaps_sides(aug.dihedral):
+        rows, cols = cols, rows
     return min(rows, canvas), min(cols, canvas)
 
 

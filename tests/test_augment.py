@@ -19,6 +19,7 @@ from arc_trm.augment import (
     inverse_dihedral,
     parse_name,
     plan,
+    swaps_sides,
 )
 from arc_trm.encoding import decode, encode
 from arc_trm.tasks import Task, load
@@ -61,6 +62,11 @@ def test_dihedral_by_hand(k, expected):
     out = dihedral(G, k)
     np.testing.assert_array_equal(out, np.array(expected))
     np.testing.assert_array_equal(inverse_dihedral(out, k), G)
+
+
+def test_swaps_sides_says_which_symmetries_turn_the_shape():
+    assert [swaps_sides(k) for k in range(8)] == [dihedral(np.zeros((2, 3)), k).shape == (3, 2) for k in range(8)]
+    assert [k for k in range(8) if swaps_sides(k)] == [1, 3, 6, 7]
 
 
 def test_dihedral_inverse_table_composes_to_identity():
