@@ -7,6 +7,7 @@
     python -m benchmarks.scoreboard --set ttt.lr=3e-3 --name lr3e-3   # a candidate default
     python -m benchmarks.scoreboard --compare benchmarks/results/scoreboard.json benchmarks/results/scoreboard_lr3e-3.json
     python -m benchmarks.scoreboard --smoke --out /tmp/smoke          # CI: two tiny tasks, a few steps
+    python -m benchmarks.scoreboard --rescore benchmarks/results/scoreboard.json   # re-read its run folders
 
 The protocol. Each split's sample is drawn in code (`sample`: seed 0, the split's ids sorted, then a draw without
 replacement) and printed. Each split is solved by the product path, one `arc-trm evaluate` run per split in its
@@ -133,6 +134,7 @@ def split_result(split: str, ids: list[str], run_dir: Path, wall: float, cores: 
             **{k: scores[k] for k in ("macro", "micro", "macro_ci", "micro_ci", "n_tasks", "n_test",
                                        "n_correct", "n_tasks_solved")},
             "classes": {name: classes.get(name, 0) for name in CLASSES},
+            "top_is_input": sum(test["top_is_input"] for row in rows for test in row["tests"]),
             "mean_steps": float(np.mean([row["steps"] for row in rows])),
             "wall_seconds": wall, "machine_seconds": wall * cores,
             "mean_task_seconds": float(np.mean([row["seconds"] for row in rows])), "tasks": rows}
@@ -150,14 +152,16 @@ def task_row(task: tasks.Task, record: dict, n_correct: int) -> dict:
         "steps": record.get("steps", 0), "canvas": canvas, "versions": record.get("versions", 0),
         "voted_versions": voters, "train_exact": record.get("train_metrics", {}).get("exact"),
         "seconds": record.get("timings", {}).get("total", 0.0),
-        "tests": [classify(truth, cands, atts, canvas, voters)
-                  for truth, cands, atts in zip(task.test_outputs, candidates, attempts)],
+        "tests": [classify(truth, cands, atts, canvas, voters, grid)
+                  for truth, cands, atts, grid in zip(task.test_outputs, candidates, attempts, task.test_inputs)],
     }
 
 
-def classify(truth: np.ndarray, candidates: list[dict], attempts: list, canvas: int, voters: int) -> dict:
+def classify(truth: np.ndarray, candidates: list[dict], attempts: list, canvas: int, voters: int,
+             test_input: np.ndarray | None = None) -> dict:
     """One test input's outcome: its class (CLASSES), the right grid's rank among the saved candidates (None if
-    absent), the top votes, and the top grid's shape and share of wrong cells when its shape is right."""
+    absent), the top votes, the top grid's shape, its share of wrong cells when its shape is right, and whether
+    it is the test input unchanged (the network answered "copy")."""
     grids = [np.asarray(c["grid"]) for c in candidates]
     rank = next((i + 1 for i, g in enumerate(grids) if np.array_equal(g, truth)), None)
     top = grids[0] if grids else None
@@ -180,7 +184,8 @@ def classify(truth: np.ndarray, candidates: list[dict], attempts: list, canvas: 
     return {"class": name, "rank": rank, "top_votes": [c["votes"] for c in candidates[:3]],
             "top_share": round(share, 3), "truth_shape": list(truth.shape),
             "top_shape": None if top is None else list(top.shape),
-            "wrong_cells": float(np.mean(top != truth)) if same_shape else None}
+            "wrong_cells": float(np.mean(top != truth)) if same_shape else None,
+            "top_is_input": top is not None and _same(test_input, top)}
 
 
 def _same(grid, truth: np.ndarray) -> bool:
@@ -192,6 +197,15 @@ def summary_line(split: str, s: dict) -> str:
             f"{100 * s['macro_ci'][1]:.1f}], micro {s['n_correct']}/{s['n_test']} test outputs, "
             f"{s['n_tasks_solved']}/{s['n_tasks']} tasks solved, {s['mean_steps']:.0f} steps per task, "
             f"{s['wall_seconds']:.0f} s wall")
+
+
+def rescore(result: dict) -> dict:
+    """The same scoreboard with its splits re-read from their run folders (after a change to the classes)."""
+    cores = result["machine"]["cores"]
+    for split, old in result["splits"].items():
+        run_dir = Path(old["run_dir"]) if Path(old["run_dir"]).is_absolute() else ROOT / old["run_dir"]
+        result["splits"][split] = split_result(split, old["samples"], run_dir, old["wall_seconds"], cores)
+    return {**result, "classes": CLASSES}
 
 
 # ---------------------------------------------------------------------------------------------- comparing
@@ -206,7 +220,7 @@ def compare(a: dict, b: dict) -> str:
         rows_b = {r["task_id"]: r for r in b["splits"][split]["tasks"]}
         lines += [f"{split}: A {summary_line('', a['splits'][split])[2:]}",
                   f"{' ' * len(split)}  B {summary_line('', b['splits'][split])[2:]}", "",
-                  f"| task | A solved | A class | A steps | B solved | B class | B steps |", "|---" * 7 + "|"]
+                  "| task | A solved | A class | A steps | B solved | B class | B steps |", "|---" * 7 + "|"]
         for tid in [t for t in rows_a if t in rows_b]:
             ra, rb = rows_a[tid], rows_b[tid]
             lines.append(f"| {tid} | {ra['n_correct']}/{ra['n_test']} | {_classes(ra)} | {ra['steps']} "
@@ -267,9 +281,14 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--resume", action="store_true", help="continue the runs' saved records (default: fresh)")
     parser.add_argument("--smoke", action="store_true", help="two tiny tasks, a few steps (CI)")
     parser.add_argument("--compare", nargs=2, type=Path, metavar=("A", "B"), help="compare two results files")
+    parser.add_argument("--rescore", type=Path, metavar="FILE", help="re-read a results file's run folders")
     args = parser.parse_args(argv)
     if args.compare:
         print(compare(*(json.loads(path.read_text()) for path in args.compare)))
+        return
+    if args.rescore:
+        args.rescore.write_text(json.dumps(rescore(json.loads(args.rescore.read_text())), indent=1))
+        print(f"rewrote {args.rescore}")
         return
     if args.smoke:
         splits, args.steps, args.workers = SMOKE["splits"], SMOKE["steps"], 1
