@@ -74,17 +74,19 @@ def format_duration(seconds: float) -> str:
 
 
 class Deadline:
-    """A time budget that starts when created: `Deadline(12 * 3600)`, or `Deadline(None)` for no limit.
+    """A time budget that starts when created, or at `start` (a reading of `clock`, e.g. the command's start):
+    `Deadline(12 * 3600)`, or `Deadline(None)` for no limit.
 
     `clock` returns seconds (default `time.monotonic`); tests pass a fake one.
     """
 
-    def __init__(self, budget: float | None, clock: Callable[[], float] = time.monotonic) -> None:
+    def __init__(self, budget: float | None, clock: Callable[[], float] = time.monotonic,
+                 start: float | None = None) -> None:
         if budget is not None and budget < 0:
             raise ValueError(f"budget must be >= 0 seconds or None, got {budget}")
         self.budget = budget
         self.clock = clock
-        self.start = clock()
+        self.start = clock() if start is None else start
 
     def elapsed(self) -> float:
         """Seconds since the start."""
@@ -127,6 +129,10 @@ def task_cost(task: Task, translate: int = 0) -> float:
     return float(tokens * (max(1, len(task.train)) + ROLLOUT_SHARE * tests))
 
 
+STOP_MARGIN = 3.0  # seconds before the budget's end at which the supervisor kills the workers and writes the
+# submission from the saved records (measured: benchmarks/results/hard_stop.json)
+
+
 def default_reserve(budget: float | None) -> float:
     """Seconds kept back at the end for writing the submission: max(5 s, 2% of the budget); 0 when unlimited."""
     return 0.0 if budget is None else max(5.0, 0.02 * budget)
@@ -137,8 +143,8 @@ class BudgetPlanner:
 
     `budget` is the whole run's seconds (None: unlimited), `reserve` the seconds kept back at the end (default
     `default_reserve(budget)`), `per_task_cap` the most seconds any one task may use (None: no cap). `costs`
-    replaces `task_cost` for the tasks it names (e.g. a whole-run plan's predicted seconds). Task ids must be
-    unique.
+    replaces `task_cost` for the tasks it names (e.g. a whole-run plan's predicted seconds). `workers`
+    processes share the tasks (a shared queue), so the time left is theirs together. Task ids must be unique.
     """
 
     def __init__(
@@ -149,6 +155,7 @@ class BudgetPlanner:
         per_task_cap: float | None = None,
         translate: int = 0,
         costs: Mapping[str, float] | None = None,
+        workers: int = 1,
     ) -> None:
         given = costs or {}
         self.costs = {task.id: given[task.id] if task.id in given else task_cost(task, translate) for task in tasks}
@@ -156,6 +163,7 @@ class BudgetPlanner:
         self.reserve = default_reserve(budget) if reserve is None else reserve
         self.per_task_cap = per_task_cap
         self.finished: set[str] = set()
+        self.workers = workers
 
     @property
     def pending(self) -> list[str]:
@@ -179,7 +187,7 @@ class BudgetPlanner:
             return cap
         waiting = math.fsum(self.costs[t] for t in self.pending if t != task_id) + cost
         usable = max(0.0, remaining_seconds - self.reserve)
-        return min(usable * cost / waiting, usable, cap)
+        return min(usable * self.workers * cost / waiting, usable, cap)
 
     def can_start(self, task_id: str, remaining_seconds: float, min_seconds: float) -> bool:
         """Whether the task's slice now covers `min_seconds`, the least work worth starting on it."""

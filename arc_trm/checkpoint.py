@@ -301,3 +301,18 @@ def load_any(path: str | Path, map_location: str | torch.device = "cpu") -> TRM:
     if meta_path(path).is_file():
         return load_checkpoint(path, map_location)[0]
     return load_official(path, map_location=map_location).model
+
+
+def load_for_solve(path: str | Path) -> TRM:
+    """A pretrained model for `solve` to start each task from, checked before any task starts: any file that
+    cannot serve (missing, unreadable, a broken companion JSON or YAML, unknown keys, a model that cannot run on
+    a per-task canvas) is one CheckpointError that names the checkpoint (and the companion file at fault)."""
+    try:
+        model = load_any(path)
+    except Exception as error:  # ours, or a companion file's JSON/YAML, a missing key: all named with the file
+        reason = str(error) if isinstance(error, CheckpointError) else f"{type(error).__name__}: {error}"
+        raise CheckpointError(reason if str(path) in reason else f"{path}: {reason}") from None
+    if model.config.mixer != "attention":
+        raise CheckpointError(f"{path}: a model with the {model.config.mixer} mixer, which is tied to one sequence "
+                              "length (TRM-MLP); solve trains on per-task canvases, which need the attention mixer")
+    return model

@@ -44,8 +44,9 @@ class EvaluateResult:
 
 def evaluate(taskset: TaskSet, run_dir: str | Path, config: SolveConfig, budget_seconds: float | None = None,
              fresh: bool = False, on_event: Event | None = None, workers: int = 1,
-             title: str | None = None) -> EvaluateResult:
-    """Solve `taskset` (every task needs its test outputs), score pass@2 and write the report."""
+             title: str | None = None, started: float | None = None) -> EvaluateResult:
+    """Solve `taskset` (every task needs its test outputs), score pass@2 and write the report; the budget
+    counts from `started` (as `solve`'s)."""
     run_dir = Path(run_dir)
     missing = [t.id for t in taskset if t.test_outputs is None]
     if missing:
@@ -54,7 +55,7 @@ def evaluate(taskset: TaskSet, run_dir: str | Path, config: SolveConfig, budget_
     write_json({t.id: t.to_json() for t in taskset}, run_dir / TASKS)
     write_json({"title": title or run_dir.name}, run_dir / RUN)
     solved = solve(taskset, run_dir / SUBMISSION, config, budget_seconds, fresh=fresh, on_event=on_event,
-                   workers=workers)
+                   workers=workers, started=started)
     scores = score_run(run_dir, taskset)
     path = write_report(run_dir, title)
     return EvaluateResult(run_dir, solved, scores, path)

@@ -48,8 +48,13 @@ class BuildError(ValueError):
 
 def build(out: str | Path, config: str | Path, checkpoint: str | Path | None = None,
           time_budget: float = 11.5 * 3600, overrides: list[str] | None = None, wheels: str = "pypi",
-          owner: str = "your-kaggle-username", competition: str = "arc-prize-2025") -> Path:
+          owner: str = "", competition: str = "arc-prize-2025", interactive_budget: float | None = 600) -> Path:
     """Write the notebook, the kernel metadata and the dataset folder into `out`; returns `out`.
+
+    `owner`: the Kaggle username that owns the dataset and the notebook (required). `interactive_budget`: the
+    budget when the notebook runs outside a competition rerun (an interactive "Save Version", scored against the
+    placeholder file: KAGGLE_IS_COMPETITION_RERUN unset), so that it does not spend the full `time_budget`
+    there; None: the full budget always.
 
     `wheels`: "pypi" (the dependencies at the versions installed here, downloaded from PyPI), "installed"
     (repacked from this environment's installed files, offline) or a folder of wheels to take them from.
@@ -57,8 +62,10 @@ def build(out: str | Path, config: str | Path, checkpoint: str | Path | None = N
     from arc_trm.solve import SolveConfig
 
     out, dataset = Path(out), Path(out) / "dataset"
-    if time_budget <= 0:
-        raise BuildError(f"time budget must be positive, got {time_budget}")
+    if time_budget <= 0 or (interactive_budget is not None and interactive_budget <= 0):
+        raise BuildError(f"time budgets must be positive, got {time_budget} and {interactive_budget}")
+    if not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9_-]*", owner or ""):
+        raise BuildError(f"owner must be your Kaggle username (letters, digits, '-', '_'), got {owner!r}")
     if dataset.is_dir() and any(dataset.iterdir()) and not (dataset / MARKER).is_file():
         raise BuildError(f"{dataset} exists and is not an earlier build (no {MARKER}); choose another --out")
     shutil.rmtree(dataset, ignore_errors=True)  # an earlier build's: replaced whole
@@ -68,7 +75,8 @@ def build(out: str | Path, config: str | Path, checkpoint: str | Path | None = N
     baked_checkpoint = _copy_checkpoint(Path(checkpoint), dataset / "checkpoint") if checkpoint else None
     names = build_wheels(dataset / "wheels", wheels)
     baked = {"arc_trm": arc_trm.__version__, "built": datetime.now(timezone.utc).isoformat(timespec="seconds"),
-             "time_budget": time_budget, "config": "config.yaml", "checkpoint": baked_checkpoint,
+             "time_budget": time_budget, "interactive_budget": interactive_budget, "config": "config.yaml",
+             "checkpoint": baked_checkpoint,
              "wheels": names}
     write_json(baked, dataset / MARKER, indent=1)
     write_json({"title": DATASET, "id": f"{owner}/{DATASET}", "licenses": [{"name": "MIT"}]},
@@ -88,7 +96,7 @@ def _copy_checkpoint(path: Path, dest: Path) -> str:
     if not path.is_file():
         raise BuildError(f"{path}: checkpoint file not found")
     try:
-        checkpoints.load_any(path)
+        checkpoints.load_for_solve(path)
     except Exception as err:  # any reason it cannot load, named
         raise BuildError(f"{path}: cannot load the checkpoint ({type(err).__name__}: {err})") from err
     dest.mkdir(parents=True, exist_ok=True)
@@ -209,7 +217,7 @@ _SETUP = '''\
 # Internet off. Every step after the pre-fill may fail without costing the submission: it stays valid.
 import json, os, pathlib, subprocess, sys, time, traceback
 START = time.time()
-BAKED = json.loads(r"""{baked}""")
+BAKED = json.loads({baked})
 ROOT = pathlib.Path(os.environ.get("{root_env}", "/kaggle"))
 INPUT, WORKING = ROOT / "input", ROOT / "working"
 OUT = WORKING / "submission.json"
@@ -228,8 +236,11 @@ def find(name, prefer=""):
         raise FileNotFoundError(f"no {{name}} under {{INPUT}}")
     return hits[0]
 
+RERUN = bool(os.environ.get("KAGGLE_IS_COMPETITION_RERUN"))  # set by Kaggle when it scores the hidden tasks
+BUDGET = BAKED["time_budget"] if RERUN or BAKED["interactive_budget"] is None else BAKED["interactive_budget"]
 CHALLENGES = find("{challenges}", prefer="arc-prize")
-print(f"challenges: {{CHALLENGES}}\\nbudget: {{BAKED['time_budget'] / 3600:.2f}} h from now")
+print(f"challenges: {{CHALLENGES}}\\nmode: {{'competition rerun' if RERUN else 'interactive (not a rerun)'}}, "
+      f"budget: {{BUDGET / 3600:.2f}} h from now")
 '''
 
 _PREFILL = '''\
@@ -285,26 +296,27 @@ try:
     base = None
     if BAKED["checkpoint"]:
         config.checkpoint = str(DATASET / BAKED["checkpoint"])
-        base = checkpoint.load_any(config.checkpoint)
+        base = checkpoint.load_for_solve(config.checkpoint)
     taskset = tasks.load(CHALLENGES)
     for problem in taskset.problems:
         print("input problem:", problem)
     gpus = torch.cuda.device_count() if config.device in ("auto", "cuda") else 0
-    workers = max(1, gpus)
+    workers = int(os.environ.get("ARC_TRM_KAGGLE_WORKERS") or max(1, gpus))
     print(f"{len(taskset)} tasks, {workers} worker(s) on {'GPU' if gpus else 'CPU'}")
 except Exception:
     failed("load")
 '''
 
 _PLAN = '''\
-# The whole-run plan from step times measured on the first device (without one, solve divides the time alone).
+# The whole-run plan from step times measured on the first device, in a process of its own: this one never
+# touches a GPU, so the workers have every device to themselves (without a plan, solve divides the time alone).
 the_plan = None
 try:
     planned = dataclasses.replace(config, model=base.config) if base is not None else config
-    cost = plan.measure(planned, torch.device("cuda:0" if gpus else "cpu"))
-    the_plan = plan.make_plan(taskset, planned, workers, BAKED["time_budget"] - (time.time() - START), cost)
+    cost = plan.measure_apart(planned, "cuda:0" if gpus else "cpu")
+    the_plan = plan.make_plan(taskset, planned, workers, BUDGET - (time.time() - START), cost)
     print(the_plan.summary())
-    the_plan.save(WORKING / "submission.plan.json")
+    the_plan.save(WORKING / "submission.json.records" / "run" / "plan.json")
     taskset = tasks.TaskSet([taskset[t] for t in the_plan.order], taskset.problems)
 except Exception:
     failed("plan")
@@ -321,7 +333,7 @@ def log(kind, **info):
         print(f"a worker failed (exit code {info['exitcode']})")
 
 try:
-    report = solve(taskset, OUT, config, budget_seconds=BAKED["time_budget"] - (time.time() - START),
+    report = solve(taskset, OUT, config, budget_seconds=BUDGET - (time.time() - START),
                    on_event=log, base=base, workers=workers, plan=the_plan.work if the_plan else None)
     print(f"solved {len(report.results)} tasks: {report.count('predicted')} predicted, "
           f"{report.count('skipped')} skipped, {report.count('failed')} failed in {report.seconds:.0f}s")
@@ -348,7 +360,7 @@ print(f"done in {time.time() - START:.0f}s; errors: {ERRORS or 'none'}")
 
 def notebook_json(baked: dict[str, Any]) -> str:
     """The notebook (nbformat 4.4, written as plain JSON: no nbformat needed to build) with `baked` in it."""
-    fill = {"baked": json.dumps(baked), "root_env": ROOT_ENV, "challenges": CHALLENGES}
+    fill = {"baked": repr(json.dumps(baked)), "root_env": ROOT_ENV, "challenges": CHALLENGES}
     intro = (f"# arc-trm: ARC-AGI with the Tiny Recursive Model\n\nBuilt by `arc-trm kaggle build` "
              f"(arc-trm {baked['arc_trm']}, {baked['built']}). Attach the competition and the `{DATASET}` dataset; "
              "internet off; accelerator: 4 x L4 (other GPUs, or none, also work).")

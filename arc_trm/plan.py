@@ -17,9 +17,12 @@ margin. If even `min_steps` does not fit, the versions are halved, then the cost
 
 from __future__ import annotations
 
+import concurrent.futures
 import dataclasses
 import json
 import math
+import multiprocessing
+import os
 import time
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
@@ -111,6 +114,21 @@ def measure(config: Any, device: Any, canvases: tuple[int, int] = (10, 30), step
     overhead = max(0.0, t1 - f1 / rate)
     return CostModel(f"measured on {device}", flops=rate, step_overhead=overhead, task_overhead=2.0 + 10 * t2,
                      source=f"{steps} steps each at canvases {canvases[0]} and {canvases[1]}")
+
+
+def measure_apart(config: Any, device: str) -> CostModel:
+    """`measure` in a process of its own (spawned), so that the caller never holds the device: no CUDA context
+    or cached memory stays behind beside the workers that will use it. The source names that process."""
+    context = multiprocessing.get_context("spawn")
+    with concurrent.futures.ProcessPoolExecutor(1, mp_context=context) as pool:
+        return pool.submit(_measure_here, config, device).result()
+
+
+def _measure_here(config: Any, device: str) -> CostModel:
+    import torch
+
+    cost = measure(config, torch.device(device))
+    return dataclasses.replace(cost, source=f"{cost.source}; in process {os.getpid()}")
 
 
 def _sync(device: Any) -> None:

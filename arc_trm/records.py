@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import hashlib
 import re
+import shutil
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -161,11 +162,13 @@ class RecordStore:
         return records
 
     def clear(self) -> None:
-        """Delete every record (and leftover temp file) of this store, then the folder if it is empty."""
+        """Delete every record (and leftover temp file and work claim) of this store, then the folder if it is
+        empty."""
         if not self.folder.is_dir():
             return
         for path in [*self.folder.glob("*.json"), *self.folder.glob(".*.json.*.tmp")]:
             path.unlink(missing_ok=True)
+        shutil.rmtree(self.folder / "claims", ignore_errors=True)
         if not any(self.folder.iterdir()):
             self.folder.rmdir()
 

@@ -2,20 +2,32 @@
 
     report = solve(taskset, "submission.json", load_config(SolveConfig, "configs/cpu.yaml"), budget_seconds=600)
 
-The submission is written (complete and valid, with fallbacks) before any work starts and again after every
-task; each finished task's record is saved beside it (`submission.json.records/`), so the same call after a
-crash continues where it stopped. Input problems go to `submission.problems.json`.
+The run's guarantees (docs/solving.md says more):
+- The submission is written, complete and valid (fallbacks where nothing better exists), before any work
+  starts and again after every task; each finished task's record is saved beside it
+  (`submission.json.records/`). Every task id of the input is in it, readable or not.
+- Resume by status: the same call again keeps the records that have an answer (or that no rerun can change),
+  retries those skipped for time or failed, and redoes those saved under another config; a retry that ends
+  without an answer keeps the earlier answer.
+- Workers claim tasks one at a time from a queue shared through the records folder (arc_trm.claims): a worker
+  that dies or hangs loses only the task it holds, which another takes over. Under torchrun every rank, on
+  every node, works from the same queue.
+- With a budget, the workers (even a single one) run in their own processes, and this one kills them
+  STOP_MARGIN seconds before the budget's end and writes the submission from the saved records.
+Input problems go to `submission.problems.json`.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import hashlib
 import math
 import multiprocessing
 import os
 import time
-from contextlib import nullcontext
+from collections import Counter
 from collections.abc import Callable, Mapping
+from contextlib import nullcontext
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Optional
@@ -23,7 +35,8 @@ from typing import Any, Optional
 import torch
 
 from arc_trm import augment, checkpoint, predict, submission, ttt, vote
-from arc_trm.budget import BudgetPlanner, Deadline
+from arc_trm.budget import STOP_MARGIN, BudgetPlanner, Deadline
+from arc_trm.claims import HOST, ClaimQueue, clear_claims, run_id
 from arc_trm.config import to_dict
 from arc_trm.io import write_json
 from arc_trm.model import TRM, TRMConfig
@@ -66,21 +79,36 @@ class TaskResult:
 
 @dataclass
 class SolveReport:
-    """The whole run: results per task (resumed ones included), counts, and where things were written."""
+    """The whole run: results per task (resumed ones included), counts, and where things were written.
+
+    `resumed`: tasks whose saved record was kept; `retried`: tasks redone because their saved record had no
+    answer a rerun could not change (reason -> count); `redone`: tasks whose saved record was made with
+    another config; `stopped`: the hard deadline stopped the workers."""
 
     out: Path
     results: list[TaskResult]
     resumed: int
     problems: int
     seconds: float
+    retried: dict[str, int] = field(default_factory=dict)
+    redone: int = 0
+    stopped: bool = False
 
     def count(self, status: str) -> int:
         return sum(r.status == status for r in self.results)
+
+    def resume_line(self) -> str:
+        """What the run took over from saved records, and why it redid the rest."""
+        retried = ", ".join(f"{n} {reason}" for reason, n in sorted(self.retried.items()))
+        return (f"{self.resumed} resumed, {sum(self.retried.values())} retried" + (f" ({retried})" if retried else "")
+                + f", {self.redone} redone (saved under another config)")
 
 
 Event = Callable[..., None]
 SAFETY = 1.25  # margin on measured step times
 TRAIN_STEP_FACTOR = 3.0  # a training step per row against an eval step per row (backward, optimiser), roughly
+NOTHING_TO_SOLVE = "no valid demonstration or test input"  # a skip that no rerun can change
+DROPPED = "dropped by the plan"  # a skip that only another plan (so another asked config) changes
 
 
 def resolve_device(name: str) -> torch.device:
@@ -91,15 +119,18 @@ def resolve_device(name: str) -> torch.device:
 
 def solve(taskset: TaskSet, out: str | Path, config: SolveConfig, budget_seconds: float | None = None,
           fresh: bool = False, on_event: Event | None = None, base: TRM | None = None,
-          workers: int = 1, plan: Mapping[str, TaskWork] | None = None) -> SolveReport:
+          workers: int = 1, plan: Mapping[str, TaskWork] | None = None,
+          started: float | None = None) -> SolveReport:
     """Solve every task of `taskset` into the submission `out`; see the module docstring.
 
     `base` is a pretrained model to start each task from (else `config.checkpoint` is loaded, if set).
-    `workers` > 1 shards the tasks over that many processes (one per GPU when there are GPUs).
-    `plan` (arc_trm.plan) gives each task its versions, steps and share of the time (steps 0: fallback).
+    `workers` processes claim the tasks one at a time from a shared queue (one per GPU when there are GPUs);
+    with a budget, even one worker runs in its own process, so that the budget is enforced from outside.
+    `plan` (arc_trm.plan) gives each task its versions, steps and share of the time (steps 0: fallback), and
+    its order. `started` (a `time.monotonic()` reading) is when the budget began: the command's start.
     """
     emit = on_event or (lambda *args, **kwargs: None)
-    deadline = Deadline(budget_seconds)
+    deadline = Deadline(budget_seconds, start=started)
     out = Path(out)
     store = RecordStore(records_dir(out))
     if fresh:
@@ -107,55 +138,186 @@ def solve(taskset: TaskSet, out: str | Path, config: SolveConfig, budget_seconds
     records = _write_submission(taskset, store, out)
     problems = taskset.problems + store.problems  # unreadable saved records are redone, and reported
     write_json([p.__dict__ for p in problems], problems_path(out), indent=1)
-    resumed = {tid for tid, rec in records.items()
-               if _same_work(rec.get("config", {}), config_for(config, plan, [tid]))}
-    emit("start", tasks=len(taskset), resumed=len(resumed), problems=len(taskset.problems),
-         stale=len(records) - len(resumed))
-    todo = [t for t in taskset if t.id not in resumed]
-    if workers > 1 and len(todo) > 1:
-        _run_workers(todo, taskset, out, config, deadline, workers, emit, plan)
-    else:
-        if base is None and config.checkpoint and todo:
-            base = checkpoint.load_any(config.checkpoint)
-        _solve_tasks(todo, taskset, out, store, config, deadline, emit, base, plan)
+    kinds = {tid: resume_kind(rec, config_for(config, plan, [tid])) for tid, rec in records.items()}
+    retried = Counter(kind.removeprefix("retry: ") for kind in kinds.values() if kind.startswith("retry"))
+    redone = sum(kind == "redo" for kind in kinds.values())
+    todo = [t for t in _ordered(taskset, plan) if kinds.get(t.id) != "done"]
+    emit("start", tasks=len(taskset), resumed=len(taskset) - len(todo), problems=len(taskset.problems),
+         retried=dict(retried), redone=redone)
+    units = groups(todo, config.group_tasks, config.ttt.translate)
+    run, stopped, alone = run_id(_state(todo, store)), False, not _under_torchrun()
+    if alone:
+        clear_claims(records_dir(out), keep=run)  # an earlier run's, killed before it could clean up
+    if units and (workers > 1 or budget_seconds is not None or _under_torchrun()):
+        stopped = _supervise(units, taskset, out, config, deadline, workers, emit, plan, run)
+    elif units:
+        if base is None and config.checkpoint:
+            base = checkpoint.load_for_solve(config.checkpoint)
+        queue = ClaimQueue(records_dir(out), run)
+        _work(units, taskset, out, config, deadline, emit, base, plan, queue, workers=1)
+    if alone:
+        clear_claims(records_dir(out))  # the queue is only needed while the run lasts
     records = _write_submission(taskset, store, out)
     results = [TaskResult(t.id, records[t.id]["status"], records[t.id]) for t in taskset if t.id in records]
-    return SolveReport(out, results, len(taskset) - len(todo), len(taskset.problems), deadline.elapsed())
+    return SolveReport(out, results, len(taskset) - len(todo), len(taskset.problems), deadline.elapsed(),
+                       dict(retried), redone, stopped)
+
+
+def resume_kind(record: dict, asked: SolveConfig) -> str:
+    """What a saved record means for a rerun asked to do `asked`: "done" (kept: it predicted, or ran to its
+    end without a decodable answer, or its task has nothing to solve, or the same plan dropped it), "retry: <why>" (skipped for time, or
+    failed: the same command tries again) or "redo" (it was made with another config)."""
+    if not _same_work(record.get("config", {}), asked):
+        return "redo"
+    if record["status"] in ("predicted", "fallback") or record.get("reason") in (NOTHING_TO_SOLVE, DROPPED):
+        return "done"
+    return "retry: out of time" if str(record.get("reason", "")).startswith("out of time") else "retry: failed"
 
 
 def _same_work(saved: dict, config: SolveConfig) -> bool:
-    """Whether a saved record was made with this config (the device aside: workers each have their own)."""
+    """Whether a saved record was asked for this config (the device aside: workers each have their own)."""
     ignore = {"device"}
     current = to_dict(config)
     return {k: v for k, v in saved.items() if k not in ignore} == {k: v for k, v in current.items() if k not in ignore}
 
 
-def _solve_tasks(todo: list[Task], taskset: TaskSet, out: Path, store: RecordStore, config: SolveConfig,
-                 deadline: Deadline, emit: Event, base: TRM | None,
-                 plan: Mapping[str, TaskWork] | None = None) -> None:
-    """Solve `todo` a group at a time (one task unless `group_tasks` > 1) within the deadline, saving each
-    record and the submission as a group ends."""
+def _ordered(taskset: TaskSet, plan: Mapping[str, TaskWork] | None) -> list[Task]:
+    """The tasks in the plan's order (costliest first), else as given."""
+    if not plan:
+        return list(taskset)
+    rank = {tid: i for i, tid in enumerate(plan)}
+    return sorted(taskset, key=lambda t: rank.get(t.id, len(rank)))
+
+
+def _state(todo: list[Task], store: RecordStore) -> str:
+    """A digest of the work to do as found: the tasks and when each one's record was last saved."""
+    def saved(task: Task) -> int:
+        path = store.path(task.id)
+        return path.stat().st_mtime_ns if path.exists() else 0
+    return hashlib.sha1("\n".join(f"{t.id}:{saved(t)}" for t in todo).encode()).hexdigest()[:12]
+
+
+def _under_torchrun() -> bool:
+    return "TORCHELASTIC_RUN_ID" in os.environ and "RANK" in os.environ
+
+
+# ---------------------------------------------------------------------------------------------- workers
+
+
+def _work(units: list[list[Task]], taskset: TaskSet, out: Path, config: SolveConfig, deadline: Deadline,
+          emit: Event, base: TRM | None, plan: Mapping[str, TaskWork] | None, queue: ClaimQueue,
+          workers: int) -> None:
+    """Claim units (a task, or a group trained together) one at a time until none is left or time is up;
+    save each unit's records, then mark it done. `workers`: how many processes share the queue (the time a
+    task may take is its share of what all of them have left)."""
+    store = RecordStore(records_dir(out))
     cap = config.task_seconds if deadline.budget is None else None
+    todo = [task for unit in units for task in unit]
     planner = BudgetPlanner(todo, None if deadline.budget is None else deadline.remaining(), per_task_cap=cap,
-                            translate=config.ttt.translate, costs=seconds_of(plan))
+                            translate=config.ttt.translate, costs=seconds_of(plan), workers=workers)
     device = resolve_device(config.device)
-    for group in groups(todo, config.group_tasks, config.ttt.translate):
-        name = group_name(group)
-        seconds = math.fsum(planner.slice_for(task.id, deadline.remaining()) for task in group)
-        emit("task", task_id=name, seconds=seconds)
-        if not all(task.solvable for task in group):
-            records = [_fallback_record(task, "skipped", "no valid demonstration or test input", config)
-                       for task in group]
-        elif seconds < config.min_task_seconds:
-            records = [_fallback_record(task, "skipped", "out of time", config) for task in group]
-        else:
-            records = _solve_or_fail(group, config_for(config, plan, [t.id for t in group]), seconds, device,
-                                     emit, base)
-        for record in records:
-            planner.done(record["task_id"])
-            store.save(record)
-            emit("done", task_id=record["task_id"], record=record)
-        _write_submission(taskset, store, out)
+    names = {group_name(unit): unit for unit in units}
+    with queue.heartbeat():
+        while deadline.remaining() > 0:
+            for name in set(names) - set(queue.pending(names)):  # finished by any worker: time goes to the rest
+                for task in names[name]:
+                    planner.done(task.id)
+            name = queue.claim_next(names)
+            if name is None:
+                if not queue.pending(names):
+                    return
+                time.sleep(1.0)  # the rest is held by other workers: wait, and take over any that stall
+                continue
+            for record in _solve_unit(names[name], taskset, config, deadline, planner, device, emit, base, plan):
+                planner.done(record["task_id"])
+                _save(store, {**record, "solved_by": f"{HOST}:{os.getpid()}"})
+                emit("done", task_id=record["task_id"], record=record)
+            queue.finish(name)
+            _write_submission(taskset, store, out)
+
+
+def _solve_unit(group: list[Task], taskset: TaskSet, config: SolveConfig, deadline: Deadline,
+                planner: BudgetPlanner, device: torch.device, emit: Event, base: TRM | None,
+                plan: Mapping[str, TaskWork] | None) -> list[dict]:
+    """The records of one unit: solved in its slice of the time, or skipped."""
+    asked = config_for(config, plan, [t.id for t in group])
+    name = group_name(group)
+    seconds = math.fsum(planner.slice_for(task.id, deadline.remaining()) for task in group)
+    emit("task", task_id=name, seconds=seconds)
+    if not all(task.solvable for task in group):
+        return [_fallback_record(task, "skipped", NOTHING_TO_SOLVE, asked) for task in group]
+    if asked.ttt.max_steps == 0:
+        return [_fallback_record(task, "skipped", DROPPED, asked) for task in group]
+    if seconds < config.min_task_seconds:
+        return [_fallback_record(task, "skipped", "out of time", asked) for task in group]
+    return _solve_or_fail(group, asked, seconds, device, emit, base)
+
+
+def _save(store: RecordStore, record: dict) -> None:
+    """Save a record; one without an answer keeps the attempts of an earlier record that had one (a retry
+    that ran out of time again never costs the submission an answer it had)."""
+    old = store.load(record["task_id"])
+    if record["status"] != "predicted" and old is not None and old["status"] == "predicted":
+        record = {**record, "attempts": old["attempts"], "candidates": old["candidates"],
+                  "kept": "the attempts of an earlier run that predicted"}
+    store.save(record)
+
+
+def _supervise(units: list[list[Task]], taskset: TaskSet, out: Path, config: SolveConfig, deadline: Deadline,
+               workers: int, emit: Event, plan: Mapping[str, TaskWork] | None, run: str) -> bool:
+    """Run `workers` worker processes over the run's shared queue; report records as they land; at the hard
+    deadline (the budget less STOP_MARGIN) kill them all. True when the deadline stopped them."""
+    gpus = torch.cuda.device_count() if config.device in ("auto", "cuda") else 0
+    rank = int(os.environ.get("LOCAL_RANK", 0))  # under torchrun: this node's ranks share its cores and GPUs
+    threads = max(1, (os.cpu_count() or 1) // (workers * int(os.environ.get("LOCAL_WORLD_SIZE", 1))))
+    sharing = workers * int(os.environ.get("WORLD_SIZE", 1))  # processes on the queue, all nodes together
+    end = time.monotonic() + deadline.remaining() if deadline.budget is not None else None
+    context = multiprocessing.get_context("spawn")
+    processes = []
+    for i in range(workers):
+        device = f"cuda:{(rank * workers + i) % gpus}" if gpus else ("cpu" if config.device == "auto" else config.device)
+        process = context.Process(target=_worker, args=(units, taskset, out, dataclasses.replace(config, device=device),
+                                                         end, threads, plan, run, sharing), daemon=True)
+        process.start()
+        processes.append(process)
+    queue, store, seen, stopped = ClaimQueue(records_dir(out), run), RecordStore(records_dir(out)), set(), False
+    while any([p.is_alive() for p in processes]):  # every one polled: a dead worker is reaped, its claim freed
+        time.sleep(0.2)
+        _report_new(units, queue, store, seen, emit)
+        if deadline.budget is not None and deadline.remaining() <= STOP_MARGIN:
+            for process in processes:
+                process.kill()
+            stopped = True
+            emit("stopped", margin=STOP_MARGIN)
+            break
+    for process in processes:
+        process.join()
+        if process.exitcode and not stopped:
+            emit("worker_failed", exitcode=process.exitcode)
+    _report_new(units, queue, store, seen, emit)
+    return stopped
+
+
+def _report_new(units: list[list[Task]], queue: ClaimQueue, store: RecordStore, seen: set, emit: Event) -> None:
+    """Emit "done" for each task of the units finished since the last call."""
+    for unit in units:
+        name = group_name(unit)
+        if name not in seen and queue.is_done(name):
+            seen.add(name)
+            for task in unit:
+                record = store.load(task.id)
+                if record is not None:
+                    emit("done", task_id=task.id, record=record)
+
+
+def _worker(units: list[list[Task]], taskset: TaskSet, out: Path, config: SolveConfig, end: float | None,
+            threads: int, plan: Mapping[str, TaskWork] | None, run: str, sharing: int) -> None:
+    """One worker process: claims units from the run's queue until none is left or the common end time."""
+    torch.set_num_threads(threads)
+    deadline = Deadline(None if end is None else max(0.0, end - time.monotonic()))
+    base = checkpoint.load_for_solve(config.checkpoint) if config.checkpoint else None
+    queue = ClaimQueue(records_dir(out), run)
+    _work(units, taskset, out, config, deadline, lambda *a, **k: None, base, plan, queue, sharing)
 
 
 def groups(todo: list[Task], size: int, translate: int = 0) -> list[list[Task]]:
@@ -180,46 +342,6 @@ def _write_submission(taskset: TaskSet, store: RecordStore, out: Path) -> dict[s
     return records
 
 
-def _run_workers(todo: list[Task], taskset: TaskSet, out: Path, config: SolveConfig, deadline: Deadline,
-                 workers: int, emit: Event, plan: Mapping[str, TaskWork] | None = None) -> None:
-    """Shard `todo` over processes (round robin), one per GPU if there are any; report records as they land."""
-    gpus = torch.cuda.device_count() if config.device in ("auto", "cuda") else 0
-    threads = max(1, (os.cpu_count() or 1) // workers)
-    end = time.monotonic() + deadline.remaining() if deadline.budget is not None else None
-    context = multiprocessing.get_context("spawn")
-    processes = []
-    for i in range(workers):
-        device = f"cuda:{i % gpus}" if gpus else ("cpu" if config.device == "auto" else config.device)
-        shard = todo[i::workers]
-        if shard:
-            worker_config = dataclasses.replace(config, device=device)
-            process = context.Process(target=_worker,
-                                      args=(shard, taskset, out, worker_config, end, threads, plan))
-            process.start()
-            processes.append(process)
-    store, seen = RecordStore(records_dir(out)), set()
-    while any(p.is_alive() for p in processes):
-        time.sleep(0.5)
-        for task_id, record in store.load_all().items():
-            if task_id not in seen and task_id in {t.id for t in todo}:
-                seen.add(task_id)
-                emit("done", task_id=task_id, record=record)
-    for process in processes:
-        process.join()
-        if process.exitcode:
-            emit("worker_failed", exitcode=process.exitcode)
-
-
-def _worker(shard: list[Task], taskset: TaskSet, out: Path, config: SolveConfig, end: float | None,
-            threads: int, plan: Mapping[str, TaskWork] | None = None) -> None:
-    """One worker process: its shard of the tasks, against the run's common end time."""
-    torch.set_num_threads(threads)
-    deadline = Deadline(None if end is None else max(0.0, end - time.monotonic()))
-    base = checkpoint.load_any(config.checkpoint) if config.checkpoint else None
-    store = RecordStore(records_dir(out))
-    _solve_tasks(shard, taskset, out, store, config, deadline, lambda *a, **k: None, base, plan)
-
-
 def _fallback_record(task: Task, status: str, reason: str, config: SolveConfig) -> dict:
     attempts = [(submission.fallback_grid(g),) * 2 for g in task.test_inputs]
     record = make_record(task.id, attempts, [[] for _ in task.test_inputs], {}, to_dict(config), status)
@@ -234,7 +356,8 @@ def _solve_or_fail(group: list[Task], config: SolveConfig, seconds: float, devic
     attempt_config, end, name = config, time.monotonic() + seconds, group_name(group)
     for _ in range(3):
         try:
-            return solve_group(group, attempt_config, end - time.monotonic(), device, emit, base)
+            records = solve_group(group, attempt_config, end - time.monotonic(), device, emit, base)
+            return [_as_asked(record, config, attempt_config) for record in records]
         except torch.OutOfMemoryError:
             torch.cuda.empty_cache()
             smaller = max(1, attempt_config.ttt.augmentations // 2)
@@ -249,6 +372,15 @@ def _solve_or_fail(group: list[Task], config: SolveConfig, seconds: float, devic
             emit("retry", task_id=name, reason=f"{type(err).__name__}: {err}; each task alone")
             return _solve_alone(group, config, end, device, emit, base)
     return [_fallback_record(task, "failed", "out of memory at the smallest size", config) for task in group]
+
+
+def _as_asked(record: dict, asked: SolveConfig, ran: SolveConfig) -> dict:
+    """The record under the config it was asked to run (what resume compares), and what it ran with if that
+    differs (an out-of-memory retry's fewer versions and smaller batch)."""
+    if ran is not asked:
+        record.update(config=to_dict(asked), ran_with={"augmentations": ran.ttt.augmentations,
+                                                        "batch_size": ran.ttt.batch_size})
+    return record
 
 
 def _solve_alone(group: list[Task], config: SolveConfig, end: float, device: torch.device, emit: Event,
@@ -270,12 +402,6 @@ class OutOfTime(Exception):
     """Not even the smallest rollout (and one training step) fits in the time a task has."""
 
 
-def solve_task(task: Task, config: SolveConfig, seconds: float, device: torch.device, emit: Event,
-               base: TRM | None = None) -> dict:
-    """Train on the task's augmented demonstrations, then roll out and vote, all within `seconds`."""
-    return solve_group([task], config, seconds, device, emit, base)[0]
-
-
 def solve_group(group: list[Task], config: SolveConfig, seconds: float, device: torch.device, emit: Event,
                 base: TRM | None = None) -> list[dict]:
     """Train one model on the group's augmented demonstrations (each task's versions their own puzzle rows, a
@@ -289,7 +415,7 @@ def solve_group(group: list[Task], config: SolveConfig, seconds: float, device: 
     end = start + seconds
     c, name = config.ttt, group_name(group)
     canvas = max(ttt.task_canvas(task, c.translate) for task in group)
-    parts = _encode(group, config, canvas)
+    parts = encode_group(group, config, canvas)
     num_versions = sum(len(part.augs) for part in parts)
     model = ttt.from_pretrained(base, num_versions, device) if base is not None else \
         ttt.new_model(config.model, num_versions, device, seed=config.seed)
@@ -317,7 +443,7 @@ def solve_group(group: list[Task], config: SolveConfig, seconds: float, device: 
     with trainer.ema.swapped_in(model) if trainer.ema else nullcontext():
         candidates = [predict.rollout(model, part, config.rollout_batch, versions) for part in parts]
     timings = {"train": trained - start, "predict": time.monotonic() - trained, "total": time.monotonic() - start}
-    records = [_record(task, cs, config, timings) for task, cs in zip(group, candidates)]
+    records = [task_record(task, cs, config, timings) for task, cs in zip(group, candidates)]
     for record, part in zip(records, parts):
         record.update(steps=trainer.steps, canvas=canvas, versions=len(part.augs), voted_versions=versions,
                       device=str(device), train_metrics=metrics)
@@ -326,7 +452,7 @@ def solve_group(group: list[Task], config: SolveConfig, seconds: float, device: 
     return records
 
 
-def _encode(group: list[Task], config: SolveConfig, canvas: int) -> list[ttt.TaskData]:
+def encode_group(group: list[Task], config: SolveConfig, canvas: int) -> list[ttt.TaskData]:
     """Each task's augmented versions on the group's canvas, puzzle ids numbered on from the previous task's."""
     c, parts, first_id = config.ttt, [], 1
     for task in group:
@@ -336,7 +462,7 @@ def _encode(group: list[Task], config: SolveConfig, canvas: int) -> list[ttt.Tas
     return parts
 
 
-def _record(task: Task, candidates: list, config: SolveConfig, timings: dict[str, float]) -> dict:
+def task_record(task: Task, candidates: list, config: SolveConfig, timings: dict[str, float]) -> dict:
     """A task's record from its rollout candidates: voted attempts (fallbacks where nothing was predicted)."""
     ranked = [vote.vote(cs, config.vote) for cs in candidates]
     attempts = [vote.top2(r, submission.fallback_grid(g)) for r, g in zip(ranked, task.test_inputs)]

@@ -2,9 +2,10 @@
 
 One entry point, `load(source)`, accepts a folder of `<task_id>.json` files, a single task file, a Kaggle
 challenges file (with an optional solutions file), or a split name (`arc1-train`, `arc1-eval`, `arc2-train`,
-`arc2-eval`, `concept`). Loading never raises for one bad task: the TaskSet it returns holds every task whose
-test list could be read (bad parts dropped, unreadable test inputs kept as None so positions line up) and a
-list of Problems naming file, task id, field and reason.
+`arc2-eval`, `concept`). Loading never raises for one bad task: the TaskSet it returns holds every task id of
+the input, readable or not (bad parts dropped, unreadable test inputs kept as None so positions line up; a
+task whose test list cannot be read at all has one unreadable test input), so that a submission built from
+it has an entry for every id, and a list of Problems naming file, task id, field and reason.
 """
 
 from __future__ import annotations
@@ -92,7 +93,7 @@ class Task:
 
 @dataclass
 class TaskSet:
-    """Tasks in load order (every task whose test list could be read) and the problems met on the way."""
+    """Tasks in load order (every task id of the input) and the problems met on the way."""
 
     tasks: list[Task]
     problems: list[Problem] = field(default_factory=list)
@@ -145,11 +146,11 @@ def to_grid(value: Any) -> np.ndarray:
     return np.array(value, dtype=np.uint8)
 
 
-def parse_task(task_id: str, data: Any, file: str, outputs: Any = None) -> tuple[Task | None, list[Problem]]:
+def parse_task(task_id: str, data: Any, file: str, outputs: Any = None) -> tuple[Task, list[Problem]]:
     """Build a Task from ARC JSON, keeping what is valid. `outputs` (Kaggle solutions) overrides test outputs.
 
-    Returns (None, problems) only when the test list itself cannot be read; otherwise a Task whose
-    `problems` lists everything that was dropped.
+    Returns the Task and its problems (also in `task.problems`): everything dropped is listed there. When the
+    test list itself cannot be read, the task has no demonstrations and one unreadable test input.
     """
     problems: list[Problem] = []
 
@@ -158,17 +159,22 @@ def parse_task(task_id: str, data: Any, file: str, outputs: Any = None) -> tuple
 
     if not isinstance(data, dict):
         problem("task", f"expected an object with 'train' and 'test', got {type(data).__name__}")
-        return None, problems
+        return unreadable(task_id, file, problems), problems
     test = data.get("test")
     if not isinstance(test, list) or not test:
         problem("test", "missing or not a non-empty list")
-        return None, problems
+        return unreadable(task_id, file, problems), problems
 
     train = _parse_pairs(data.get("train"), problem)
     test_inputs = [_parse_grid(entry, "input", f"test[{i}]", problem) for i, entry in enumerate(test)]
     test_outputs = _parse_test_outputs(test, outputs, problem)
     task = Task(task_id, train, test_inputs, test_outputs, source=file, problems=problems)
     return task, problems
+
+
+def unreadable(task_id: str, file: str, problems: list[Problem]) -> Task:
+    """A task of which nothing can be used: it keeps its id (and so its submission entry) with one test input."""
+    return Task(task_id, [], [None], None, source=file, problems=problems)
 
 
 def _parse_grid(entry: Any, key: str, where: str, problem) -> np.ndarray | None:
@@ -253,12 +259,13 @@ def load_folder(folder: Path) -> TaskSet:
     for path in files:
         data, problem = read_json(path)
         if problem:
+            problem = Problem(problem.file, path.stem, problem.field, problem.reason)
             problems.append(problem)
+            tasks.append(unreadable(path.stem, str(path), [problem]))
             continue
         task, found = parse_task(path.stem, data, str(path))
         problems += found
-        if task is not None:
-            tasks.append(task)
+        tasks.append(task)
     return TaskSet(tasks, problems)
 
 
@@ -269,7 +276,7 @@ def load_file(path: Path, solutions_path: Path | None = None) -> TaskSet:
         return TaskSet([], [problem])
     if isinstance(data, dict) and "test" in data and "train" in data:
         task, problems = parse_task(Path(path).stem, data, str(path))
-        return TaskSet([task] if task else [], problems)
+        return TaskSet([task], problems)
     return load_challenges(path, solutions_path, data=data)
 
 
@@ -292,8 +299,7 @@ def load_challenges(path: Path, solutions_path: Path | None = None, data: Any = 
     for task_id, task_data in data.items():
         task, found = parse_task(task_id, task_data, str(path), solutions.get(task_id))
         problems += found
-        if task is not None:
-            tasks.append(task)
+        tasks.append(task)
     return TaskSet(tasks, problems)
 
 
@@ -318,8 +324,7 @@ def load_split(name: str) -> TaskSet:
     for task_id in sorted(data):
         task, found = parse_task(task_id, data[task_id], f"split:{name}")
         problems += found
-        if task is not None:
-            tasks.append(task)
+        tasks.append(task)
     return TaskSet(tasks, problems)
 
 

@@ -20,6 +20,7 @@ app = typer.Typer(help="Kaggle code submissions: an offline notebook and its dat
 @app.command()
 def build(
     out: Annotated[Path, typer.Option("--out", "-o", help="Folder for notebook.ipynb, kernel-metadata.json, dataset/.")],
+    owner: Annotated[str, typer.Option(help="Your Kaggle username (dataset and kernel ids); required.")],
     checkpoint: Annotated[Optional[Path], typer.Option(
         help="A pretrained model (ours or official) to start every task from; shipped in the dataset.")] = None,
     config: Annotated[Optional[Path], typer.Option(help="SolveConfig YAML (default: configs/kaggle-4xl4.yaml).")] = None,
@@ -28,17 +29,20 @@ def build(
     wheels: Annotated[str, typer.Option(
         help="Where dependency wheels come from: pypi, installed (repacked from this environment, offline) "
              "or a folder of wheels.")] = "pypi",
-    owner: Annotated[str, typer.Option(help="Your Kaggle username (dataset and kernel ids).")] = "your-kaggle-username",
     competition: Annotated[str, typer.Option(help="The competition's slug on Kaggle.")] = "arc-prize-2025",
+    interactive_budget: Annotated[str, typer.Option(
+        help="The budget when Kaggle runs the notebook outside a competition rerun (an interactive Save Version, "
+             "on the placeholder tasks): 10m, or 'full' for the whole --time-budget.")] = "10m",
 ) -> None:
     """Write OUT/notebook.ipynb and OUT/dataset/ (upload as the dataset `arc-trm`) for an offline Kaggle run."""
     console = Console()
     cfg = config or DEFAULT_CONFIG
     try:
         budget = parse_duration(time_budget)
+        interactive = None if interactive_budget == "full" else parse_duration(interactive_budget)
         if not Path(cfg).is_file():
             raise FileNotFoundError(f"{cfg}: config file not found")
-        kaggle_lib.build(out, cfg, checkpoint, budget, overrides or [], wheels, owner, competition)
+        kaggle_lib.build(out, cfg, checkpoint, budget, overrides or [], wheels, owner, competition, interactive)
     except (ValueError, FileNotFoundError, ConfigError) as err:
         console.print(f"[red]error:[/] {err}")
         raise typer.Exit(2)

@@ -16,6 +16,7 @@ from arc_trm.budget import format_duration, parse_duration
 from arc_trm.config import ConfigError, load_config, save_config
 from arc_trm.records import problems_path, records_dir
 from arc_trm.solve import SolveConfig, SolveReport, solve as solve_tasks
+from arc_trm_cli import STARTED
 from arc_trm_cli.options import CheckpointFile, Fresh, Overrides, Quiet, SolveConfigFile, TimeBudget, Workers
 
 REPO_DEFAULTS = Path(__file__).resolve().parent.parent
@@ -42,7 +43,7 @@ def solve(
     try:
         budget = parse_duration(time_budget) if time_budget else None
         cfg = solve_config(config, overrides, checkpoint_file)
-        base = checkpoint.load_any(cfg.checkpoint) if cfg.checkpoint else None
+        base = checkpoint.load_for_solve(cfg.checkpoint) if cfg.checkpoint else None
         if task_source is None and not DEFAULT_TASKS.is_dir():
             raise FileNotFoundError(f"no TASKS given and the examples are not at {DEFAULT_TASKS} (a non-editable "
                                     "install): give a folder, a challenges file or a split")
@@ -58,12 +59,12 @@ def solve(
     save_config(cfg, records_dir(out) / "config.yaml")
     with Display(console, len(taskset), budget, quiet) as display:
         report = solve_tasks(taskset, out, cfg, budget, fresh=fresh, on_event=display.event, base=base,
-                             workers=workers)
+                             workers=workers, started=STARTED)
     console.print(results_table(report))
     console.print(
-        f"{out}: {len(report.results)} tasks ({report.count('predicted')} predicted, {report.resumed} resumed, "
-        f"{report.count('skipped')} skipped, {report.count('failed')} failed) in {format_duration(report.seconds)}; "
-        f"problems: {report.problems} (see {problems_path(out)})")
+        f"{out}: {len(report.results)} tasks ({report.count('predicted')} predicted, "
+        f"{report.count('skipped')} skipped, {report.count('failed')} failed; {report.resume_line()}) "
+        f"in {format_duration(report.seconds)}; problems: {report.problems} (see {problems_path(out)})")
 
 
 def solve_config(config: Optional[Path], overrides: Optional[list[str]],
@@ -101,9 +102,11 @@ class Display:
         if kind == "start":
             self.resumed = info["resumed"]
             self.progress.update(self.bar, advance=info["resumed"])
+            retried = sum(info["retried"].values())
             self.log(f"{info['tasks']} tasks, {info['resumed']} resumed from saved results, "
                      f"{info['problems']} input problem(s)"
-                     + (f"; {info['stale']} saved result(s) made with another config are redone" if info["stale"] else ""))
+                     + (f"; retrying {retried} without an answer ({', '.join(info['retried'])})" if retried else "")
+                     + (f"; {info['redone']} saved under another config are redone" if info["redone"] else ""))
         elif kind == "task":
             self.status(f"{info['task_id']}: starting ({format_duration(info['seconds'])} allowed)")
         elif kind == "phase":
@@ -112,6 +115,9 @@ class Display:
         elif kind == "progress":
             self.status(f"{info['task_id']}: step {info['step']} loss {info['loss']:.3f} "
                         f"exact {info['exact']:.2f}")
+        elif kind == "stopped":
+            self.log(f"hard deadline: workers stopped {info['margin']:.0f} s before the budget's end; "
+                     "the submission holds every saved record")
         elif kind == "worker_failed":
             self.log(f"a worker process failed (exit code {info['exitcode']}); its unfinished tasks keep fallbacks")
         elif kind == "retry":

@@ -85,15 +85,15 @@ def test_build_names_a_bad_checkpoint_and_a_bad_config(tmp_path):
     bad = tmp_path / "model.pt"
     bad.write_bytes(b"not a checkpoint")
     result = runner.invoke(app, ["kaggle", "build", "--out", str(tmp_path / "o"), "--checkpoint", str(bad),
-                                 "--wheels", "installed"], env={"COLUMNS": "400"})
+                                 "--wheels", "installed", "--owner", "someone"], env={"COLUMNS": "400"})
     assert result.exit_code == 2 and "model.pt" in result.output and "cannot load" in result.output
     result = runner.invoke(app, ["kaggle", "build", "--out", str(tmp_path / "o"), "--config",
-                                 str(tmp_path / "nope.yaml")], env={"COLUMNS": "400"})
+                                 str(tmp_path / "nope.yaml"), "--owner", "someone"], env={"COLUMNS": "400"})
     assert result.exit_code == 2 and "nope.yaml" in result.output
     (tmp_path / "mine" / "dataset").mkdir(parents=True)
     (tmp_path / "mine" / "dataset" / "keep.txt").write_text("not ours")
-    result = runner.invoke(app, ["kaggle", "build", "--out", str(tmp_path / "mine"), "--wheels", "installed"],
-                           env={"COLUMNS": "400"})
+    result = runner.invoke(app, ["kaggle", "build", "--out", str(tmp_path / "mine"), "--wheels", "installed",
+                                 "--owner", "someone"], env={"COLUMNS": "400"})
     assert result.exit_code == 2 and "not an earlier build" in result.output
     assert (tmp_path / "mine" / "dataset" / "keep.txt").is_file()
 
@@ -124,10 +124,10 @@ def kernel_without_arc_trm(root: Path) -> Path:
     return root / "jupyter"
 
 
-def kaggle_layout(root: Path, dataset: Path, task_ids: list[str]) -> Path:
-    """/kaggle with the competition's challenges file (these example tasks, test outputs removed) and the
-    dataset, read-only as Kaggle mounts it."""
-    comp = root / "input" / "arc-prize-2025"
+def kaggle_layout(root: Path, dataset: Path, task_ids: list[str], competition: str = "arc-prize-2025") -> Path:
+    """/kaggle with the competition's challenges file (these example tasks, test outputs removed) under
+    input/`competition` and the dataset, read-only as Kaggle mounts them."""
+    comp = root / "input" / competition
     comp.mkdir(parents=True)
     challenges = {}
     for task_id in task_ids:
@@ -142,12 +142,12 @@ def kaggle_layout(root: Path, dataset: Path, task_ids: list[str]) -> Path:
     return root
 
 
-def run_notebook(notebook: Path, root: Path, jupyter: Path, monkeypatch, strict: bool) -> str:
+def run_notebook(notebook: Path, root: Path, jupyter: Path, monkeypatch, strict: bool, env: dict | None = None) -> str:
     """Execute the notebook in the rehearsal kernel with /kaggle at `root`; returns its printed output."""
     nbclient = pytest.importorskip("nbclient")
     nbformat = pytest.importorskip("nbformat")
     for key, value in {"JUPYTER_PATH": str(jupyter), kaggle.ROOT_ENV: str(root), "OMP_NUM_THREADS": "1",
-                       "PYTHONPATH": "", "ARC_TRM_KAGGLE_STRICT": "1" if strict else "0"}.items():
+                       "PYTHONPATH": "", "ARC_TRM_KAGGLE_STRICT": "1" if strict else "0", **(env or {})}.items():
         monkeypatch.setenv(key, value)
     monkeypatch.delenv("VIRTUAL_ENV", raising=False)
     nb = nbformat.read(notebook, as_version=4)
@@ -163,19 +163,26 @@ def test_rehearsal_in_a_simulated_kaggle_without_arc_trm(built, tmp_path, monkey
     probe = subprocess.run([str(python), "-c", "import torch, ipykernel\nimport arc_trm"], capture_output=True,
                            text=True, cwd=tmp_path)
     assert "No module named 'arc_trm'" in probe.stderr  # torch and the kernel are there; arc-trm is not
-    root = kaggle_layout(tmp_path / "kaggle", built / "dataset", ["0d3d703e", "25ff71a9"])
-    output = run_notebook(built / "notebook.ipynb", root, jupyter, monkeypatch, strict=True)
-    assert "errors: none" in output and "pre-filled" in output and "plan: 2 tasks on 1 device(s)" in output
+    # where Kaggle mounts competition data since 2026; two workers on the CPU, as on two GPUs
+    root = kaggle_layout(tmp_path / "kaggle", built / "dataset", ["0d3d703e", "25ff71a9"],
+                         competition="competitions/arc-prize-2025")
+    output = run_notebook(built / "notebook.ipynb", root, jupyter, monkeypatch, strict=True,
+                          env={"ARC_TRM_KAGGLE_WORKERS": "2", "KAGGLE_IS_COMPETITION_RERUN": "True"})
+    assert "errors: none" in output and "pre-filled" in output and "plan: 2 tasks on 2 device(s)" in output
+    assert "mode: competition rerun" in output and "2 worker(s) on CPU" in output
 
     out = root / "working" / "submission.json"
-    taskset = tasks.load(root / "input" / "arc-prize-2025" / kaggle.CHALLENGES)
+    # nothing else is left under /kaggle/working: the submission, its records and its problems file
+    assert {p.name for p in (root / "working").iterdir()} <= {"submission.json", "submission.json.records",
+                                                              "submission.problems.json"}
+    taskset = tasks.load(root / "input" / "competitions" / "arc-prize-2025" / kaggle.CHALLENGES)
     assert submission.validate(submission.read(out), taskset) == []
     records = {p.stem: json.loads(p.read_text()) for p in (root / "working" / "submission.json.records").glob("*.json")
                if p.stem in taskset.ids}
     assert set(records) == set(taskset.ids)
     # trained and rolled out ("fallback": no readable candidate for some test input, from this tiny model)
     assert all(r["status"] in ("predicted", "fallback") and r["steps"] > 0 for r in records.values()), records
-    plan = json.loads((root / "working" / "submission.plan.json").read_text())
+    plan = json.loads((root / "working" / "submission.json.records" / "run" / "plan.json").read_text())
     assert sorted(plan["order"]) == sorted(taskset.ids) and max(plan["loads"]) <= plan["usable"]
     assert all(r["steps"] <= plan["work"][t]["steps"] for t, r in records.items() if "steps" in r)
     assert all(r["config"]["checkpoint"].endswith("checkpoint/tiny.pt") for r in records.values())
@@ -185,6 +192,7 @@ def test_rehearsal_in_a_simulated_kaggle_without_arc_trm(built, tmp_path, monkey
 
     # `arc-trm kaggle build` from that wheel install (no source tree): arc-trm's wheel is repacked
     again = subprocess.run([str(python), "-m", "arc_trm_cli", "kaggle", "build", "--out", str(tmp_path / "again"),
+                            "--owner", "someone",
                             "--config", str(built / "dataset" / "config.yaml"), "--wheels", "installed"],
                            capture_output=True, text=True, cwd=tmp_path, env={**os.environ, "COLUMNS": "400"})
     assert again.returncode == 0, again.stdout + again.stderr
@@ -199,9 +207,44 @@ def test_without_the_dataset_the_prefilled_submission_stays_valid(built, tmp_pat
     root = kaggle_layout(tmp_path / "kaggle", built / "dataset", ["0d3d703e", "25ff71a9"])
     subprocess.run(["chmod", "-R", "u+w", str(root / "input" / "arc-trm")], check=True)
     subprocess.run(["rm", "-rf", str(root / "input" / "arc-trm")], check=True)
-    output = run_notebook(built / "notebook.ipynb", root, jupyter, monkeypatch, strict=False)
+    output = run_notebook(built / "notebook.ipynb", root, jupyter, monkeypatch, strict=False,
+                          env={"KAGGLE_IS_COMPETITION_RERUN": ""})
     assert "errors: ['install', 'load', 'plan', 'solve', 'validate']" in output
+    assert "mode: interactive (not a rerun), budget: 0.17 h" in output  # the build's interactive budget, 10 min
     taskset = tasks.load(root / "input" / "arc-prize-2025" / kaggle.CHALLENGES)
     sub = submission.read(root / "working" / "submission.json")
     assert submission.validate(sub, taskset) == []
     assert sub["0d3d703e"][0]["attempt_1"] == taskset["0d3d703e"].test_inputs[0].tolist()
+
+
+def test_owner_is_required_and_checked(tmp_path):
+    result = CliRunner().invoke(app, ["kaggle", "build", "--out", str(tmp_path / "o"), "--wheels", "installed"],
+                                env={"COLUMNS": "400"})
+    assert result.exit_code == 2 and "--owner" in result.output
+    with pytest.raises(kaggle.BuildError, match="Kaggle username"):
+        kaggle.build(tmp_path / "o", REPO / "configs" / "cpu.yaml", owner="me/you", wheels="installed")
+
+
+def test_baked_values_survive_any_file_name(tmp_path):
+    """A checkpoint whose name holds quotes, triple quotes and backslashes is baked into the notebook as data."""
+    config = load_config(SolveConfig, REPO / "configs" / "cpu.yaml")
+    model = ttt.new_model(dataclasses.replace(config.model, hidden_size=32, puzzle_emb_dim=32), 2, torch.device("cpu"))
+    odd = tmp_path / 'we"""ird \\ name\'s.pt'
+    checkpoint.save_checkpoint(odd, model)
+    kaggle.build(tmp_path / "o", REPO / "configs" / "cpu.yaml", checkpoint=odd, owner="someone", wheels="installed")
+    setup = json.loads((tmp_path / "o" / "notebook.ipynb").read_text())["cells"][1]["source"]
+    line = next(line for line in setup if line.startswith("BAKED = "))
+    namespace = {}
+    exec("import json\n" + line, namespace)
+    assert namespace["BAKED"]["checkpoint"] == f"checkpoint/{odd.name}"
+
+
+def test_the_plan_is_measured_in_a_process_of_its_own():
+    """The notebook's parent process never holds the device that its workers use (here: the CPU path)."""
+    from arc_trm import plan
+
+    config = load_config(SolveConfig, REPO / "configs" / "cpu.yaml")
+    cost = plan.measure_apart(config, "cpu")
+    assert cost.flops > 0
+    pid = int(cost.source.rsplit("in process ", 1)[1])
+    assert pid != os.getpid() and not torch.cuda.is_initialized()

@@ -124,9 +124,9 @@ def test_solve_follows_the_plan(tmp_path):
     records = {r.task_id: r.record for r in report.results}
     assert records[kept]["status"] == "predicted" and records[kept]["steps"] == 15
     assert records[kept]["versions"] == 4 and records[kept]["config"]["ttt"]["max_steps"] == 15
-    assert records[dropped]["status"] == "skipped"
+    assert records[dropped]["status"] == "skipped" and records[dropped]["reason"] == "dropped by the plan"
     again = solve(subset, tmp_path / "submission.json", small, budget_seconds=120, plan=work)
-    assert again.resumed >= 1 and (records_dir(tmp_path / "submission.json") / f"{kept}.json").is_file()
+    assert again.resumed == 2 and again.redone == 0 and (records_dir(tmp_path / "submission.json") / f"{kept}.json").is_file()
 
 
 def test_the_kaggle_simulation_fits_240_tasks_in_12_hours_on_4_l4s(tmp_path):

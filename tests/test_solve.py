@@ -84,9 +84,11 @@ def test_broken_folder_loses_nothing_else(tmp_path):
         (["--set", o] for o in QUICK), [])], env={"COLUMNS": "400"})
     assert result.exit_code == 0, result.output
     sub = submission.read(out)
-    assert sorted(sub) == ["badtrain", "good"]  # every task whose test list can be read
+    assert sorted(sub) == ["badtrain", "good", "notest", "truncated"]  # every task id, readable or not
     assert submission.validate(sub, tasks.load(folder)) == []
     assert sub["badtrain"][0]["attempt_1"] == good["test"][0]["input"]  # fallback: the test input
+    for unreadable in ("notest", "truncated"):  # no test input to copy: one entry of [[0]]
+        assert sub[unreadable] == [{"attempt_1": [[0]], "attempt_2": [[0]]}]
     problems = json.loads(problems_path(out).read_text())
     files = {p["file"].split("/")[-1] for p in problems}
     assert files == {"truncated.json", "notest.json", "badtrain.json"}
@@ -120,7 +122,7 @@ def test_resume_after_sigkill(tmp_path):
 
     other = subprocess.run([*command, "--set", "task_seconds=1"], capture_output=True, text=True, cwd=REPO,
                            timeout=300, env=env)
-    assert "0 resumed" in other.stdout and "4 saved result(s) made with another config are redone" in other.stdout
+    assert "0 resumed" in other.stdout and "4 saved under another config are redone" in other.stdout
     fresh = subprocess.run([*command, "--fresh", "--set", "task_seconds=1"], capture_output=True, text=True,
                            cwd=REPO, timeout=300, env=env)
     assert "0 resumed" in fresh.stdout

@@ -82,8 +82,10 @@ def test_folder_with_bad_files_keeps_the_good_and_the_usable(tmp_path, arc1_eval
 
     taskset = load(tmp_path)
 
-    assert taskset.ids == ["badtest", "badtrain", "good", "notrain"]  # sorted by file name, readable test lists
+    assert taskset.ids == ["badtest", "badtrain", "broken", "good", "notest", "notrain"]  # every id, by file name
     by_id = {t.id: t for t in taskset}
+    for unreadable in ("broken", "notest"):  # kept, so that the submission has their ids: one unreadable test input
+        assert by_id[unreadable].test_inputs == [None] and not by_id[unreadable].solvable
     assert by_id["good"].ok and by_id["good"].solvable
     assert len(by_id["badtrain"].train) == 1 and by_id["badtrain"].solvable  # one of two pairs kept
     assert not by_id["notrain"].solvable and by_id["notrain"].test_inputs[0] is not None
@@ -97,7 +99,7 @@ def test_folder_with_bad_files_keeps_the_good_and_the_usable(tmp_path, arc1_eval
     assert "0-9" in reasons[("notrain.json", "train[0].input")]
     assert "no valid demonstration" in reasons[("notrain.json", "train")]
     assert "larger than 30x30" in reasons[("badtest.json", "test[1].input")]
-    assert all(p.task_id for p in taskset.problems if p.field != "file")
+    assert all(p.task_id for p in taskset.problems)
     assert "badtrain.json [badtrain] train[0].output" in str(next(p for p in taskset.problems if p.task_id == "badtrain"))
 
 
