@@ -135,7 +135,7 @@ def plan(task: Task, k: int, seed: int = 0, permute_background: bool = False, tr
     earlier version's is skipped; after 5*k draws the plan stops, so tasks with few colours or symmetric grids
     get fewer than k versions. With `translate` > 0, each non-identity version gets a random offset
     (dr, dc), each in [0, translate] but no more than the room a 30x30 canvas leaves beside the task's
-    largest grid, so that grids always fit a canvas of `encoding.canvas_size(task, translate)`. Offsets come
+    largest grid, so that grids always fit a canvas of `task_encoding.task_canvas(task, translate)`. Offsets come
     from their own random stream: the symmetries and colour maps do not depend on `translate`. With
     `dihedral` off every version keeps the task's orientation (colour maps and offsets only).
     """

@@ -17,7 +17,7 @@ import re
 import time
 from collections.abc import Callable, Iterable, Mapping
 
-from arc_trm.encoding import canvas_size
+from arc_trm.task_encoding import task_canvas
 from arc_trm.tasks import Task
 
 # Rolling out one test input (every augmented version, N_sup supervision steps, forward only) costs about this
@@ -117,14 +117,14 @@ class Deadline:
 def task_cost(task: Task, translate: int = 0) -> float:
     """Relative cost of test-time training on a task (units: canvas tokens x examples).
 
-    Model: the FLOPs of one supervision step grow with the tokens per example, canvas_size**2 (linearly for the
+    Model: the FLOPs of one supervision step grow with the tokens per example, task_canvas**2 (linearly for the
     MLP and projections, which dominate on small canvases), and an epoch over the augmented demonstrations has
     as many examples as there are demonstration pairs (counted as at least 1). Rolling out each readable test
     input adds ROLLOUT_SHARE of one demonstration's training. A task with nothing to work on costs 0.
     """
     if not task.solvable:
         return 0.0
-    tokens = canvas_size(task, translate) ** 2
+    tokens = task_canvas(task, translate) ** 2
     tests = sum(grid is not None for grid in task.test_inputs)
     return float(tokens * (max(1, len(task.train)) + ROLLOUT_SHARE * tests))
 

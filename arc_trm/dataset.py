@@ -28,7 +28,7 @@ from arc_trm import tasks
 from arc_trm.augment import Aug, dihedral, format_name, swaps_sides
 from arc_trm.encoding import OFFICIAL_CANVAS, encode
 from arc_trm.io import atomic_open
-from arc_trm.ttt import TaskData
+from arc_trm.task_encoding import TaskData
 
 RETRIES = 5  # draws per wanted version before a task's plan gives up (the official factor)
 

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import numpy as np
 
-from arc_trm.tasks import Task
 
 PAD = 0
 EOS = 1
@@ -60,16 +59,3 @@ def decode(tokens: np.ndarray, canvas: int = OFFICIAL_CANVAS) -> np.ndarray | No
     if areas[rows - 1] == 0:
         return None
     return (tokens[:rows, : widths[rows - 1]] - COLOUR_OFFSET).astype(np.uint8)
-
-
-def canvas_size(task: Task, translate: int = 0) -> int:
-    """The canvas side a task needs: its largest grid side + 1 (end-of-grid marker) + `translate`, at most 30.
-
-    Counts every readable grid (demonstrations and test inputs); unknown test outputs are not counted.
-    """
-    if translate < 0:
-        raise ValueError(f"translate must be >= 0, got {translate}")
-    sides = [max(g.shape) for g in task.grids]
-    if not sides:
-        raise ValueError(f"task {task.id} has no readable grid")
-    return min(max(sides) + 1 + translate, OFFICIAL_CANVAS)

@@ -288,7 +288,7 @@ _LOAD = '''\
 try:
     import dataclasses
     import torch
-    from arc_trm import checkpoint, plan, tasks
+    from arc_trm import checkpoint, devices, plan, tasks
     from arc_trm.config import load_config
     from arc_trm.solve import SolveConfig, solve
 
@@ -300,7 +300,7 @@ try:
     taskset = tasks.load(CHALLENGES)
     for problem in taskset.problems:
         print("input problem:", problem)
-    gpus = torch.cuda.device_count() if config.device in ("auto", "cuda") else 0
+    gpus = devices.gpu_count(config.device)
     workers = int(os.environ.get("ARC_TRM_KAGGLE_WORKERS") or max(1, gpus))
     print(f"{len(taskset)} tasks, {workers} worker(s) on {'GPU' if gpus else 'CPU'}")
 except Exception:

@@ -29,14 +29,14 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from arc_trm import ttt
+from arc_trm import task_encoding, ttt
 from arc_trm.budget import format_duration
 from arc_trm.cost import step_flops
 from arc_trm.io import write_json
 from arc_trm.model import TRMConfig
+from arc_trm.solve_task import SAFETY  # the margin solve puts on a measured rollout
 from arc_trm.tasks import Task
 
-ROLLOUT_SAFETY = 1.25  # as solve's SAFETY on the measured rollout
 L4_BF16_DENSE = 121e12  # NVIDIA L4 datasheet: 242 TFLOP/s bf16 tensor with sparsity, half of it dense
 
 
@@ -57,7 +57,7 @@ class CostModel:
     def rollout(self, model: TRMConfig, canvas: int, rows: int, batch: int = 256) -> float:
         calls = math.ceil(rows / batch) * model.N_sup
         work = rows * model.N_sup * eval_flops(model, canvas) / self.flops
-        return ROLLOUT_SAFETY * (calls * self.step_overhead + work)
+        return SAFETY * (calls * self.step_overhead + work)
 
 
 # Assumptions until measured on the card (`measure` at the start of a run replaces them): a quarter of the
@@ -267,7 +267,7 @@ class _Item:
 
     @classmethod
     def of(cls, task: Task, config: Any, cost: CostModel) -> _Item:
-        canvas = ttt.task_canvas(task, config.ttt.translate)
+        canvas = task_encoding.task_canvas(task, config.ttt.translate)
         rows = ttt.batch_size(config.ttt, canvas)
         tests = sum(g is not None for g in task.test_inputs)
         return cls(task.id, canvas, cost.train_step(config.model, canvas, rows), tests, cost.task_overhead,

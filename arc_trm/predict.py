@@ -9,7 +9,7 @@ import torch
 
 from arc_trm.encoding import decode
 from arc_trm.model import TRM
-from arc_trm.ttt import TaskData
+from arc_trm.task_encoding import TaskData
 from arc_trm.vote import Candidate
 
 

@@ -14,7 +14,8 @@ The run's guarantees (docs/solving.md says more):
   every node, works from the same queue.
 - With a budget, the workers (even a single one) run in their own processes, and this one kills them
   STOP_MARGIN seconds before the budget's end and writes the submission from the saved records.
-Input problems go to `submission.problems.json`.
+Input problems go to `submission.problems.json`. Solving one task (or a group) within its slice of time is
+`arc_trm.solve_task`.
 """
 
 from __future__ import annotations
@@ -26,22 +27,22 @@ import multiprocessing
 import os
 import time
 from collections import Counter
-from collections.abc import Callable, Mapping
-from contextlib import nullcontext
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Optional
 
 import torch
 
-from arc_trm import augment, checkpoint, predict, submission, ttt, vote
+from arc_trm import checkpoint, devices, submission, task_encoding, ttt
 from arc_trm.budget import STOP_MARGIN, BudgetPlanner, Deadline
 from arc_trm.claims import HOST, ClaimQueue, clear_claims, run_id
 from arc_trm.config import to_dict
 from arc_trm.io import write_json
 from arc_trm.model import TRM, TRMConfig
 from arc_trm.plan import TaskWork, config_for, seconds_of
-from arc_trm.records import RecordStore, attempts_of, make_record, problems_path, records_dir
+from arc_trm.records import RecordStore, attempts_of, problems_path, records_dir
+from arc_trm.solve_task import Event, fallback_record, group_name, solve_or_fail
 from arc_trm.tasks import Task, TaskSet
 
 
@@ -104,17 +105,8 @@ class SolveReport:
                 + f", {self.redone} redone (saved under another config)")
 
 
-Event = Callable[..., None]
-SAFETY = 1.25  # margin on measured step times
-TRAIN_STEP_FACTOR = 3.0  # a training step per row against an eval step per row (backward, optimiser), roughly
 NOTHING_TO_SOLVE = "no valid demonstration or test input"  # a skip that no rerun can change
 DROPPED = "dropped by the plan"  # a skip that only another plan (so another asked config) changes
-
-
-def resolve_device(name: str) -> torch.device:
-    if name == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    return torch.device(name)
 
 
 def solve(taskset: TaskSet, out: str | Path, config: SolveConfig, budget_seconds: float | None = None,
@@ -215,7 +207,7 @@ def _work(units: list[list[Task]], taskset: TaskSet, out: Path, config: SolveCon
     todo = [task for unit in units for task in unit]
     planner = BudgetPlanner(todo, None if deadline.budget is None else deadline.remaining(), per_task_cap=cap,
                             translate=config.ttt.translate, costs=seconds_of(plan), workers=workers)
-    device = resolve_device(config.device)
+    device = devices.resolve(config.device)
     names = {group_name(unit): unit for unit in units}
     with queue.heartbeat():
         while deadline.remaining() > 0:
@@ -245,12 +237,12 @@ def _solve_unit(group: list[Task], taskset: TaskSet, config: SolveConfig, deadli
     seconds = math.fsum(planner.slice_for(task.id, deadline.remaining()) for task in group)
     emit("task", task_id=name, seconds=seconds)
     if not all(task.solvable for task in group):
-        return [_fallback_record(task, "skipped", NOTHING_TO_SOLVE, asked) for task in group]
+        return [fallback_record(task, "skipped", NOTHING_TO_SOLVE, asked) for task in group]
     if asked.ttt.max_steps == 0:
-        return [_fallback_record(task, "skipped", DROPPED, asked) for task in group]
+        return [fallback_record(task, "skipped", DROPPED, asked) for task in group]
     if seconds < config.min_task_seconds:
-        return [_fallback_record(task, "skipped", "out of time", asked) for task in group]
-    return _solve_or_fail(group, asked, seconds, device, emit, base)
+        return [fallback_record(task, "skipped", "out of time", asked) for task in group]
+    return solve_or_fail(group, asked, seconds, device, emit, base)
 
 
 def _save(store: RecordStore, record: dict) -> None:
@@ -267,7 +259,6 @@ def _supervise(units: list[list[Task]], taskset: TaskSet, out: Path, config: Sol
                workers: int, emit: Event, plan: Mapping[str, TaskWork] | None, run: str) -> bool:
     """Run `workers` worker processes over the run's shared queue; report records as they land; at the hard
     deadline (the budget less STOP_MARGIN) kill them all. True when the deadline stopped them."""
-    gpus = torch.cuda.device_count() if config.device in ("auto", "cuda") else 0
     rank = int(os.environ.get("LOCAL_RANK", 0))  # under torchrun: this node's ranks share its cores and GPUs
     threads = max(1, (os.cpu_count() or 1) // (workers * int(os.environ.get("LOCAL_WORLD_SIZE", 1))))
     sharing = workers * int(os.environ.get("WORLD_SIZE", 1))  # processes on the queue, all nodes together
@@ -275,7 +266,7 @@ def _supervise(units: list[list[Task]], taskset: TaskSet, out: Path, config: Sol
     context = multiprocessing.get_context("spawn")
     processes = []
     for i in range(workers):
-        device = f"cuda:{(rank * workers + i) % gpus}" if gpus else ("cpu" if config.device == "auto" else config.device)
+        device = str(devices.resolve(config.device, rank * workers + i))
         process = context.Process(target=_worker, args=(units, taskset, out, dataclasses.replace(config, device=device),
                                                          end, threads, plan, run, sharing), daemon=True)
         process.start()
@@ -325,13 +316,9 @@ def groups(todo: list[Task], size: int, translate: int = 0) -> list[list[Task]]:
     so that a group's members share one canvas with little padding; the others alone. Size 1: `todo`'s order."""
     if size <= 1:
         return [[task] for task in todo]
-    solvable = sorted((t for t in todo if t.solvable), key=lambda t: ttt.task_canvas(t, translate))
+    solvable = sorted((t for t in todo if t.solvable), key=lambda t: task_encoding.task_canvas(t, translate))
     return [solvable[i:i + size] for i in range(0, len(solvable), size)] + \
         [[task] for task in todo if not task.solvable]
-
-
-def group_name(group: list[Task]) -> str:
-    return "+".join(task.id for task in group)
 
 
 def _write_submission(taskset: TaskSet, store: RecordStore, out: Path) -> dict[str, dict]:
@@ -340,133 +327,3 @@ def _write_submission(taskset: TaskSet, store: RecordStore, out: Path) -> dict[s
     attempts = {tid: attempts_of(rec) for tid, rec in records.items() if rec.get("attempts")}
     submission.write(submission.build(taskset, attempts), out)
     return records
-
-
-def _fallback_record(task: Task, status: str, reason: str, config: SolveConfig) -> dict:
-    attempts = [(submission.fallback_grid(g),) * 2 for g in task.test_inputs]
-    record = make_record(task.id, attempts, [[] for _ in task.test_inputs], {}, to_dict(config), status)
-    record["reason"] = reason
-    return record
-
-
-def _solve_or_fail(group: list[Task], config: SolveConfig, seconds: float, device: torch.device, emit: Event,
-                   base: TRM | None = None) -> list[dict]:
-    """Solve a group; out of memory retries with half the augmentations, any other error gives fallbacks (a
-    group that fails has its tasks solved alone, so one broken task never costs the others their answers)."""
-    attempt_config, end, name = config, time.monotonic() + seconds, group_name(group)
-    for _ in range(3):
-        try:
-            records = solve_group(group, attempt_config, end - time.monotonic(), device, emit, base)
-            return [_as_asked(record, config, attempt_config) for record in records]
-        except torch.OutOfMemoryError:
-            torch.cuda.empty_cache()
-            smaller = max(1, attempt_config.ttt.augmentations // 2)
-            attempt_config = _with_ttt(attempt_config, augmentations=smaller,
-                                       batch_size=max(1, attempt_config.ttt.batch_size // 2))
-            emit("retry", task_id=name, reason="out of memory", augmentations=smaller)
-        except OutOfTime as err:
-            return [_fallback_record(task, "skipped", f"out of time: {err}", config) for task in group]
-        except Exception as err:  # one broken task never costs the others their answers
-            if len(group) == 1:
-                return [_fallback_record(group[0], "failed", f"{type(err).__name__}: {err}", config)]
-            emit("retry", task_id=name, reason=f"{type(err).__name__}: {err}; each task alone")
-            return _solve_alone(group, config, end, device, emit, base)
-    return [_fallback_record(task, "failed", "out of memory at the smallest size", config) for task in group]
-
-
-def _as_asked(record: dict, asked: SolveConfig, ran: SolveConfig) -> dict:
-    """The record under the config it was asked to run (what resume compares), and what it ran with if that
-    differs (an out-of-memory retry's fewer versions and smaller batch)."""
-    if ran is not asked:
-        record.update(config=to_dict(asked), ran_with={"augmentations": ran.ttt.augmentations,
-                                                        "batch_size": ran.ttt.batch_size})
-    return record
-
-
-def _solve_alone(group: list[Task], config: SolveConfig, end: float, device: torch.device, emit: Event,
-                 base: TRM | None) -> list[dict]:
-    """The tasks of a failed group one by one, sharing the group's remaining time equally."""
-    records = []
-    for i, task in enumerate(group):
-        seconds = (end - time.monotonic()) / (len(group) - i)
-        records += _solve_or_fail([task], config, seconds, device, emit, base) if seconds > 0 else \
-            [_fallback_record(task, "skipped", "out of time", config)]
-    return records
-
-
-def _with_ttt(config: SolveConfig, **changes: Any) -> SolveConfig:
-    return dataclasses.replace(config, ttt=dataclasses.replace(config.ttt, **changes))
-
-
-class OutOfTime(Exception):
-    """Not even the smallest rollout (and one training step) fits in the time a task has."""
-
-
-def solve_group(group: list[Task], config: SolveConfig, seconds: float, device: torch.device, emit: Event,
-                base: TRM | None = None) -> list[dict]:
-    """Train one model on the group's augmented demonstrations (each task's versions their own puzzle rows, a
-    batch of each task per step), then roll out and vote per task, all within `seconds`; a record per task.
-
-    The rollout's cost is measured before training (one supervision step on a few test rows); it keeps as
-    many augmented versions as fit in `predict_share` of the slice (at least one, else OutOfTime), and
-    training stops early enough for it, never starting a step that would not end in time.
-    """
-    start = time.monotonic()
-    end = start + seconds
-    c, name = config.ttt, group_name(group)
-    canvas = max(ttt.task_canvas(task, c.translate) for task in group)
-    parts = encode_group(group, config, canvas)
-    num_versions = sum(len(part.augs) for part in parts)
-    model = ttt.from_pretrained(base, num_versions, device) if base is not None else \
-        ttt.new_model(config.model, num_versions, device, seed=config.seed)
-    trainer = ttt.Trainer(model, c)
-    per_row = predict.time_step(model, parts[0])  # one eval supervision step of one test input in one version
-    per_version = per_row * sum(p.test_per_version for p in parts) * model.config.N_sup * SAFETY  # all tasks
-    batch = ttt.batch_size(c, canvas)
-    step_time = per_row * batch * len(parts) * TRAIN_STEP_FACTOR  # a guess until the first step is measured
-    left = end - time.monotonic()
-    versions = min(min(len(p.augs) for p in parts),
-                   int(min(config.predict_share * left, left - step_time * SAFETY) / per_version))
-    if versions < 1:
-        raise OutOfTime(f"a rollout and a training step need {per_version + step_time:.1f} s, {left:.1f} s left")
-    train_until = end - versions * per_version
-    emit("phase", task_id=name, phase="train", canvas=canvas, versions=num_versions)
-    metrics: dict[str, float] = {}
-    while trainer.steps < c.max_steps and time.monotonic() + step_time * SAFETY < train_until:
-        began = time.monotonic()
-        metrics = trainer.step(ttt.sample_joint(parts, batch))
-        step_time = time.monotonic() - began if trainer.steps == 1 else max(step_time, time.monotonic() - began)
-        if trainer.steps % 25 == 0:
-            emit("progress", task_id=name, step=trainer.steps, **metrics)
-    trained = time.monotonic()
-    emit("phase", task_id=name, phase="predict", versions=versions)
-    with trainer.ema.swapped_in(model) if trainer.ema else nullcontext():
-        candidates = [predict.rollout(model, part, config.rollout_batch, versions) for part in parts]
-    timings = {"train": trained - start, "predict": time.monotonic() - trained, "total": time.monotonic() - start}
-    records = [task_record(task, cs, config, timings) for task, cs in zip(group, candidates)]
-    for record, part in zip(records, parts):
-        record.update(steps=trainer.steps, canvas=canvas, versions=len(part.augs), voted_versions=versions,
-                      device=str(device), train_metrics=metrics)
-        if len(group) > 1:
-            record["group"] = [task.id for task in group]
-    return records
-
-
-def encode_group(group: list[Task], config: SolveConfig, canvas: int) -> list[ttt.TaskData]:
-    """Each task's augmented versions on the group's canvas, puzzle ids numbered on from the previous task's."""
-    c, parts, first_id = config.ttt, [], 1
-    for task in group:
-        augs = augment.plan(task, c.augmentations, config.seed, c.permute_background, c.translate, c.dihedral)
-        parts.append(ttt.task_data(task, augs, canvas, seed=config.seed, first_id=first_id))
-        first_id += len(augs)
-    return parts
-
-
-def task_record(task: Task, candidates: list, config: SolveConfig, timings: dict[str, float]) -> dict:
-    """A task's record from its rollout candidates: voted attempts (fallbacks where nothing was predicted)."""
-    ranked = [vote.vote(cs, config.vote) for cs in candidates]
-    attempts = [vote.top2(r, submission.fallback_grid(g)) for r, g in zip(ranked, task.test_inputs)]
-    top = [[{"grid": r.grid, "votes": r.votes, "mean_confidence": r.mean_confidence} for r in rs[:5]]
-           for rs in ranked]
-    status = "predicted" if all(rs for rs in ranked) else "fallback"
-    return make_record(task.id, attempts, top, timings, to_dict(config), status)

@@ -35,7 +35,7 @@ from typing import Any, Optional
 import torch
 import torch.distributed as dist
 
-from arc_trm import checkpoint, predict, scoring, submission, vote
+from arc_trm import checkpoint, devices, predict, scoring, submission, vote
 from arc_trm.config import ConfigError, save_config, to_dict
 from arc_trm.cost import step_flops
 from arc_trm.dataset import DataConfig, PretrainData, Sampler
@@ -110,8 +110,7 @@ def setup_ranks(device: str = "auto") -> Ranks:
     A group initialised by the caller (tests spawning processes) is used as it is.
     """
     local = int(os.environ.get("LOCAL_RANK", 0))
-    cuda = torch.cuda.is_available() and device in ("auto", "cuda")
-    target = torch.device(f"cuda:{local}" if cuda else ("cpu" if device == "auto" else device))
+    target = devices.resolve(device, local)
     if target.type == "cuda":
         torch.cuda.set_device(target)
     owns = False

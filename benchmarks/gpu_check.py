@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import subprocess
 import sys
 import time
@@ -31,7 +32,7 @@ from pathlib import Path
 import torch
 
 ROOT = Path(__file__).resolve().parent.parent
-REFERENCE = ROOT.parent / "shared" / "reference"
+REFERENCE = Path(os.environ.get("ARC_TRM_SHARED", ROOT.parent / "shared")) / "reference"  # as tests/conftest.py
 
 
 def guarded(name: str, results: dict, function, *args) -> None:
@@ -131,18 +132,18 @@ def _default_on_cuda(*overrides: str):
 
 def _smallest(split: str, count: int, candidates: int = 60):
     """`count` tasks of a split with the smallest canvases (of its first `candidates`), for quick solves."""
-    from arc_trm import tasks, ttt
+    from arc_trm import tasks, task_encoding
 
-    chosen = sorted(tasks.load(split).tasks[:candidates], key=ttt.task_canvas)[:count]
+    chosen = sorted(tasks.load(split).tasks[:candidates], key=task_encoding.task_canvas)[:count]
     return tasks.TaskSet(chosen)
 
 
 def oom_retry(out_dir: Path) -> dict:
     """Force solve's out-of-memory retry: cap the process's CUDA memory at 60% of an uncapped run's peak."""
-    from arc_trm import tasks, ttt
+    from arc_trm import tasks, task_encoding
     from arc_trm.solve import solve
 
-    big = max(tasks.load("arc1-eval").tasks[:60], key=ttt.task_canvas)
+    big = max(tasks.load("arc1-eval").tasks[:60], key=task_encoding.task_canvas)
     taskset = tasks.TaskSet([big])
     # a training batch far above the rollout's, so that halving it halves the peak
     config = _default_on_cuda("ttt.max_steps=5", "ttt.batch_tokens=0", "ttt.batch_size=2048", "ttt.augmentations=64")
@@ -163,7 +164,7 @@ def oom_retry(out_dir: Path) -> dict:
         torch.cuda.set_per_process_memory_fraction(1.0)
         torch.cuda.empty_cache()
     record = capped.results[0].record
-    return {"task": big.id, "canvas": ttt.task_canvas(big), "uncapped_status": free_run.results[0].status,
+    return {"task": big.id, "canvas": task_encoding.task_canvas(big), "uncapped_status": free_run.results[0].status,
             "uncapped_peak_gib": peak / 2**30, "cap_gib": cap / 2**30,
             "retries": [e for e in events if e["kind"] == "retry"], "capped_status": capped.results[0].status,
             "capped_augmentations": record.get("config", {}).get("ttt", {}).get("augmentations"),

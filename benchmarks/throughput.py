@@ -6,7 +6,7 @@ evaluation tasks.
 
 Models: `cpu` is the model of configs/cpu.yaml (what `solve` trains per task), `paper` the paper's ARC model
 (hidden 512, T=3, n=4; slow on a CPU). Tasks: `--tasks` tasks spread evenly over the sorted arc1-eval split.
-Per task and layout, the real augmented demonstrations are encoded on the task's canvas (ttt.task_canvas)
+Per task and layout, the real augmented demonstrations are encoded on the task's canvas (task_encoding.task_canvas)
 or on 30 x 30, then one training step (forward, backward, optimiser: ttt.Trainer.step) on a batch of them and
 one rollout supervision step (eval, no gradient) on the test inputs of every version are timed (median of
 `--reps` after a warm-up). FLOPs are counted from the layer shapes (`arc_trm.cost`): per block 2 x weights x
@@ -31,12 +31,13 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from arc_trm import augment, predict, ttt
+from arc_trm import augment, predict, task_encoding, ttt
 from arc_trm.config import load_config
 from arc_trm.cost import step_flops
 from arc_trm.encoding import OFFICIAL_CANVAS
 from arc_trm.model import TRMConfig
-from arc_trm.solve import SolveConfig, resolve_device
+from arc_trm import devices
+from arc_trm.solve import SolveConfig
 from arc_trm.tasks import Task, load
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -97,8 +98,8 @@ def spread(count: int) -> list[Task]:
 
 def measure(task: Task, layout: str, config: TRMConfig, batch: int, reps: int, device: torch.device) -> dict:
     """One task on one layout: training-step and rollout-step times, tokens, FLOPs and peak memory."""
-    canvas = ttt.task_canvas(task) if layout == "task" else OFFICIAL_CANVAS
-    data = ttt.task_data(task, augment.plan(task, VERSIONS, seed=0), canvas, seed=0)
+    canvas = task_encoding.task_canvas(task) if layout == "task" else OFFICIAL_CANVAS
+    data = task_encoding.task_data(task, augment.plan(task, VERSIONS, seed=0), canvas, seed=0)
     model = ttt.new_model(config, VERSIONS, device, seed=0)
     trainer = ttt.Trainer(model, ttt.TTTConfig(batch_size=batch))
     tokens = model.prefix_len + canvas * canvas
@@ -202,7 +203,7 @@ def main() -> None:
     parser.add_argument("--smoke", action="store_true", help="one task, one repetition, a tiny model")
     parser.add_argument("--out", type=Path, default=Path(__file__).resolve().parent / "results")
     args = parser.parse_args()
-    device = resolve_device(args.device)
+    device = devices.resolve(args.device)
     config, batch = model_config(args.model)
     count, reps = (1, 1) if args.smoke else (args.tasks, args.reps)
     if args.smoke:

@@ -10,11 +10,13 @@ from rich.console import Console
 
 from arc_trm import checkpoint, tasks
 from arc_trm.budget import parse_duration
-from arc_trm.config import ConfigError, save_config
+from arc_trm.config import save_config
 from arc_trm.evaluate import evaluate as evaluate_run
 from arc_trm.records import records_dir
 from arc_trm_cli import STARTED
-from arc_trm_cli.options import CheckpointFile, Fresh, Overrides, Quiet, SolveConfigFile, TimeBudget, Workers
+from arc_trm_cli.options import (
+    CheckpointFile, Fresh, Overrides, Quiet, SolveConfigFile, TimeBudget, Workers, input_errors,
+)
 from arc_trm_cli.solve import Display, results_table, solve_config
 
 
@@ -34,24 +36,18 @@ def evaluate(
 ) -> None:
     """Solve the tasks of SPLIT, score pass@2 (macro, micro, 95% intervals) and write an HTML report."""
     console = Console()
-    try:
+    with input_errors(console):
         budget = parse_duration(time_budget) if time_budget else None
         cfg = solve_config(config, overrides, checkpoint_file)
         if cfg.checkpoint:
             checkpoint.load_for_solve(cfg.checkpoint)  # every bad checkpoint is one error before any task starts
         taskset = select(tasks.load(split), task_ids, limit)
-    except (ValueError, FileNotFoundError, ConfigError, KeyError) as err:
-        console.print(f"[red]error:[/] {err.args[0] if isinstance(err, KeyError) else err}")
-        raise typer.Exit(2)
     run_dir = out or Path("submissions") / f"eval-{Path(split).stem}"
     save_config(cfg, records_dir(run_dir / "submission.json") / "config.yaml")
     with Display(console, len(taskset), budget, quiet) as display:
-        try:
+        with input_errors(console):
             result = evaluate_run(taskset, run_dir, cfg, budget, fresh=fresh, on_event=display.event,
                                   workers=workers, title=f"{split}, {len(taskset)} tasks", started=STARTED)
-        except ValueError as err:
-            console.print(f"[red]error:[/] {err}")
-            raise typer.Exit(2)
     console.print(results_table(result.solve))
     console.print(result.scores.summary())
     console.print(f"run folder {run_dir}: submission.json, scores.json, report {result.report}")

@@ -10,9 +10,8 @@ from rich.console import Console
 
 from arc_trm import kaggle as kaggle_lib
 from arc_trm.budget import format_duration, parse_duration
-from arc_trm.config import ConfigError
+from arc_trm_cli.options import Overrides, input_errors, repo_config
 
-DEFAULT_CONFIG = Path(__file__).resolve().parent.parent / "configs" / "kaggle-4xl4.yaml"
 
 app = typer.Typer(help="Kaggle code submissions: an offline notebook and its dataset.", no_args_is_help=True)
 
@@ -24,7 +23,7 @@ def build(
     checkpoint: Annotated[Optional[Path], typer.Option(
         help="A pretrained model (ours or official) to start every task from; shipped in the dataset.")] = None,
     config: Annotated[Optional[Path], typer.Option(help="SolveConfig YAML (default: configs/kaggle-4xl4.yaml).")] = None,
-    overrides: Annotated[Optional[list[str]], typer.Option("--set", help="Override a config key: key.sub=value.")] = None,
+    overrides: Overrides = None,
     time_budget: Annotated[str, typer.Option(help="Wall-clock limit from the notebook's start: 11h30m, 45m.")] = "11h30m",
     wheels: Annotated[str, typer.Option(
         help="Where dependency wheels come from: pypi, installed (repacked from this environment, offline) "
@@ -36,16 +35,13 @@ def build(
 ) -> None:
     """Write OUT/notebook.ipynb and OUT/dataset/ (upload as the dataset `arc-trm`) for an offline Kaggle run."""
     console = Console()
-    cfg = config or DEFAULT_CONFIG
-    try:
+    with input_errors(console):
         budget = parse_duration(time_budget)
         interactive = None if interactive_budget == "full" else parse_duration(interactive_budget)
-        if not Path(cfg).is_file():
-            raise FileNotFoundError(f"{cfg}: config file not found")
+        cfg = config or repo_config("kaggle-4xl4.yaml")
+        if cfg is None or not Path(cfg).is_file():
+            raise FileNotFoundError(f"{cfg or 'configs/kaggle-4xl4.yaml'}: config file not found (pass --config)")
         kaggle_lib.build(out, cfg, checkpoint, budget, overrides or [], wheels, owner, competition, interactive)
-    except (ValueError, FileNotFoundError, ConfigError) as err:
-        console.print(f"[red]error:[/] {err}")
-        raise typer.Exit(2)
     shipped = sorted(p.name for p in (out / "dataset" / "wheels").glob("*.whl"))
     console.print(f"{out}: notebook.ipynb, kernel-metadata.json, dataset/ ({len(shipped)} wheels: {', '.join(shipped)}"
                   f"{'; checkpoint ' + checkpoint.name if checkpoint else ''}); budget {format_duration(budget)}")

@@ -9,8 +9,8 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from arc_trm.checkpoint import CheckpointError
 from arc_trm.parity import ParityReport, run_parity
+from arc_trm_cli.options import input_errors
 
 
 def parity(
@@ -24,11 +24,8 @@ def parity(
     """Import FIXTURE_DIR's official checkpoint, replay its batch (every ACT step in eval mode, the first in train
     mode with loss and gradients) and compare with the official outputs. Exit 0 only within tolerance."""
     console = Console()
-    try:
+    with input_errors(console):
         report = run_parity(fixture_dir, device, cuda_dtype)
-    except (FileNotFoundError, CheckpointError, KeyError) as err:
-        console.print(f"[red]error:[/] {err}")
-        raise typer.Exit(2)
     console.print(_table(report))
     if dump is not None:
         console.print(f"our outputs written to {report.dump(dump)}")

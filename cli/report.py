@@ -9,6 +9,7 @@ import typer
 from rich.console import Console
 
 from arc_trm.evaluate import write_report
+from arc_trm_cli.options import input_errors
 
 
 def report(
@@ -17,9 +18,6 @@ def report(
 ) -> None:
     """Rebuild RUN_DIR/report.html: one self-contained page with every task's answers next to the truth."""
     console = Console()
-    try:
+    with input_errors(console):
         path = write_report(run_dir, title)
-    except (ValueError, FileNotFoundError) as err:
-        console.print(f"[red]error:[/] {err}")
-        raise typer.Exit(2)
     console.print(f"report written to {path}")

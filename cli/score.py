@@ -11,6 +11,7 @@ from rich.table import Table
 
 from arc_trm import scoring, submission, tasks
 from arc_trm.io import write_json
+from arc_trm_cli.options import input_errors
 
 
 def score(
@@ -29,12 +30,9 @@ def score(
     if (solutions is None) == (split is None):
         console.print("[red]error:[/] give exactly one of --solutions FILE or --split NAME")
         raise typer.Exit(2)
-    try:
+    with input_errors(console):
         sub = submission.read(submission_file)
         truth = tasks.load_solutions(solutions or split)
-    except (ValueError, FileNotFoundError) as err:
-        console.print(f"[red]error:[/] {err}")
-        raise typer.Exit(2)
     result = scoring.score(sub, truth, k=k)
     if not quiet:
         console.print(_table(result))

@@ -10,6 +10,7 @@ from rich.console import Console
 
 from arc_trm import tasks as arc_tasks
 from arc_trm.render import task_view
+from arc_trm_cli.options import input_errors
 
 
 def show(
@@ -24,11 +25,8 @@ def show(
     if Path(task).exists():
         taskset = arc_tasks.load(task)
     else:
-        try:
+        with input_errors(console):
             taskset = arc_tasks.TaskSet([arc_tasks.load_split(split)[task] if split else arc_tasks.find_task(task)])
-        except (KeyError, ValueError) as err:
-            console.print(f"[red]error:[/] {err.args[0]}")
-            raise typer.Exit(2)
     for problem in taskset.problems:
         console.print(f"[yellow]problem:[/] {problem}")
     for one in taskset:

@@ -13,15 +13,15 @@ from rich.table import Table
 
 from arc_trm import checkpoint, tasks
 from arc_trm.budget import format_duration, parse_duration
-from arc_trm.config import ConfigError, load_config, save_config
+from arc_trm.config import load_config, save_config
 from arc_trm.records import problems_path, records_dir
 from arc_trm.solve import SolveConfig, SolveReport, solve as solve_tasks
 from arc_trm_cli import STARTED
-from arc_trm_cli.options import CheckpointFile, Fresh, Overrides, Quiet, SolveConfigFile, TimeBudget, Workers
+from arc_trm_cli.options import (
+    CheckpointFile, Fresh, Overrides, Quiet, REPO, SolveConfigFile, TimeBudget, Workers, input_errors, repo_config,
+)
 
-REPO_DEFAULTS = Path(__file__).resolve().parent.parent
-DEFAULT_TASKS = REPO_DEFAULTS / "examples" / "tasks"
-DEFAULT_CONFIG = REPO_DEFAULTS / "configs" / "cpu.yaml"
+DEFAULT_TASKS = REPO / "examples" / "tasks"
 
 
 def solve(
@@ -40,7 +40,7 @@ def solve(
 ) -> None:
     """Solve TASKS with test-time training of TRM and augmentation voting; write a complete submission."""
     console = Console()
-    try:
+    with input_errors(console):
         budget = parse_duration(time_budget) if time_budget else None
         cfg = solve_config(config, overrides, checkpoint_file)
         base = checkpoint.load_for_solve(cfg.checkpoint) if cfg.checkpoint else None
@@ -48,9 +48,6 @@ def solve(
             raise FileNotFoundError(f"no TASKS given and the examples are not at {DEFAULT_TASKS} (a non-editable "
                                     "install): give a folder, a challenges file or a split")
         taskset = tasks.load(task_source or DEFAULT_TASKS)
-    except (ValueError, FileNotFoundError, ConfigError) as err:
-        console.print(f"[red]error:[/] {err}")
-        raise typer.Exit(2)
     for problem in taskset.problems:
         console.print(f"[yellow]problem:[/] {problem}")
     if not len(taskset):
@@ -73,8 +70,7 @@ def solve_config(config: Optional[Path], overrides: Optional[list[str]],
 
     Without --config, configs/cpu.yaml of the checkout; where it is absent (a wheel install), SolveConfig's
     defaults, which equal it (tests/test_config.py)."""
-    default = DEFAULT_CONFIG if DEFAULT_CONFIG.is_file() else None
-    cfg = load_config(SolveConfig, config or default, overrides or [])
+    cfg = load_config(SolveConfig, config or repo_config("cpu.yaml"), overrides or [])
     if checkpoint_file is not None:
         cfg.checkpoint = str(checkpoint_file)
     return cfg

@@ -9,18 +9,17 @@ import typer
 from rich.console import Console
 
 from arc_trm.budget import format_duration
-from arc_trm.config import ConfigError, load_config
+from arc_trm.config import load_config
 from arc_trm.train import TrainConfig, train as run_training
+from arc_trm_cli.options import Overrides, input_errors, repo_config
 
-REPO = Path(__file__).resolve().parent.parent
-DEFAULT_CONFIG = REPO / "configs" / "arc1.yaml"
 
 
 def train(
     config: Annotated[Optional[Path], typer.Option(help="YAML config (default: configs/arc1.yaml).")] = None,
     out: Annotated[Path, typer.Option("--out", "-o", help="Run folder: config, metrics, checkpoints, resume state.")] = Path(
         "runs/arc1"),
-    overrides: Annotated[Optional[list[str]], typer.Option("--set", help="Override a config key: key.sub=value.")] = None,
+    overrides: Overrides = None,
     stop_at: Annotated[Optional[int], typer.Option(help="Stop (state saved) after this step; run again to go on.")] = None,
     fresh: Annotated[bool, typer.Option(help="Discard the saved state in --out and start over.")] = False,
 ) -> None:
@@ -29,12 +28,9 @@ def train(
     Several GPUs or nodes: torchrun --nproc-per-node N --no-python arc-trm train --config ... --out RUN_DIR
     """
     console = Console()
-    try:
-        cfg = load_config(TrainConfig, config or DEFAULT_CONFIG, overrides or [])
+    with input_errors(console):
+        cfg = load_config(TrainConfig, config or repo_config("arc1.yaml"), overrides or [])
         run_training(cfg, out, on_event=_Printer(console, out).event, stop_at=stop_at, fresh=fresh)
-    except (ValueError, FileNotFoundError, ConfigError) as err:
-        console.print(f"[red]error:[/] {err}")
-        raise typer.Exit(2)
 
 
 class _Printer:

@@ -9,6 +9,7 @@ import typer
 from rich.console import Console
 
 from arc_trm import submission, tasks
+from arc_trm_cli.options import input_errors
 
 
 def validate(
@@ -19,12 +20,9 @@ def validate(
 ) -> None:
     """Check SUB against the tasks: every task id, one entry per test input, both attempts, valid grids."""
     console = Console()
-    try:
+    with input_errors(console):
         sub = submission.read(submission_file)
         taskset = tasks.load(task_source)
-    except (ValueError, FileNotFoundError) as err:
-        console.print(f"[red]error:[/] {err}")
-        raise typer.Exit(2)
     for problem in taskset.problems:
         console.print(f"[yellow]task input problem:[/] {problem}")
     problems = submission.validate(sub, taskset)

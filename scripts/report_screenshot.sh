@@ -19,8 +19,10 @@ browser=$(command -v chromium || command -v chromium-browser || command -v googl
 mkdir -p "$(dirname "$out")"
 profile=$(mktemp -d)
 trap 'rm -rf "$profile"' EXIT
-# --no-sandbox: root in containers; a fresh profile: no state from other runs. The page needs no network.
+# --no-sandbox: root in containers; a fresh profile: no state from other runs; no background networking: the
+# page needs no network, and the machine may have none.
 "$browser" --headless --no-sandbox --disable-gpu --hide-scrollbars --user-data-dir="$profile" \
+    --disable-background-networking --disable-component-update --disable-sync --no-first-run --disable-quic \
     --window-size="$width,$height" --screenshot="$out" "file://$page" >/dev/null 2>&1
 [ -s "$out" ] || { echo "$0: chromium wrote no screenshot" >&2; exit 1; }
 echo "$out"

@@ -17,7 +17,7 @@ from arc_trm.budget import (
     parse_duration,
     task_cost,
 )
-from arc_trm.encoding import canvas_size
+from arc_trm.task_encoding import task_canvas as canvas_size
 from arc_trm.tasks import Task, load
 
 EPS = 1e-9  # seconds of float rounding allowed in sums

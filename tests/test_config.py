@@ -24,7 +24,9 @@ def test_cli_without_the_checkout_yaml_uses_the_same_defaults(monkeypatch, tmp_p
     import arc_trm_cli.solve as cli_solve
 
     assert cli_solve.solve_config(None, ["ttt.lr=0.01"], None).ttt.lr == 0.01
-    monkeypatch.setattr(cli_solve, "DEFAULT_CONFIG", tmp_path / "absent.yaml")  # as in a wheel install
+    import arc_trm_cli.options as options
+
+    monkeypatch.setattr(options, "REPO", tmp_path)  # no configs/ beside the package: as in a wheel install
     assert cli_solve.solve_config(None, None, None) == load_config(SolveConfig, REPO / "configs" / "cpu.yaml")
 
 

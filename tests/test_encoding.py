@@ -8,7 +8,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from hypothesis.extra.numpy import arrays
 
-from arc_trm.encoding import EOS, OFFICIAL_CANVAS, PAD, VOCAB_SIZE, canvas_size, decode, encode
+from arc_trm.encoding import EOS, OFFICIAL_CANVAS, PAD, VOCAB_SIZE, decode, encode
+from arc_trm.task_encoding import task_canvas as canvas_size
 from arc_trm.tasks import Task, load
 
 FIXTURES = ("official_att", "official_mlp", "official_hrm")

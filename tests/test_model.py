@@ -285,10 +285,10 @@ def test_hrm_one_step_gradient_and_shapes():
 
 
 def test_a_small_canvas_trains_on_a_real_task():
-    from arc_trm import encoding, tasks
+    from arc_trm import encoding, task_encoding, tasks
 
     task = next(t for t in tasks.load_split("arc1-eval") if t.id == "34b99a2b")
-    side = encoding.canvas_size(task)
+    side = task_encoding.task_canvas(task)
     assert side < 30
     inputs = torch.tensor(np.stack([encoding.encode(i, side) for i, _ in task.train]), dtype=torch.long)
     labels = torch.tensor(np.stack([encoding.encode(o, side) for _, o in task.train]), dtype=torch.long)

@@ -12,11 +12,12 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from arc_trm import augment, predict, scoring, submission, tasks, ttt
+from arc_trm import augment, predict, scoring, submission, tasks, task_encoding
 from arc_trm.config import load_config
 from arc_trm.encoding import VOCAB_SIZE, encode
 from arc_trm.records import attempts_of
-from arc_trm.solve import SolveConfig, encode_group, solve, task_record
+from arc_trm.solve import SolveConfig, solve
+from arc_trm.solve_task import encode_group, task_record
 from arc_trm.model import TRMConfig
 from conftest import REPO
 
@@ -30,7 +31,7 @@ class Oracle(torch.nn.Module):
     """Answers every row with its version's truth; `shift` answers with the truth of version k + shift instead
     (a deliberately wrong pairing of rows and augmentations, to show the test can fail)."""
 
-    def __init__(self, task: tasks.Task, data: ttt.TaskData, first_id: int = 1, shift: int = 0):
+    def __init__(self, task: tasks.Task, data: task_encoding.TaskData, first_id: int = 1, shift: int = 0):
         super().__init__()
         self.config = TRMConfig(N_sup=2)
         self.register_buffer("anchor", torch.zeros(1))  # rollout reads the device from a buffer
@@ -57,7 +58,7 @@ def oracle_tasks() -> list[tasks.Task]:
 
 def solve_with(oracle_shift: int, config: SolveConfig, task: tasks.Task) -> dict:
     """The task's record as solve makes it, with the oracle in place of the trained model."""
-    canvas = ttt.task_canvas(task, config.ttt.translate)
+    canvas = task_encoding.task_canvas(task, config.ttt.translate)
     assert all(max(t.shape) <= canvas for t in task.test_outputs), "the truth must fit the canvas"
     (data,) = encode_group([task], config, canvas)
     candidates = predict.rollout(Oracle(task, data, shift=oracle_shift), data, config.rollout_batch)

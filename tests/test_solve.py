@@ -12,7 +12,7 @@ import pytest
 
 from typer.testing import CliRunner
 
-from arc_trm import submission, tasks, ttt
+from arc_trm import submission, tasks, task_encoding
 from arc_trm.config import load_config
 from arc_trm.records import RecordStore, problems_path, records_dir
 from arc_trm.solve import SolveConfig, groups, solve
@@ -182,7 +182,7 @@ def test_groups_put_similar_canvases_together_and_unsolvable_tasks_alone():
     grouped = groups(todo, 3)
     assert sorted(t.id for g in grouped for t in g) == sorted(t.id for t in todo)
     assert [len(g) for g in grouped] == [3, 3, 1, 1] and grouped[-1][0].id == "empty"
-    canvases = [ttt.task_canvas(t) for g in grouped[:3] for t in g]
+    canvases = [task_encoding.task_canvas(t) for g in grouped[:3] for t in g]
     assert canvases == sorted(canvases)
     assert groups(todo, 1) == [[t] for t in todo]
 

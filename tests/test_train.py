@@ -11,7 +11,7 @@ import pytest
 import torch
 import yaml
 
-from arc_trm import checkpoint, scoring, ttt
+from arc_trm import checkpoint, scoring, task_encoding, ttt
 from arc_trm.config import ConfigError, load_config, to_dict
 from arc_trm.dataset import PretrainData
 from arc_trm.model import TRM, TRMConfig
@@ -72,7 +72,7 @@ def test_a_resumed_run_reproduces_the_uninterrupted_run_and_evaluates_with_ema(w
     tuned = ttt.from_pretrained(model, 2, torch.device("cpu"))
     trainer = ttt.Trainer(tuned, ttt.TTTConfig(train="embeddings", batch_size=2))
     small = Task(task.task_id, task.pairs, [task.pairs[0][0]])
-    assert trainer.step(ttt.task_data(small, [data.aug(0), data.aug(1)], 30).sample(2))["loss"] > 0
+    assert trainer.step(task_encoding.task_data(small, [data.aug(0), data.aug(1)], 30).sample(2))["loss"] > 0
 
 
 def test_another_config_in_the_same_run_folder_is_refused(tmp_path):
