@@ -17,7 +17,6 @@ import re
 import time
 from collections.abc import Callable, Iterable, Mapping
 
-from arc_trm.task_encoding import task_canvas
 from arc_trm.tasks import Task
 
 # Rolling out one test input (every augmented version, N_sup supervision steps, forward only) costs about this
@@ -122,6 +121,8 @@ def task_cost(task: Task, translate: int = 0) -> float:
     as many examples as there are demonstration pairs (counted as at least 1). Rolling out each readable test
     input adds ROLLOUT_SHARE of one demonstration's training. A task with nothing to work on costs 0.
     """
+    from arc_trm.task_encoding import task_canvas  # here: parsing a duration must not import torch
+
     if not task.solvable:
         return 0.0
     tokens = task_canvas(task, translate) ** 2

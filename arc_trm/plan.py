@@ -102,7 +102,8 @@ def measure(config: Any, device: Any, canvases: tuple[int, int] = (10, 30), step
         batch = {"inputs": torch.randint(2, 12, (rows, canvas * canvas)),
                  "labels": torch.randint(2, 12, (rows, canvas * canvas)),
                  "puzzle_ids": torch.randint(1, 9, (rows,)), "out_shape": torch.full((rows, 2), canvas - 1)}
-        trainer.step(batch)  # warm-up
+        for _ in range(3):  # warm-up: first steps of a process run slow (allocator, kernel choice, optimiser state)
+            trainer.step(batch)
         _sync(device)
         start = time.monotonic()
         for _ in range(steps):
@@ -291,3 +292,32 @@ def config_for(config: Any, plan: Mapping[str, TaskWork] | None, task_ids: Itera
 def seconds_of(plan: Mapping[str, TaskWork] | None) -> dict[str, float] | None:
     """The planned seconds per task (for `BudgetPlanner(costs=...)`), or None without a plan."""
     return None if plan is None else {t: w.seconds for t, w in plan.items()}
+
+
+def preview(tasks: Iterable[Task], config: Any, cost: CostModel, budget: float | None = None,
+            workers: int = 1) -> list[dict]:
+    """What `solve` would give each task, without training it (`solve --dry-run`): canvas, augmented versions,
+    seconds (`task_seconds`, or its share of the budget among `workers`), the steps those seconds buy by the
+    cost model (at most `max_steps`), and the predicted seconds from the start at which it ends."""
+    from arc_trm import augment
+    from arc_trm.budget import BudgetPlanner
+
+    tasks, c = list(tasks), config.ttt
+    planner = BudgetPlanner(tasks, budget, per_task_cap=None if budget is not None else config.task_seconds,
+                            translate=c.translate, workers=workers)
+    rows, ends = [], [0.0] * workers
+    for task in tasks:  # as the run goes: the next task to the first free worker, its share of the time left then
+        worker = ends.index(min(ends))
+        left = budget - ends[worker] if budget is not None else math.inf
+        seconds = planner.slice_for(task.id, left) if task.solvable else 0.0
+        planner.done(task.id)
+        row = {"task_id": task.id, "canvas": None, "versions": 0, "seconds": seconds, "steps": 0}
+        if task.solvable and seconds > 0:
+            item = _Item.of(task, config, cost)
+            versions = len(augment.plan(task, c.augmentations, config.seed, c.permute_background, c.translate,
+                                        c.dihedral))
+            steps = math.floor((seconds - item.seconds(versions, 0)) / item.step) if item.step > 0 else 0
+            row.update(canvas=item.canvas, versions=versions, steps=max(0, min(c.max_steps, steps)))
+        ends[worker] += seconds
+        rows.append({**row, "ends_at": ends[worker]})
+    return rows

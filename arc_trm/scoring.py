@@ -13,7 +13,6 @@ from dataclasses import asdict, dataclass
 from typing import Any
 
 import numpy as np
-from scipy.stats import norm
 
 from arc_trm.tasks import grid_or_none
 
@@ -91,6 +90,8 @@ def wilson(p: float, n: int, confidence: float = 0.95) -> tuple[float, float]:
     """Wilson score interval for a proportion p observed over n trials; (0, 1) when n is 0."""
     if n <= 0:
         return 0.0, 1.0
+    from scipy.stats import norm  # here, not at import: `score -h` and friends start without scipy
+
     z = norm.ppf(0.5 + confidence / 2)
     shrink = 1 + z * z / n
     centre = (p + z * z / (2 * n)) / shrink

@@ -114,6 +114,11 @@ class TaskSet:
     def ids(self) -> list[str]:
         return [t.id for t in self.tasks]
 
+    def select(self, ids: list[str] | None = None, limit: int | None = None) -> TaskSet:
+        """These task ids (in the order given; KeyError for an unknown one), then the first `limit`."""
+        chosen = [self[task_id] for task_id in ids] if ids else list(self.tasks)
+        return TaskSet(chosen[:limit] if limit else chosen, self.problems)
+
     def solutions(self) -> dict[str, list[np.ndarray | None]]:
         """Test outputs of the tasks that have them, by task id."""
         return {t.id: t.test_outputs for t in self.tasks if t.test_outputs is not None}

@@ -78,7 +78,7 @@ def sample(split: str, n: int, seed: int = 0) -> list[str]:
 def evaluate_command(split: str, ids: list[str], run_dir: Path, overrides: list[str], workers: int,
                      config: Path | None, resume: bool) -> list[str]:
     """The `arc-trm evaluate` command line that solves and scores one split's sample."""
-    command = [sys.executable, "-m", "arc_trm_cli", "evaluate", "--split", split, "--tasks", ",".join(ids),
+    command = [sys.executable, "-m", "arc_trm_cli", "evaluate", split, "--ids", ",".join(ids),
                "--out", str(run_dir), "--workers", str(workers), "--quiet"]
     command += ["--config", str(config)] if config else []
     command += [] if resume else ["--fresh"]

@@ -8,54 +8,60 @@ from typing import Annotated, Optional
 import typer
 from rich.console import Console
 
-from arc_trm import checkpoint, tasks
+from arc_trm import tasks
 from arc_trm.budget import parse_duration
 from arc_trm.config import save_config
-from arc_trm.evaluate import evaluate as evaluate_run
 from arc_trm.records import records_dir
 from arc_trm_cli import STARTED
 from arc_trm_cli.options import (
-    CheckpointFile, Fresh, Overrides, Quiet, SolveConfigFile, TimeBudget, Workers, input_errors,
+    CheckpointFile, Device, Fresh, Ids, Limit, Overrides, Quiet, Seed, SolveConfigFile, TimeBudget, Workers, id_list,
+    input_errors, shortcuts,
 )
 from arc_trm_cli.solve import Display, results_table, solve_config
 
 
 def evaluate(
-    split: Annotated[str, typer.Option(
-        help=f"A split ({', '.join(tasks.SPLITS)}) or task files / challenges file holding the test outputs.")],
-    task_ids: Annotated[Optional[str], typer.Option("--tasks", help="Only these task ids (comma-separated).")] = None,
-    limit: Annotated[Optional[int], typer.Option(min=1, help="Only the first N tasks (after --tasks).")] = None,
-    out: Annotated[Optional[Path], typer.Option("--out", "-o", help="Run folder (default: submissions/eval-SPLIT).")] = None,
+    task_source: Annotated[Optional[str], typer.Argument(
+        metavar="TASKS", help=f"A split ({', '.join(tasks.SPLITS)}), task files or a challenges file with answers.")] = None,
+    ids: Ids = None,
+    limit: Limit = None,
+    solutions: Annotated[Optional[str], typer.Option(help="The answers, when TASKS does not hold them.")] = None,
+    out: Annotated[Optional[Path], typer.Option("--out", "-o", help="Run folder (default: submissions/eval-TASKS).")] = None,
     config: SolveConfigFile = None,
     overrides: Overrides = None,
+    device: Device = None,
+    seed: Seed = None,
     time_budget: TimeBudget = None,
     checkpoint_file: CheckpointFile = None,
     workers: Workers = 1,
     fresh: Fresh = False,
     quiet: Quiet = False,
+    split: Annotated[Optional[str], typer.Option(hidden=True, help="Old name of TASKS.")] = None,
+    old_ids: Annotated[Optional[str], typer.Option("--tasks", hidden=True, help="Old name of --ids.")] = None,
 ) -> None:
-    """Solve the tasks of SPLIT, score pass@2 (macro, micro, 95% intervals) and write an HTML report."""
+    """Solve TASKS whose answers are known, score pass@2 (macro, micro, 95% intervals) and write report.html."""
+    from arc_trm.checkpoint import load_for_solve  # torch: imported by the commands that need it
+    from arc_trm.evaluate import evaluate as evaluate_run
+
     console = Console()
     with input_errors(console):
         budget = parse_duration(time_budget) if time_budget else None
-        cfg = solve_config(config, overrides, checkpoint_file)
+        cfg = solve_config(config, shortcuts(overrides, device, seed), checkpoint_file)
         if cfg.checkpoint:
-            checkpoint.load_for_solve(cfg.checkpoint)  # every bad checkpoint is one error before any task starts
-        taskset = select(tasks.load(split), task_ids, limit)
-    run_dir = out or Path("submissions") / f"eval-{Path(split).stem}"
+            load_for_solve(cfg.checkpoint)  # every bad checkpoint is one error before any task starts
+        source = task_source or split
+        if source is None:
+            raise ValueError("give TASKS: a split, task files or a challenges file with their answers")
+        taskset = tasks.load(source, solutions).select(id_list(ids or old_ids), limit)
+        if not len(taskset):
+            raise ValueError("no tasks to evaluate")
+    run_dir = out or Path("submissions") / f"eval-{Path(source).stem}"
     save_config(cfg, records_dir(run_dir / "submission.json") / "config.yaml")
     with Display(console, len(taskset), budget, quiet) as display:
         with input_errors(console):
             result = evaluate_run(taskset, run_dir, cfg, budget, fresh=fresh, on_event=display.event,
-                                  workers=workers, title=f"{split}, {len(taskset)} tasks", started=STARTED)
+                                  workers=workers, title=f"{source}, {len(taskset)} tasks", started=STARTED)
     console.print(results_table(result.solve))
     console.print(result.scores.summary())
     console.print(f"run folder {run_dir}: submission.json, scores.json, report {result.report}")
 
-
-def select(taskset: tasks.TaskSet, task_ids: str | None, limit: int | None) -> tasks.TaskSet:
-    """The chosen tasks: the listed ids (in the order given; KeyError for an unknown one), then the first N."""
-    chosen = [taskset[i.strip()] for i in task_ids.split(",") if i.strip()] if task_ids else list(taskset)
-    if not chosen:
-        raise ValueError("no tasks to evaluate")
-    return tasks.TaskSet(chosen[:limit] if limit else chosen, taskset.problems)

@@ -16,8 +16,22 @@ TimeBudget = Annotated[Optional[str], typer.Option(help="Wall-clock limit for th
 CheckpointFile = Annotated[Optional[Path], typer.Option(
     "--checkpoint", help="Start every task from this pretrained model (ours, or an official TRM/HRM one).")]
 Workers = Annotated[int, typer.Option(min=1, help="Processes to shard the tasks over (one per GPU).")]
+Ids = Annotated[Optional[str], typer.Option("--ids", help="Only these task ids (comma-separated), in this order.")]
+Limit = Annotated[Optional[int], typer.Option(min=1, help="Only the first N tasks (after --ids).")]
+Device = Annotated[Optional[str], typer.Option(help="cpu, cuda, cuda:1, auto (the same as --set device=...).")]
+Seed = Annotated[Optional[int], typer.Option(help="The seed of augmentations and weights (--set seed=...).")]
 Fresh = Annotated[bool, typer.Option(help="Ignore saved per-task results and start over.")]
 Quiet = Annotated[bool, typer.Option("--quiet", "-q", help="Plain log lines instead of a live display.")]
+
+def id_list(ids: str | None) -> list[str] | None:
+    """'a, b,c' -> ['a', 'b', 'c'] (None when not given)."""
+    return [i.strip() for i in ids.split(",") if i.strip()] if ids else None
+
+
+def shortcuts(overrides: list[str] | None, device: str | None, seed: int | None) -> list[str]:
+    """--set overrides with --device and --seed appended, which they stand for."""
+    return [*(overrides or []), *([f"device={device}"] if device else []), *([f"seed={seed}"] if seed is not None else [])]
+
 
 REPO = Path(__file__).resolve().parent.parent  # the checkout, when arc-trm is installed from one
 

@@ -3,14 +3,16 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated, Optional
+from typing import TYPE_CHECKING, Annotated, Optional
 
 import typer
 from rich.console import Console
 from rich.table import Table
 
-from arc_trm.parity import ParityReport, run_parity
 from arc_trm_cli.options import input_errors
+
+if TYPE_CHECKING:
+    from arc_trm.parity import ParityReport
 
 
 def parity(
@@ -24,6 +26,8 @@ def parity(
     """Import FIXTURE_DIR's official checkpoint, replay its batch (every ACT step in eval mode, the first in train
     mode with loss and gradients) and compare with the official outputs. Exit 0 only within tolerance."""
     console = Console()
+    from arc_trm.parity import run_parity  # torch: imported by the commands that need it
+
     with input_errors(console):
         report = run_parity(fixture_dir, device, cuda_dtype)
     console.print(_table(report))

@@ -8,7 +8,6 @@ from typing import Annotated, Optional
 import typer
 from rich.console import Console
 
-from arc_trm.evaluate import write_report
 from arc_trm_cli.options import input_errors
 
 
@@ -18,6 +17,8 @@ def report(
 ) -> None:
     """Rebuild RUN_DIR/report.html: one self-contained page with every task's answers next to the truth."""
     console = Console()
+    from arc_trm.evaluate import write_report  # torch (through solve): imported by the commands that need it
+
     with input_errors(console):
         path = write_report(run_dir, title)
     console.print(f"report written to {path}")

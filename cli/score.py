@@ -18,9 +18,10 @@ def score(
     submission_file: Annotated[Path, typer.Argument(metavar="SUB", help="The submission.json to score.")],
     solutions: Annotated[
         Optional[str],
-        typer.Option(help="Kaggle solutions file, or task files/challenges holding the test outputs."),
+        typer.Option(help=f"The answers: a Kaggle solutions file, task files or a challenges file holding them, or a "
+                          f"split ({', '.join(tasks.SPLITS)})."),
     ] = None,
-    split: Annotated[Optional[str], typer.Option(help=f"Score against a split: {', '.join(tasks.SPLITS)}.")] = None,
+    split: Annotated[Optional[str], typer.Option(hidden=True, help="Old form of --solutions SPLIT.")] = None,
     k: Annotated[int, typer.Option("-k", help="Attempts that count (pass@k).")] = 2,
     json_out: Annotated[Optional[Path], typer.Option("--json", help="Write the scores as JSON here.")] = None,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="Only the summary line.")] = False,
@@ -28,7 +29,7 @@ def score(
     """Score SUB: macro (per task, ARC Prize's) and micro (per test output) pass@k with 95% intervals."""
     console = Console()
     if (solutions is None) == (split is None):
-        console.print("[red]error:[/] give exactly one of --solutions FILE or --split NAME")
+        console.print("[red]error:[/] give the answers once: --solutions FILE or --solutions SPLIT")
         raise typer.Exit(2)
     with input_errors(console):
         sub = submission.read(submission_file)

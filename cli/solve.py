@@ -4,22 +4,26 @@ from __future__ import annotations
 
 import time
 from pathlib import Path
-from typing import Annotated, Optional
+from typing import TYPE_CHECKING, Annotated, Optional
 
 import typer
+import yaml
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from arc_trm import checkpoint, tasks
+from arc_trm import tasks
 from arc_trm.budget import format_duration, parse_duration
-from arc_trm.config import load_config, save_config
+from arc_trm.config import load_config, save_config, to_dict
 from arc_trm.records import problems_path, records_dir
-from arc_trm.solve import SolveConfig, SolveReport, solve as solve_tasks
 from arc_trm_cli import STARTED
 from arc_trm_cli.options import (
-    CheckpointFile, Fresh, Overrides, Quiet, REPO, SolveConfigFile, TimeBudget, Workers, input_errors, repo_config,
+    REPO, CheckpointFile, Device, Fresh, Ids, Limit, Overrides, Quiet, Seed, SolveConfigFile, TimeBudget, Workers,
+    id_list, input_errors, repo_config, shortcuts,
 )
+
+if TYPE_CHECKING:
+    from arc_trm.solve import SolveConfig, SolveReport
 
 DEFAULT_TASKS = REPO / "examples" / "tasks"
 
@@ -28,40 +32,57 @@ def solve(
     task_source: Annotated[
         Optional[str], typer.Argument(metavar="TASKS", help="Folder, challenges file or split (default: the examples).")
     ] = None,
+    ids: Ids = None,
+    limit: Limit = None,
     out: Annotated[Path, typer.Option("--out", "-o", help="Where to write the submission.")] = Path(
         "submissions/submission.json"),
     config: SolveConfigFile = None,
     overrides: Overrides = None,
+    device: Device = None,
+    seed: Seed = None,
     time_budget: TimeBudget = None,
     checkpoint_file: CheckpointFile = None,
     workers: Workers = 1,
     fresh: Fresh = False,
     quiet: Quiet = False,
+    dry_run: Annotated[bool, typer.Option(
+        "--dry-run", help="Print the config and what each task would get (canvas, versions, seconds, steps, end), "
+                          "then stop: nothing is trained or written.")] = False,
+    strict: Annotated[bool, typer.Option("--strict", help="Exit 1 when any task failed (the submission is still written).")] = False,
 ) -> None:
     """Solve TASKS with test-time training of TRM and augmentation voting; write a complete submission."""
+    from arc_trm.checkpoint import load_for_solve  # torch: imported by the commands that need it
+    from arc_trm.solve import solve as run_solve
+
     console = Console()
     with input_errors(console):
         budget = parse_duration(time_budget) if time_budget else None
-        cfg = solve_config(config, overrides, checkpoint_file)
-        base = checkpoint.load_for_solve(cfg.checkpoint) if cfg.checkpoint else None
+        cfg = solve_config(config, shortcuts(overrides, device, seed), checkpoint_file)
+        base = load_for_solve(cfg.checkpoint) if cfg.checkpoint else None
         if task_source is None and not DEFAULT_TASKS.is_dir():
             raise FileNotFoundError(f"no TASKS given and the examples are not at {DEFAULT_TASKS} (a non-editable "
                                     "install): give a folder, a challenges file or a split")
-        taskset = tasks.load(task_source or DEFAULT_TASKS)
+        taskset = tasks.load(task_source or DEFAULT_TASKS).select(id_list(ids), limit)
     for problem in taskset.problems:
         console.print(f"[yellow]problem:[/] {problem}")
     if not len(taskset):
-        console.print("[red]error:[/] no task with a readable test list; nothing to write")
+        console.print("[red]error:[/] no task to solve; nothing to write")
         raise typer.Exit(1)
+    if dry_run:
+        console.print(yaml.safe_dump(to_dict(cfg), sort_keys=False), markup=False)
+        console.print(dry_run_table(taskset, cfg, budget, workers, base))
+        return
     save_config(cfg, records_dir(out) / "config.yaml")
     with Display(console, len(taskset), budget, quiet) as display:
-        report = solve_tasks(taskset, out, cfg, budget, fresh=fresh, on_event=display.event, base=base,
-                             workers=workers, started=STARTED)
+        report = run_solve(taskset, out, cfg, budget, fresh=fresh, on_event=display.event, base=base,
+                           workers=workers, started=STARTED)
     console.print(results_table(report))
     console.print(
         f"{out}: {len(report.results)} tasks ({report.count('predicted')} predicted, "
         f"{report.count('skipped')} skipped, {report.count('failed')} failed; {report.resume_line()}) "
         f"in {format_duration(report.seconds)}; problems: {report.problems} (see {problems_path(out)})")
+    if strict and report.count("failed"):
+        raise typer.Exit(1)
 
 
 def solve_config(config: Optional[Path], overrides: Optional[list[str]],
@@ -70,6 +91,8 @@ def solve_config(config: Optional[Path], overrides: Optional[list[str]],
 
     Without --config, configs/cpu.yaml of the checkout; where it is absent (a wheel install), SolveConfig's
     defaults, which equal it (tests/test_config.py)."""
+    from arc_trm.solve import SolveConfig
+
     cfg = load_config(SolveConfig, config or repo_config("cpu.yaml"), overrides or [])
     if checkpoint_file is not None:
         cfg.checkpoint = str(checkpoint_file)
@@ -150,3 +173,25 @@ def results_table(report: SolveReport) -> Table:
         table.add_row(result.task_id, result.status, str(rec.get("canvas", "")), str(rec.get("steps", "")),
                       format_duration(rec.get("timings", {}).get("total", 0)), votes)
     return table
+
+
+def dry_run_table(taskset: tasks.TaskSet, cfg: SolveConfig, budget: float | None, workers: int, base) -> Table:
+    """Per task, what solve would give it, from step times measured on the device (a few steps on random
+    data; no task is trained), and when the run would end."""
+    import dataclasses
+
+    from arc_trm import devices, plan
+
+    planned = dataclasses.replace(cfg, model=base.config) if base is not None else cfg
+    cost = plan.measure(planned, devices.resolve(cfg.device))
+    rows = plan.preview(taskset, planned, cost, budget, workers)
+    end = time.strftime("%H:%M", time.localtime(time.time() + max((r["ends_at"] for r in rows), default=0)))
+    table = Table(title=f"dry run: {len(rows)} tasks on {workers} worker(s), step times {cost.name}; "
+                        f"the run would end about {end}")
+    for column in ("task", "canvas", "versions", "seconds", "steps", "ends after"):
+        table.add_column(column, justify="left" if column == "task" else "right")
+    for row in rows:
+        table.add_row(row["task_id"], str(row["canvas"] or "-"), str(row["versions"]), f"{row['seconds']:.0f}",
+                      str(row["steps"]), format_duration(row["ends_at"]))
+    return table
+

@@ -10,7 +10,6 @@ from rich.console import Console
 
 from arc_trm.budget import format_duration
 from arc_trm.config import load_config
-from arc_trm.train import TrainConfig, train as run_training
 from arc_trm_cli.options import Overrides, input_errors, repo_config
 
 
@@ -28,6 +27,8 @@ def train(
     Several GPUs or nodes: torchrun --nproc-per-node N --no-python arc-trm train --config ... --out RUN_DIR
     """
     console = Console()
+    from arc_trm.train import TrainConfig, train as run_training  # torch: imported by the commands that need it
+
     with input_errors(console):
         cfg = load_config(TrainConfig, config or repo_config("arc1.yaml"), overrides or [])
         run_training(cfg, out, on_event=_Printer(console, out).event, stop_at=stop_at, fresh=fresh)

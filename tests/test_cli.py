@@ -1,6 +1,8 @@
 """The arc-trm commands, through Typer's CliRunner, on the shipped examples and real splits."""
 
 import json
+import subprocess
+import sys
 
 import pytest
 from typer.testing import CliRunner
@@ -54,9 +56,10 @@ def test_score_against_a_split(tmp_path):
     arc2 = tasks.load("arc2-eval")
     attempts = {t.id: [(g, g) for g in t.test_outputs] for t in arc2.tasks[:12]}
     path = submission.write(submission.build(arc2, attempts), tmp_path / "sub.json")
-    result = run("score", path, "--split", "arc2-eval", "-q")
+    result = run("score", path, "--solutions", "arc2-eval", "-q")
     assert result.exit_code == 0
     assert "macro 10.00%" in result.output  # 12 of 120 tasks right
+    assert "macro 10.00%" in run("score", path, "--split", "arc2-eval", "-q").output  # the old form
 
 
 def test_score_needs_exactly_one_truth_source_and_a_readable_file(tmp_path):
@@ -70,7 +73,8 @@ def test_score_needs_exactly_one_truth_source_and_a_readable_file(tmp_path):
 
 
 def test_validate(tmp_path):
-    assert run("validate", EXAMPLES / "submission.json", "--tasks", EXAMPLES / "tasks").exit_code == 0
+    assert run("validate", EXAMPLES / "submission.json", EXAMPLES / "tasks").exit_code == 0
+    assert run("validate", EXAMPLES / "submission.json", "--tasks", EXAMPLES / "tasks").exit_code == 0  # old name
     sub = json.loads((EXAMPLES / "submission.json").read_text())
     del sub["3c9b0459"]
     sub["25ff71a9"][1].pop("attempt_2")
@@ -81,3 +85,34 @@ def test_validate(tmp_path):
     assert result.exit_code == 1
     for expected in ("3c9b0459: missing task", "25ff71a9[1]: missing attempt_2", "0d3d703e[0].attempt_1"):
         assert expected in result.output
+
+
+def test_light_commands_start_without_torch_or_scipy():
+    """-h, show, validate and score's help import neither torch nor scipy: they start in well under a second."""
+    code = ("import sys\nfrom typer.testing import CliRunner\nfrom arc_trm_cli.app import app\n"
+            "for args in (['-h'], ['show', '-h'], ['validate', '-h'], ['score', '-h'], ['solve', '-h']):\n"
+            "    assert CliRunner().invoke(app, args).exit_code == 0, args\n"
+            "print(sorted(m for m in ('torch', 'scipy') if m in sys.modules))")
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=REPO)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == "[]"
+
+
+def test_solve_selects_tasks_and_strict_fails_on_a_failed_task(tmp_path):
+    quick = ["--set", "ttt.max_steps=3", "--set", "ttt.augmentations=4", "--seed", "1", "--device", "cpu"]
+    out = tmp_path / "sub.json"
+    result = run("solve", "--ids", "3c9b0459,0d3d703e", "--limit", "1", "--out", out, "-q", *quick)
+    assert result.exit_code == 0, result.output
+    assert list(submission.read(out)) == ["3c9b0459"]
+    record = json.loads((tmp_path / "sub.json.records" / "3c9b0459.json").read_text())
+    assert record["config"]["seed"] == 1 and record["config"]["device"] == "cpu"  # the shortcuts' --set
+    broken = [*quick, "--set", "ttt.loss=nope", "--limit", "1", "--out", tmp_path / "b.json", "-q", "--fresh"]
+    assert run("solve", *broken).exit_code == 0  # a failed task still leaves a complete submission
+    assert run("solve", *broken, "--strict").exit_code == 1
+
+
+def test_solve_dry_run_trains_nothing_and_writes_nothing(tmp_path):
+    result = run("solve", "--dry-run", "--limit", "2", "--out", tmp_path / "sub.json")
+    assert result.exit_code == 0, result.output
+    assert "0d3d703e" in result.output and "25ff71a9" in result.output and "task_seconds: 45" in result.output
+    assert "the run would end about" in result.output and not (tmp_path / "sub.json").exists()

@@ -36,7 +36,7 @@ class Marks(HTMLParser):
 @pytest.fixture(scope="module")
 def run(tmp_path_factory):
     run_dir = tmp_path_factory.mktemp("eval") / "run"
-    result = CliRunner().invoke(app, ["evaluate", "--split", "arc1-eval", "--tasks", ",".join(IDS), "--out",
+    result = CliRunner().invoke(app, ["evaluate", "arc1-eval", "--ids", ",".join(IDS), "--out",
                                       str(run_dir), "-q", *QUICK], env=ENV)
     assert result.exit_code == 0, result.output
     return run_dir, result.output
@@ -106,12 +106,12 @@ def test_clear_errors(tmp_path):
         write_report(tmp_path / "missing")
 
 
-def test_tasks_and_limit_choose_the_tasks():
-    from arc_trm_cli.evaluate import select
+def test_ids_and_limit_choose_the_tasks():
+    from arc_trm_cli.options import id_list
 
     split = tasks.load("arc1-eval")
-    assert select(split, "60c09cac, 66e6c45b", None).ids == ["60c09cac", "66e6c45b"]  # in the order given
-    assert select(split, "60c09cac,66e6c45b", 1).ids == ["60c09cac"]
-    assert select(split, None, 3).ids == split.ids[:3]
+    assert split.select(id_list("60c09cac, 66e6c45b")).ids == ["60c09cac", "66e6c45b"]  # in the order given
+    assert split.select(id_list("60c09cac,66e6c45b"), 1).ids == ["60c09cac"]
+    assert split.select(None, 3).ids == split.ids[:3]
     with pytest.raises(KeyError, match="nope"):
-        select(split, "nope", None)
+        split.select(["nope"])
