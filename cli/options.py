@@ -20,8 +20,8 @@ Ids = Annotated[Optional[str], typer.Option("--ids", help="Only these task ids (
 Limit = Annotated[Optional[int], typer.Option(min=1, help="Only the first N tasks (after --ids).")]
 Device = Annotated[Optional[str], typer.Option(help="cpu, cuda, cuda:1, auto (the same as --set device=...).")]
 Seed = Annotated[Optional[int], typer.Option(help="The seed of augmentations and weights (--set seed=...).")]
-Fresh = Annotated[bool, typer.Option(help="Ignore saved per-task results and start over.")]
-Quiet = Annotated[bool, typer.Option("--quiet", "-q", help="Plain log lines instead of a live display.")]
+Fresh = Annotated[bool, typer.Option(metavar="", help="Ignore saved per-task results and start over.")]
+Quiet = Annotated[bool, typer.Option("--quiet", "-q", metavar="", help="Plain log lines instead of a live display.")]
 
 def id_list(ids: str | None) -> list[str] | None:
     """'a, b,c' -> ['a', 'b', 'c'] (None when not given)."""

@@ -24,7 +24,7 @@ def score(
     split: Annotated[Optional[str], typer.Option(hidden=True, help="Old form of --solutions SPLIT.")] = None,
     k: Annotated[int, typer.Option("-k", help="Attempts that count (pass@k).")] = 2,
     json_out: Annotated[Optional[Path], typer.Option("--json", help="Write the scores as JSON here.")] = None,
-    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="Only the summary line.")] = False,
+    quiet: Annotated[bool, typer.Option("--quiet", "-q", metavar="", help="Only the summary line.")] = False,
 ) -> None:
     """Score SUB: macro (per task, ARC Prize's) and micro (per test output) pass@k with 95% intervals."""
     console = Console()

@@ -18,7 +18,7 @@ def show(
     split: Annotated[
         Optional[str], typer.Option(help=f"Look the id up in this split only ({', '.join(arc_tasks.SPLITS)}).")
     ] = None,
-    answers: Annotated[bool, typer.Option(help="Show the test outputs when known.")] = True,
+    answers: Annotated[bool, typer.Option(metavar="", help="Show the test outputs when known.")] = True,
 ) -> None:
     """Render a task's demonstrations and test inputs (and answers) in the ARC palette."""
     console = Console()

@@ -46,9 +46,9 @@ def solve(
     fresh: Fresh = False,
     quiet: Quiet = False,
     dry_run: Annotated[bool, typer.Option(
-        "--dry-run", help="Print the config and what each task would get (canvas, versions, seconds, steps, end), "
+        "--dry-run", metavar="", help="Print the config and what each task would get (canvas, versions, seconds, steps, end), "
                           "then stop: nothing is trained or written.")] = False,
-    strict: Annotated[bool, typer.Option("--strict", help="Exit 1 when any task failed (the submission is still written).")] = False,
+    strict: Annotated[bool, typer.Option("--strict", metavar="", help="Exit 1 when any task failed (the submission is still written).")] = False,
 ) -> None:
     """Solve TASKS with test-time training of TRM and augmentation voting; write a complete submission."""
     from arc_trm.checkpoint import load_for_solve  # torch: imported by the commands that need it

@@ -20,7 +20,7 @@ def train(
         "runs/arc1"),
     overrides: Overrides = None,
     stop_at: Annotated[Optional[int], typer.Option(help="Stop (state saved) after this step; run again to go on.")] = None,
-    fresh: Annotated[bool, typer.Option(help="Discard the saved state in --out and start over.")] = False,
+    fresh: Annotated[bool, typer.Option(metavar="", help="Discard the saved state in --out and start over.")] = False,
 ) -> None:
     """Pretrain TRM on the ARC tasks of the config (resumes the run in --out when it holds one).
 

@@ -16,7 +16,7 @@ def validate(
     submission_file: Annotated[Path, typer.Argument(metavar="SUB", help="The submission.json to check.")],
     task_source: Annotated[Optional[str], typer.Argument(
         metavar="TASKS", help="The tasks it answers: a folder, a task file, a challenges file or a split name.")] = None,
-    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="Only the verdict line.")] = False,
+    quiet: Annotated[bool, typer.Option("--quiet", "-q", metavar="", help="Only the verdict line.")] = False,
     old_tasks: Annotated[Optional[str], typer.Option("--tasks", hidden=True, help="Old name of TASKS.")] = None,
 ) -> None:
     """Check SUB against TASKS: every task id, one entry per test input, both attempts, valid grids."""
