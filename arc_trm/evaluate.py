@@ -14,6 +14,8 @@ The run folder:
     scores.json                pass@2 macro and micro, 95% Wilson intervals, per-task rows
     report.html                the self-contained report (arc_trm.report)
 
+A `solve` run gets the same page from `write_solve_report` (truths where its tasks carry them).
+
 Running the same call again resumes the solve (as `solve` does) and rewrites scores and report.
 """
 
@@ -94,3 +96,20 @@ def write_report(run_dir: str | Path, title: str | None = None) -> Path:
     notes += [f"unreadable record: {p}" for p in store.problems]
     html = report.render(taskset, records, scores, title or run_dir.name, notes)
     return write_text(html, run_dir / REPORT)
+
+
+def write_solve_report(submission_path: str | Path, taskset: TaskSet, title: str | None = None) -> Path:
+    """The report of a `solve` run: `<submission>.report.html` beside the submission, from its records; scored
+    where the tasks carry their answers, else attempts, votes and statuses only."""
+    submission_path = Path(submission_path)
+    if not submission_path.is_file():
+        raise FileNotFoundError(f"{submission_path}: no such submission")
+    store = RecordStore(records_dir(submission_path))
+    records = store.load_all()
+    solutions = taskset.solutions()
+    scores = scoring.score(submission.read(submission_path), solutions) if len(solutions) == len(taskset) else None
+    notes = [f"{len(taskset)} tasks", f"{len(records)} records", str(submission_path)]
+    notes += [f"unreadable record: {p}" for p in store.problems]
+    html = report.render(taskset, records, scores, title or submission_path.stem, notes)
+    return write_text(html, submission_path.with_name(submission_path.stem + ".report.html"))
+

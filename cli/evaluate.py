@@ -61,7 +61,8 @@ def evaluate(
         with input_errors(console):
             result = evaluate_run(taskset, run_dir, cfg, budget, fresh=fresh, on_event=display.event,
                                   workers=workers, title=f"{source}, {len(taskset)} tasks", started=STARTED)
-    console.print(results_table(result.solve))
+    if not quiet:
+        console.print(results_table(result.solve))
     console.print(result.scores.summary())
     console.print(f"run folder {run_dir}: submission.json, scores.json, report {result.report}")
 

@@ -21,7 +21,8 @@ Limit = Annotated[Optional[int], typer.Option(min=1, help="Only the first N task
 Device = Annotated[Optional[str], typer.Option(help="cpu, cuda, cuda:1, auto (the same as --set device=...).")]
 Seed = Annotated[Optional[int], typer.Option(help="The seed of augmentations and weights (--set seed=...).")]
 Fresh = Annotated[bool, typer.Option(metavar="", help="Ignore saved per-task results and start over.")]
-Quiet = Annotated[bool, typer.Option("--quiet", "-q", metavar="", help="Plain log lines instead of a live display.")]
+Quiet = Annotated[bool, typer.Option(
+    "--quiet", "-q", metavar="", help="Plain lines only: no live display and no tables (the same in every command).")]
 
 def id_list(ids: str | None) -> list[str] | None:
     """'a, b,c' -> ['a', 'b', 'c'] (None when not given)."""

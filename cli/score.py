@@ -11,7 +11,7 @@ from rich.table import Table
 
 from arc_trm import scoring, submission, tasks
 from arc_trm.io import write_json
-from arc_trm_cli.options import input_errors
+from arc_trm_cli.options import Quiet, input_errors
 
 
 def score(
@@ -24,7 +24,7 @@ def score(
     split: Annotated[Optional[str], typer.Option(hidden=True, help="Old form of --solutions SPLIT.")] = None,
     k: Annotated[int, typer.Option("-k", help="Attempts that count (pass@k).")] = 2,
     json_out: Annotated[Optional[Path], typer.Option("--json", help="Write the scores as JSON here.")] = None,
-    quiet: Annotated[bool, typer.Option("--quiet", "-q", metavar="", help="Only the summary line.")] = False,
+    quiet: Quiet = False,
 ) -> None:
     """Score SUB: macro (per task, ARC Prize's) and micro (per test output) pass@k with 95% intervals."""
     console = Console()

@@ -76,7 +76,8 @@ def solve(
     with Display(console, len(taskset), budget, quiet) as display:
         report = run_solve(taskset, out, cfg, budget, fresh=fresh, on_event=display.event, base=base,
                            workers=workers, started=STARTED)
-    console.print(results_table(report))
+    if not quiet:
+        console.print(results_table(report))
     console.print(
         f"{out}: {len(report.results)} tasks ({report.count('predicted')} predicted, "
         f"{report.count('skipped')} skipped, {report.count('failed')} failed; {report.resume_line()}) "

@@ -16,7 +16,6 @@ def validate(
     submission_file: Annotated[Path, typer.Argument(metavar="SUB", help="The submission.json to check.")],
     task_source: Annotated[Optional[str], typer.Argument(
         metavar="TASKS", help="The tasks it answers: a folder, a task file, a challenges file or a split name.")] = None,
-    quiet: Annotated[bool, typer.Option("--quiet", "-q", metavar="", help="Only the verdict line.")] = False,
     old_tasks: Annotated[Optional[str], typer.Option("--tasks", hidden=True, help="Old name of TASKS.")] = None,
 ) -> None:
     """Check SUB against TASKS: every task id, one entry per test input, both attempts, valid grids."""
@@ -27,9 +26,9 @@ def validate(
         sub = submission.read(submission_file)
         taskset = tasks.load(task_source or old_tasks)
     problems = submission.validate(sub, taskset)
-    for problem in [] if quiet else taskset.problems:
+    for problem in taskset.problems:
         console.print(f"[yellow]task input problem:[/] {problem}")
-    for problem in [] if quiet else problems:
+    for problem in problems:
         console.print(f"[red]invalid:[/] {problem}")
     if problems:
         console.print(f"{submission_file}: {len(problems)} problem(s)")

@@ -11,6 +11,7 @@ from arc_trm import scoring, submission, tasks
 from arc_trm.evaluate import evaluate, write_report
 from arc_trm.records import RecordStore, records_dir
 from arc_trm_cli.app import app
+from conftest import REPO
 
 IDS = ["66e6c45b", "60c09cac"]  # 4x4 and 6x6 grids of the ARC-AGI-1 evaluation split
 QUICK = ["--set", "ttt.max_steps=15", "--set", "ttt.augmentations=8", "--set", "device=cpu"]
@@ -115,3 +116,25 @@ def test_ids_and_limit_choose_the_tasks():
     assert split.select(None, 3).ids == split.ids[:3]
     with pytest.raises(KeyError, match="nope"):
         split.select(["nope"])
+
+
+def test_report_of_a_solve_run_with_and_without_answers(tmp_path):
+    runner = CliRunner()
+    out = tmp_path / "sub.json"
+    solved = runner.invoke(app, ["solve", "--ids", "3c9b0459", "--out", str(out), "-q", "--set", "ttt.max_steps=3",
+                                 "--set", "ttt.augmentations=4"], env=ENV)
+    assert solved.exit_code == 0, solved.output
+    examples = REPO / "examples" / "tasks"
+    result = runner.invoke(app, ["report", str(out), str(examples / "3c9b0459.json")], env=ENV)
+    assert result.exit_code == 0, result.output
+    page = (tmp_path / "sub.report.html").read_text()
+    assert 'data-task="3c9b0459"' in page and "pass@2 macro" in page  # the task file holds its answer
+    blind = json.loads((examples / "3c9b0459.json").read_text())
+    blind["test"] = [{"input": t["input"]} for t in blind["test"]]
+    (tmp_path / "blind").mkdir()
+    (tmp_path / "blind" / "3c9b0459.json").write_text(json.dumps(blind))
+    assert runner.invoke(app, ["report", str(out), str(tmp_path / "blind")], env=ENV).exit_code == 0
+    page = (tmp_path / "sub.report.html").read_text()
+    assert "truth unknown" in page and "pass@2 macro" not in page
+    missing = runner.invoke(app, ["report", str(out)], env=ENV)
+    assert missing.exit_code == 2 and "needs TASKS" in missing.output
