@@ -26,14 +26,32 @@ import contextlib
 import copy
 import math
 from collections.abc import Callable, Iterable, Iterator, Mapping
+from dataclasses import dataclass
 from typing import Any
 
 import torch
 import torch.distributed as dist
 from torch import nn
 
-__all__ = ["AdamATan2", "EMA", "PuzzleEmbeddingSignSGD", "adam_atan2_update", "lr_at", "signsgd_step",
+__all__ = ["AdamATan2", "EMA", "OptimConfig", "PuzzleEmbeddingSignSGD", "adam_atan2_update", "lr_at", "signsgd_step",
            "sum_over_ranks", "world_size"]
+
+
+@dataclass
+class OptimConfig:
+    """The optimisers and their schedule, as `ttt.Trainer` runs them, for pretraining (`TrainConfig.optim`) and
+    test-time training (`TTTConfig`, which adds its own defaults); the defaults here: the official ARC recipe."""
+
+    lr: float = 1e-4
+    puzzle_emb_lr: float = 1e-2
+    weight_decay: float = 0.1
+    puzzle_emb_weight_decay: float = 0.1
+    betas: tuple[float, float] = (0.9, 0.95)
+    warmup_steps: int = 2000
+    lr_min_ratio: float = 1.0  # cosine decay to lr * lr_min_ratio; 1.0 (every official recipe): constant
+    ema: float = 0.999  # EMA rate of the weights used for prediction, evaluated and saved; 0: none
+    loss: str = "stablemax"
+    train: str = "all"  # "all" weights, or "embeddings" only (fine-tuning a pretrained checkpoint)
 
 
 # ----------------------------------------------------------------------------------------------------------
@@ -69,6 +87,8 @@ def adam_atan2_update(
     exp_avg_sq.mul_(beta2).addcmul_(grad, grad, value=1.0 - beta2)
     denom = exp_avg_sq.sqrt().div_(bias_correction2_sqrt)
     param.add_(torch.atan2(exp_avg, denom), alpha=-lr / bias_correction1)
+
+
 
 
 class AdamATan2(torch.optim.Optimizer):

@@ -97,7 +97,7 @@ def measure(config: Any, device: Any, canvases: tuple[int, int] = (10, 30), step
     points = []
     for canvas in canvases:
         model = ttt.new_model(config.model, 8, device, seed=config.seed)
-        trainer = ttt.Trainer(model, config.ttt)
+        trainer = ttt.Trainer(model, config.ttt, config.ttt.max_steps)
         rows = ttt.batch_size(config.ttt, canvas)
         batch = {"inputs": torch.randint(2, 12, (rows, canvas * canvas)),
                  "labels": torch.randint(2, 12, (rows, canvas * canvas)),

@@ -114,7 +114,7 @@ def solve_group(group: list[Task], config: SolveConfig, seconds: float, device: 
     num_versions = sum(len(part.augs) for part in parts)
     model = ttt.from_pretrained(base, num_versions, device) if base is not None else \
         ttt.new_model(config.model, num_versions, device, seed=config.seed)
-    trainer = ttt.Trainer(model, c)
+    trainer = ttt.Trainer(model, c, c.max_steps)
     per_row = predict.time_step(model, parts[0])  # one eval supervision step of one test input in one version
     per_version = per_row * sum(p.test_per_version for p in parts) * model.config.N_sup * SAFETY  # all tasks
     batch = ttt.batch_size(c, canvas)

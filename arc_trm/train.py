@@ -41,26 +41,10 @@ from arc_trm.cost import step_flops
 from arc_trm.dataset import DataConfig, PretrainData, Sampler
 from arc_trm.io import atomic_open, write_json
 from arc_trm.model import TRM, TRMConfig
+from arc_trm.optim import OptimConfig
 from arc_trm.ttt import Trainer
 
 Event = Callable[..., None]
-
-
-@dataclass
-class OptimConfig:
-    """The optimisers and their schedule (the fields `ttt.Trainer` reads); defaults: the official ARC recipe."""
-
-    lr: float = 1e-4
-    puzzle_emb_lr: float = 1e-2
-    weight_decay: float = 0.1
-    puzzle_emb_weight_decay: float = 0.1
-    betas: tuple[float, float] = (0.9, 0.95)
-    warmup_steps: int = 2000
-    lr_min_ratio: float = 1.0  # cosine decay to lr * lr_min_ratio; 1.0 (every official recipe): constant
-    ema: float = 0.999  # EMA rate of the weights evaluated and saved; 0: none
-    loss: str = "stablemax"
-    train: str = "all"  # "all" weights, or "embeddings" only
-    max_steps: int = 0  # unused here (the run's total steps are passed to the Trainer)
 
 
 @dataclass
@@ -492,5 +476,5 @@ def params_digest(model: TRM) -> str:
     return h.hexdigest()
 
 
-__all__ = ["DataConfig", "Meter", "OptimConfig", "Ranks", "TrainConfig", "cost_model", "evaluate", "load_resume",
+__all__ = ["DataConfig", "Meter", "Ranks", "TrainConfig", "cost_model", "evaluate", "load_resume",
            "params_digest", "read_metrics", "save_resume", "setup_ranks", "total_steps", "train"]

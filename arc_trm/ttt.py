@@ -20,12 +20,13 @@ import torch
 
 from arc_trm.losses import ACTLoss, act_loss
 from arc_trm.model import TRM, Carry, TRMConfig
-from arc_trm.optim import EMA, AdamATan2, PuzzleEmbeddingSignSGD, lr_at, sum_over_ranks, world_size
+from arc_trm.optim import EMA, AdamATan2, OptimConfig, PuzzleEmbeddingSignSGD, lr_at, sum_over_ranks, world_size
 
 
 @dataclass
-class TTTConfig:
-    """How one task is trained at test time (defaults: the CPU default of configs/cpu.yaml)."""
+class TTTConfig(OptimConfig):
+    """How one task is trained at test time: the optimisers (OptimConfig's fields, with the test-time defaults
+    below) plus the task's versions, steps and batches (defaults: the CPU default of configs/cpu.yaml)."""
 
     augmentations: int = 64  # K: augmented versions of the task, identity included
     permute_background: bool = True  # let colour 0 take part in the colour permutations (official: False)
@@ -34,15 +35,11 @@ class TTTConfig:
     max_steps: int = 5000  # optimiser steps at most (time usually stops it first)
     batch_size: int = 16  # demonstrations per step (at most, with batch_tokens)
     batch_tokens: int = 784  # > 0: fewer demonstrations per step on bigger canvases, about this many cells in all
+    # OptimConfig's defaults for test-time training from scratch
     lr: float = 2e-3
-    puzzle_emb_lr: float = 1e-2
     weight_decay: float = 1.0
-    puzzle_emb_weight_decay: float = 0.1
-    betas: tuple[float, float] = (0.9, 0.95)
     warmup_steps: int = 20
-    ema: float = 0.99  # EMA rate of the weights used for prediction; 0: no EMA
-    loss: str = "stablemax"
-    train: str = "all"  # "all" weights, or "embeddings" only (fine-tuning a pretrained checkpoint)
+    ema: float = 0.99
 
 
 def new_model(config: TRMConfig, num_versions: int, device: torch.device, seed: int = 0) -> TRM:
@@ -75,16 +72,16 @@ class Trainer:
     """Deep-supervision training as the official loop: a persistent ACT batch, one supervision step per
     optimiser step; AdamATan2 on the weights, sign SGD on the puzzle-embedding rows, warmup, optional EMA.
 
-    Shared by test-time training (`solve`) and pretraining (`arc_trm.train`, whose OptimConfig has the same
-    fields plus `lr_min_ratio`). Under torch.distributed each rank steps on its slice of the global batch: the
+    Shared by test-time training (`solve`, a TTTConfig) and pretraining (`arc_trm.train`, its OptimConfig).
+    `total_steps` is where the cosine schedule ends (it matters only when `lr_min_ratio` < 1). Under torch.distributed each rank steps on its slice of the global batch: the
     loss is divided by the global batch and the weight gradients are summed over ranks (as the official loop;
     the puzzle-embedding rows are gathered by their optimiser), so every rank applies the same update.
     `state_dict()` holds everything but the model for an exact resume, the persistent batch (`carry`) included.
     """
 
-    def __init__(self, model: TRM, config: TTTConfig, total_steps: int | None = None):
+    def __init__(self, model: TRM, config: OptimConfig, total_steps: int = 0):
         self.model, self.config = model, config
-        self.total_steps = total_steps or config.max_steps
+        self.total_steps = total_steps
         self.last: tuple[ACTLoss, dict[str, torch.Tensor]] | None = None  # last step's loss and outputs
         params = [] if config.train == "embeddings" else list(model.parameters())
         for p in model.parameters():
@@ -94,7 +91,6 @@ class Trainer:
         self.embeddings = PuzzleEmbeddingSignSGD(
             model.puzzle_emb.weight, lr=config.puzzle_emb_lr, weight_decay=config.puzzle_emb_weight_decay)
         self.ema = EMA(model, mu=config.ema) if config.ema > 0 and params else None
-        self.lr_min_ratio = getattr(config, "lr_min_ratio", 1.0)  # 1.0: constant after warmup (every recipe)
         self.carry = None
         self.steps = 0
 
@@ -142,10 +138,10 @@ class Trainer:
         c, emb = self.config, self.model.puzzle_emb
         if self.weights is not None:
             for group in self.weights.param_groups:
-                group["lr"] = lr_at(self.steps, c.lr, c.warmup_steps, self.total_steps, self.lr_min_ratio)
+                group["lr"] = lr_at(self.steps, c.lr, c.warmup_steps, self.total_steps, c.lr_min_ratio)
             self.weights.step()
             self.weights.zero_grad(set_to_none=True)
-        self.embeddings.lr = lr_at(self.steps, c.puzzle_emb_lr, c.warmup_steps, self.total_steps, self.lr_min_ratio)
+        self.embeddings.lr = lr_at(self.steps, c.puzzle_emb_lr, c.warmup_steps, self.total_steps, c.lr_min_ratio)
         self.embeddings.step(emb.ids, emb.rows.grad)
         if self.ema is not None:
             self.ema.update(self.model)
