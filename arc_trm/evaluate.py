@@ -26,9 +26,10 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from arc_trm import report, scoring, submission
+from arc_trm.events import Listener
 from arc_trm.io import write_json, write_text
 from arc_trm.records import RecordStore, records_dir
-from arc_trm.solve import Event, SolveConfig, SolveReport, solve
+from arc_trm.solve import SolveConfig, SolveReport, solve
 from arc_trm.tasks import TaskSet, load
 
 TASKS, RUN, SUBMISSION, SCORES, REPORT = "tasks.json", "run.json", "submission.json", "scores.json", "report.html"
@@ -45,7 +46,7 @@ class EvaluateResult:
 
 
 def evaluate(taskset: TaskSet, run_dir: str | Path, config: SolveConfig, budget_seconds: float | None = None,
-             fresh: bool = False, on_event: Event | None = None, workers: int = 1,
+             fresh: bool = False, on_event: Listener | None = None, workers: int = 1,
              title: str | None = None, started: float | None = None) -> EvaluateResult:
     """Solve `taskset` (every task needs its test outputs), score pass@2 and write the report; the budget
     counts from `started` (as `solve`'s)."""

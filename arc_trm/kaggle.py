@@ -288,7 +288,7 @@ _LOAD = '''\
 try:
     import dataclasses
     import torch
-    from arc_trm import checkpoint, devices, plan, tasks
+    from arc_trm import checkpoint, devices, events, plan, tasks
     from arc_trm.config import load_config
     from arc_trm.solve import SolveConfig, solve
 
@@ -324,13 +324,13 @@ except Exception:
 
 _SOLVE = '''\
 # Solve within what is left of the budget; the complete submission is rewritten after every task.
-def log(kind, **info):
-    if kind == "done":
-        record = info["record"]
-        print(f"{time.time() - START:8.0f}s {info['task_id']}: {record['status']}"
+def log(event):
+    if isinstance(event, events.TaskDone):
+        record = event.record
+        print(f"{time.time() - START:8.0f}s {event.task_id}: {record['status']}"
               f" steps {record.get('steps', 0)}" + (f" ({record['reason']})" if record.get("reason") else ""))
-    elif kind == "worker_failed":
-        print(f"a worker failed (exit code {info['exitcode']})")
+    elif isinstance(event, (events.WorkerFailed, events.Stopped)):
+        print(event)
 
 try:
     report = solve(taskset, OUT, config, budget_seconds=BUDGET - (time.time() - START),

@@ -34,15 +34,16 @@ from typing import Any, Optional
 
 import torch
 
-from arc_trm import checkpoint, devices, submission, task_encoding, ttt
+from arc_trm import checkpoint, devices, events, submission, task_encoding, ttt
 from arc_trm.budget import STOP_MARGIN, BudgetPlanner, Deadline
 from arc_trm.claims import HOST, ClaimQueue, clear_claims, run_id
 from arc_trm.config import to_dict
+from arc_trm.events import Listener
 from arc_trm.io import write_json
 from arc_trm.model import TRM, TRMConfig
 from arc_trm.plan import TaskWork, config_for, seconds_of
 from arc_trm.records import RecordStore, attempts_of, problems_path, records_dir
-from arc_trm.solve_task import Event, fallback_record, group_name, solve_or_fail
+from arc_trm.solve_task import fallback_record, group_name, solve_or_fail
 from arc_trm.tasks import Task, TaskSet
 
 
@@ -110,7 +111,7 @@ DROPPED = "dropped by the plan"  # a skip that only another plan (so another ask
 
 
 def solve(taskset: TaskSet, out: str | Path, config: SolveConfig, budget_seconds: float | None = None,
-          fresh: bool = False, on_event: Event | None = None, base: TRM | None = None,
+          fresh: bool = False, on_event: Listener | None = None, base: TRM | None = None,
           workers: int = 1, plan: Mapping[str, TaskWork] | None = None,
           started: float | None = None) -> SolveReport:
     """Solve every task of `taskset` into the submission `out`; see the module docstring.
@@ -121,7 +122,7 @@ def solve(taskset: TaskSet, out: str | Path, config: SolveConfig, budget_seconds
     `plan` (arc_trm.plan) gives each task its versions, steps and share of the time (steps 0: fallback), and
     its order. `started` (a `time.monotonic()` reading) is when the budget began: the command's start.
     """
-    emit = on_event or (lambda *args, **kwargs: None)
+    emit = on_event or events.ignore
     deadline = Deadline(budget_seconds, start=started)
     out = Path(out)
     store = RecordStore(records_dir(out))
@@ -134,8 +135,7 @@ def solve(taskset: TaskSet, out: str | Path, config: SolveConfig, budget_seconds
     retried = Counter(kind.removeprefix("retry: ") for kind in kinds.values() if kind.startswith("retry"))
     redone = sum(kind == "redo" for kind in kinds.values())
     todo = [t for t in _ordered(taskset, plan) if kinds.get(t.id) != "done"]
-    emit("start", tasks=len(taskset), resumed=len(taskset) - len(todo), problems=len(taskset.problems),
-         retried=dict(retried), redone=redone)
+    emit(events.Started(len(taskset), len(taskset) - len(todo), len(taskset.problems), dict(retried), redone))
     units = groups(todo, config.group_tasks, config.ttt.translate)
     run, stopped, alone = run_id(_state(todo, store)), False, not _under_torchrun()
     if alone:
@@ -197,7 +197,7 @@ def _under_torchrun() -> bool:
 
 
 def _work(units: list[list[Task]], taskset: TaskSet, out: Path, config: SolveConfig, deadline: Deadline,
-          emit: Event, base: TRM | None, plan: Mapping[str, TaskWork] | None, queue: ClaimQueue,
+          emit: Listener, base: TRM | None, plan: Mapping[str, TaskWork] | None, queue: ClaimQueue,
           workers: int) -> None:
     """Claim units (a task, or a group trained together) one at a time until none is left or time is up;
     save each unit's records, then mark it done. `workers`: how many processes share the queue (the time a
@@ -223,19 +223,19 @@ def _work(units: list[list[Task]], taskset: TaskSet, out: Path, config: SolveCon
             for record in _solve_unit(names[name], taskset, config, deadline, planner, device, emit, base, plan):
                 planner.done(record["task_id"])
                 _save(store, {**record, "solved_by": f"{HOST}:{os.getpid()}"})
-                emit("done", task_id=record["task_id"], record=record)
+                emit(events.TaskDone(record["task_id"], record))
             queue.finish(name)
             _write_submission(taskset, store, out)
 
 
 def _solve_unit(group: list[Task], taskset: TaskSet, config: SolveConfig, deadline: Deadline,
-                planner: BudgetPlanner, device: torch.device, emit: Event, base: TRM | None,
+                planner: BudgetPlanner, device: torch.device, emit: Listener, base: TRM | None,
                 plan: Mapping[str, TaskWork] | None) -> list[dict]:
     """The records of one unit: solved in its slice of the time, or skipped."""
     asked = config_for(config, plan, [t.id for t in group])
     name = group_name(group)
     seconds = math.fsum(planner.slice_for(task.id, deadline.remaining()) for task in group)
-    emit("task", task_id=name, seconds=seconds)
+    emit(events.TaskStarted(name, seconds))
     if not all(task.solvable for task in group):
         return [fallback_record(task, "skipped", NOTHING_TO_SOLVE, asked) for task in group]
     if asked.ttt.max_steps == 0:
@@ -256,7 +256,7 @@ def _save(store: RecordStore, record: dict) -> None:
 
 
 def _supervise(units: list[list[Task]], taskset: TaskSet, out: Path, config: SolveConfig, deadline: Deadline,
-               workers: int, emit: Event, plan: Mapping[str, TaskWork] | None, run: str) -> bool:
+               workers: int, emit: Listener, plan: Mapping[str, TaskWork] | None, run: str) -> bool:
     """Run `workers` worker processes over the run's shared queue; report records as they land; at the hard
     deadline (the budget less STOP_MARGIN) kill them all. True when the deadline stopped them."""
     rank = int(os.environ.get("LOCAL_RANK", 0))  # under torchrun: this node's ranks share its cores and GPUs
@@ -279,17 +279,17 @@ def _supervise(units: list[list[Task]], taskset: TaskSet, out: Path, config: Sol
             for process in processes:
                 process.kill()
             stopped = True
-            emit("stopped", margin=STOP_MARGIN)
+            emit(events.Stopped(STOP_MARGIN))
             break
     for process in processes:
         process.join()
         if process.exitcode and not stopped:
-            emit("worker_failed", exitcode=process.exitcode)
+            emit(events.WorkerFailed(process.exitcode))
     _report_new(units, queue, store, seen, emit)
     return stopped
 
 
-def _report_new(units: list[list[Task]], queue: ClaimQueue, store: RecordStore, seen: set, emit: Event) -> None:
+def _report_new(units: list[list[Task]], queue: ClaimQueue, store: RecordStore, seen: set, emit: Listener) -> None:
     """Emit "done" for each task of the units finished since the last call."""
     for unit in units:
         name = group_name(unit)
@@ -298,7 +298,7 @@ def _report_new(units: list[list[Task]], queue: ClaimQueue, store: RecordStore, 
             for task in unit:
                 record = store.load(task.id)
                 if record is not None:
-                    emit("done", task_id=task.id, record=record)
+                    emit(events.TaskDone(task.id, record))
 
 
 def _worker(units: list[list[Task]], taskset: TaskSet, out: Path, config: SolveConfig, end: float | None,
@@ -308,7 +308,7 @@ def _worker(units: list[list[Task]], taskset: TaskSet, out: Path, config: SolveC
     deadline = Deadline(None if end is None else max(0.0, end - time.monotonic()))
     base = checkpoint.load_for_solve(config.checkpoint) if config.checkpoint else None
     queue = ClaimQueue(records_dir(out), run)
-    _work(units, taskset, out, config, deadline, lambda *a, **k: None, base, plan, queue, sharing)
+    _work(units, taskset, out, config, deadline, events.ignore, base, plan, queue, sharing)
 
 
 def groups(todo: list[Task], size: int, translate: int = 0) -> list[list[Task]]:

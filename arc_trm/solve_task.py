@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import dataclasses
 import time
-from collections.abc import Callable
 from contextlib import nullcontext
 from typing import TYPE_CHECKING, Any
 
@@ -20,6 +19,7 @@ import torch
 
 from arc_trm import augment, predict, submission, task_encoding, ttt, vote
 from arc_trm.config import to_dict
+from arc_trm.events import Listener, Phase, Progress, Retry
 from arc_trm.model import TRM
 from arc_trm.records import make_record
 from arc_trm.tasks import Task
@@ -27,7 +27,6 @@ from arc_trm.tasks import Task
 if TYPE_CHECKING:
     from arc_trm.solve import SolveConfig
 
-Event = Callable[..., None]
 SAFETY = 1.25  # margin on measured step times
 TRAIN_STEP_FACTOR = 3.0  # a training step per row against an eval step per row (backward, optimiser), roughly
 
@@ -44,7 +43,7 @@ def fallback_record(task: Task, status: str, reason: str, config: SolveConfig) -
     return record
 
 
-def solve_or_fail(group: list[Task], config: SolveConfig, seconds: float, device: torch.device, emit: Event,
+def solve_or_fail(group: list[Task], config: SolveConfig, seconds: float, device: torch.device, emit: Listener,
                   base: TRM | None = None) -> list[dict]:
     """Solve a group; out of memory retries with half the augmentations, any other error gives fallbacks (a
     group that fails has its tasks solved alone, so one broken task never costs the others their answers)."""
@@ -58,13 +57,13 @@ def solve_or_fail(group: list[Task], config: SolveConfig, seconds: float, device
             smaller = max(1, attempt_config.ttt.augmentations // 2)
             attempt_config = _with_ttt(attempt_config, augmentations=smaller,
                                        batch_size=max(1, attempt_config.ttt.batch_size // 2))
-            emit("retry", task_id=name, reason="out of memory", augmentations=smaller)
+            emit(Retry(name, "out of memory", smaller))
         except OutOfTime as err:
             return [fallback_record(task, "skipped", f"out of time: {err}", config) for task in group]
         except Exception as err:  # one broken task never costs the others their answers
             if len(group) == 1:
                 return [fallback_record(group[0], "failed", f"{type(err).__name__}: {err}", config)]
-            emit("retry", task_id=name, reason=f"{type(err).__name__}: {err}; each task alone")
+            emit(Retry(name, f"{type(err).__name__}: {err}; each task alone"))
             return _solve_alone(group, config, end, device, emit, base)
     return [fallback_record(task, "failed", "out of memory at the smallest size", config) for task in group]
 
@@ -78,7 +77,7 @@ def _as_asked(record: dict, asked: SolveConfig, ran: SolveConfig) -> dict:
     return record
 
 
-def _solve_alone(group: list[Task], config: SolveConfig, end: float, device: torch.device, emit: Event,
+def _solve_alone(group: list[Task], config: SolveConfig, end: float, device: torch.device, emit: Listener,
                  base: TRM | None) -> list[dict]:
     """The tasks of a failed group one by one, sharing the group's remaining time equally."""
     records = []
@@ -97,7 +96,7 @@ class OutOfTime(Exception):
     """Not even the smallest rollout (and one training step) fits in the time a task has."""
 
 
-def solve_group(group: list[Task], config: SolveConfig, seconds: float, device: torch.device, emit: Event,
+def solve_group(group: list[Task], config: SolveConfig, seconds: float, device: torch.device, emit: Listener,
                 base: TRM | None = None) -> list[dict]:
     """Train one model on the group's augmented demonstrations (each task's versions their own puzzle rows, a
     batch of each task per step), then roll out and vote per task, all within `seconds`; a record per task.
@@ -125,16 +124,16 @@ def solve_group(group: list[Task], config: SolveConfig, seconds: float, device: 
     if versions < 1:
         raise OutOfTime(f"a rollout and a training step need {per_version + step_time:.1f} s, {left:.1f} s left")
     train_until = end - versions * per_version
-    emit("phase", task_id=name, phase="train", canvas=canvas, versions=num_versions)
+    emit(Phase(name, "train", num_versions, canvas))
     metrics: dict[str, float] = {}
     while trainer.steps < c.max_steps and time.monotonic() + step_time * SAFETY < train_until:
         began = time.monotonic()
         metrics = trainer.step(task_encoding.sample_joint(parts, batch))
         step_time = time.monotonic() - began if trainer.steps == 1 else max(step_time, time.monotonic() - began)
         if trainer.steps % 25 == 0:
-            emit("progress", task_id=name, step=trainer.steps, **metrics)
+            emit(Progress(name, trainer.steps, **metrics))
     trained = time.monotonic()
-    emit("phase", task_id=name, phase="predict", versions=versions)
+    emit(Phase(name, "predict", versions))
     with trainer.ema.swapped_in(model) if trainer.ema else nullcontext():
         candidates = [predict.rollout(model, part, config.rollout_batch, versions) for part in parts]
     timings = {"train": trained - start, "predict": time.monotonic() - trained, "total": time.monotonic() - start}

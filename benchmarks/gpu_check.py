@@ -21,6 +21,7 @@ Parts (each guarded, so one failure does not hide the others; total well inside 
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import os
 import subprocess
@@ -141,6 +142,7 @@ def _smallest(split: str, count: int, candidates: int = 60):
 def oom_retry(out_dir: Path) -> dict:
     """Force solve's out-of-memory retry: cap the process's CUDA memory at 60% of an uncapped run's peak."""
     from arc_trm import tasks, task_encoding
+    from arc_trm.events import Retry
     from arc_trm.solve import solve
 
     big = max(tasks.load("arc1-eval").tasks[:60], key=task_encoding.task_canvas)
@@ -156,17 +158,18 @@ def oom_retry(out_dir: Path) -> dict:
     total = torch.cuda.get_device_properties(0).total_memory
     cap = base + 0.6 * peak
     torch.cuda.set_per_process_memory_fraction(cap / total)
-    events: list[dict] = []
+    events: list = []
     try:
         capped = solve(taskset, out_dir / "oom_capped" / "submission.json", config, fresh=True,
-                       on_event=lambda kind, **kw: events.append({"kind": kind, **kw}))
+                       on_event=events.append)
     finally:
         torch.cuda.set_per_process_memory_fraction(1.0)
         torch.cuda.empty_cache()
     record = capped.results[0].record
     return {"task": big.id, "canvas": task_encoding.task_canvas(big), "uncapped_status": free_run.results[0].status,
             "uncapped_peak_gib": peak / 2**30, "cap_gib": cap / 2**30,
-            "retries": [e for e in events if e["kind"] == "retry"], "capped_status": capped.results[0].status,
+            "retries": [dataclasses.asdict(e) for e in events if isinstance(e, Retry)],
+            "capped_status": capped.results[0].status,
             "capped_augmentations": record.get("config", {}).get("ttt", {}).get("augmentations"),
             "capped_reason": record.get("reason")}
 

@@ -12,7 +12,7 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from arc_trm import tasks
+from arc_trm import events, tasks
 from arc_trm.budget import format_duration, parse_duration
 from arc_trm.config import load_config, save_config, to_dict
 from arc_trm.records import problems_path, records_dir
@@ -118,38 +118,37 @@ class Display:
     def __exit__(self, *exc):
         return self.progress.__exit__(*exc)
 
-    def event(self, kind: str, **info) -> None:
-        if kind == "start":
-            self.resumed = info["resumed"]
-            self.progress.update(self.bar, advance=info["resumed"])
-            retried = sum(info["retried"].values())
-            self.log(f"{info['tasks']} tasks, {info['resumed']} resumed from saved results, "
-                     f"{info['problems']} input problem(s)"
-                     + (f"; retrying {retried} without an answer ({', '.join(info['retried'])})" if retried else "")
-                     + (f"; {info['redone']} saved under another config are redone" if info["redone"] else ""))
-        elif kind == "task":
-            self.status(f"{info['task_id']}: starting ({format_duration(info['seconds'])} allowed)")
-        elif kind == "phase":
-            extra = f" canvas {info['canvas']}, {info['versions']} versions" if "canvas" in info else ""
-            self.status(f"{info['task_id']}: {info['phase']}{extra}")
-        elif kind == "progress":
-            self.status(f"{info['task_id']}: step {info['step']} loss {info['loss']:.3f} "
-                        f"exact {info['exact']:.2f}")
-        elif kind == "stopped":
-            self.log(f"hard deadline: workers stopped {info['margin']:.0f} s before the budget's end; "
-                     "the submission holds every saved record")
-        elif kind == "worker_failed":
-            self.log(f"a worker process failed (exit code {info['exitcode']}); its unfinished tasks keep fallbacks")
-        elif kind == "retry":
-            smaller = f" with {info['augmentations']} versions" if "augmentations" in info else ""
-            self.log(f"{info['task_id']}: {info['reason']}, retrying{smaller}")
-        elif kind == "done":
-            record = info["record"]
-            self.finished += 1
-            self.progress.update(self.bar, advance=1)
-            self.log(f"{info['task_id']}: {record['status']}"
-                     + (f" ({record['reason']})" if record.get("reason") else "")
-                     + f" in {format_duration(record.get('timings', {}).get('total', 0))}")
+    def event(self, event: events.Event) -> None:
+        match event:
+            case events.Started():
+                self.resumed = event.resumed
+                self.progress.update(self.bar, advance=event.resumed)
+                retried = sum(event.retried.values())
+                self.log(f"{event.tasks} tasks, {event.resumed} resumed from saved results, "
+                         f"{event.problems} input problem(s)"
+                         + (f"; retrying {retried} without an answer ({', '.join(event.retried)})" if retried else "")
+                         + (f"; {event.redone} saved under another config are redone" if event.redone else ""))
+            case events.TaskStarted():
+                self.status(f"{event.task_id}: starting ({format_duration(event.seconds)} allowed)")
+            case events.Phase():
+                extra = f" canvas {event.canvas}," if event.canvas is not None else ""
+                self.status(f"{event.task_id}: {event.phase}{extra} {event.versions} versions")
+            case events.Progress():
+                self.status(f"{event.task_id}: step {event.step} loss {event.loss:.3f} exact {event.exact:.2f}")
+            case events.Stopped():
+                self.log(f"hard deadline: workers stopped {event.margin:.0f} s before the budget's end; "
+                         "the submission holds every saved record")
+            case events.WorkerFailed():
+                self.log(f"a worker process failed (exit code {event.exitcode}); its unfinished tasks keep fallbacks")
+            case events.Retry():
+                smaller = f" with {event.augmentations} versions" if event.augmentations else ""
+                self.log(f"{event.task_id}: {event.reason}, retrying{smaller}")
+            case events.TaskDone(record=record):
+                self.finished += 1
+                self.progress.update(self.bar, advance=1)
+                self.log(f"{event.task_id}: {record['status']}"
+                         + (f" ({record['reason']})" if record.get("reason") else "")
+                         + f" in {format_duration(record.get('timings', {}).get('total', 0))}")
 
     def status(self, text: str) -> None:
         elapsed = time.monotonic() - self.start

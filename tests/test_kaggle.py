@@ -19,6 +19,7 @@ from pathlib import Path
 import dataclasses
 
 import pytest
+import yaml
 import torch
 from typer.testing import CliRunner
 
@@ -60,7 +61,7 @@ def test_build_writes_notebook_dataset_and_metadata(built):
     assert json.loads((dataset / "dataset-metadata.json").read_text())["id"] == "someone/arc-trm"
     meta = json.loads((built / "kernel-metadata.json").read_text())
     assert meta["enable_internet"] is False and meta["dataset_sources"] == ["someone/arc-trm"]
-    assert "ttt:\n  augmentations: 8" in (dataset / "config.yaml").read_text()
+    assert yaml.safe_load((dataset / "config.yaml").read_text())["ttt"]["augmentations"] == 8
 
 
 def test_notebook_is_valid_nbformat_and_carries_the_baked_budget(built):
