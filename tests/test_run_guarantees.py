@@ -113,20 +113,26 @@ def test_the_heartbeat_keeps_a_claim_alive(tmp_path):
         assert not other.claim("a")
 
 
-def _claim_all(folder: str, units: list[str], results) -> None:
+def _claim_all(folder: str, units: list[str], results, ready, go) -> None:
     queue = claims.ClaimQueue(folder, "race")
+    ready.release()
+    go.wait()  # all start claiming together
     while (unit := queue.claim_next(units)) is not None:
         results.put((unit, os.getpid()))
+        time.sleep(0.002)  # a unit's work, so that the workers interleave
         queue.finish(unit)
 
 
 def test_processes_racing_for_units_each_get_distinct_ones(tmp_path):
     units = [f"task{i}" for i in range(200)]
     context = multiprocessing.get_context("spawn")
-    results = context.Queue()
-    workers = [context.Process(target=_claim_all, args=(str(tmp_path), units, results)) for _ in range(4)]
+    results, ready, go = context.Queue(), context.Semaphore(0), context.Event()
+    workers = [context.Process(target=_claim_all, args=(str(tmp_path), units, results, ready, go)) for _ in range(4)]
     for worker in workers:
         worker.start()
+    for _ in workers:
+        assert ready.acquire(timeout=60)
+    go.set()
     got = [results.get(timeout=60) for _ in units]
     for worker in workers:
         worker.join(timeout=60)
