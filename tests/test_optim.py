@@ -182,6 +182,7 @@ def _gloo_worker(rank: int, world_size: int, store_file: str, out_dir: str) -> N
         opt.step(ids[rank], grads[rank])
         signsgd_step(table, ids[rank], -grads[rank], lr=0.05, weight_decay=0.0, group=dist.group.WORLD)
         torch.save(table, Path(out_dir) / f"rank{rank}.pt")
+        dist.barrier()  # neither rank tears the group down while the other still talks (gloo aborts then)
     finally:
         dist.destroy_process_group()
 
