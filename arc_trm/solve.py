@@ -157,8 +157,9 @@ def solve(taskset: TaskSet, out: str | Path, config: SolveConfig, budget_seconds
 
 def resume_kind(record: dict, asked: SolveConfig) -> str:
     """What a saved record means for a rerun asked to do `asked`: "done" (kept: it predicted, or ran to its
-    end without a decodable answer, or its task has nothing to solve, or the same plan dropped it), "retry: <why>" (skipped for time, or
-    failed: the same command tries again) or "redo" (it was made with another config)."""
+    end without a decodable answer, or its task has nothing to solve, or the same plan dropped it),
+    "retry: <why>" (skipped for time, or failed: the same command tries again) or "redo" (it was made with
+    another config)."""
     if not _same_work(record.get("config", {}), asked):
         return "redo"
     if record["status"] in ("predicted", "fallback") or record.get("reason") in (NOTHING_TO_SOLVE, DROPPED):

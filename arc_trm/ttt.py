@@ -73,9 +73,10 @@ class Trainer:
     optimiser step; AdamATan2 on the weights, sign SGD on the puzzle-embedding rows, warmup, optional EMA.
 
     Shared by test-time training (`solve`, a TTTConfig) and pretraining (`arc_trm.train`, its OptimConfig).
-    `total_steps` is where the cosine schedule ends (it matters only when `lr_min_ratio` < 1). Under torch.distributed each rank steps on its slice of the global batch: the
-    loss is divided by the global batch and the weight gradients are summed over ranks (as the official loop;
-    the puzzle-embedding rows are gathered by their optimiser), so every rank applies the same update.
+    `total_steps` is where the cosine schedule ends (it matters only when `lr_min_ratio` < 1). Under
+    torch.distributed each rank steps on its slice of the global batch: the loss is divided by the global batch
+    and the weight gradients are summed over ranks (as the official loop; the puzzle-embedding rows are
+    gathered by their optimiser), so every rank applies the same update.
     `state_dict()` holds everything but the model for an exact resume, the persistent batch (`carry`) included.
     """
 
