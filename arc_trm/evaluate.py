@@ -28,6 +28,7 @@ from pathlib import Path
 from arc_trm import report, scoring, submission
 from arc_trm.events import Listener
 from arc_trm.io import write_json, write_text
+from arc_trm.model import TRM
 from arc_trm.records import RecordStore, records_dir
 from arc_trm.solve import SolveConfig, SolveReport, solve
 from arc_trm.tasks import TaskSet, load
@@ -47,9 +48,9 @@ class EvaluateResult:
 
 def evaluate(taskset: TaskSet, run_dir: str | Path, config: SolveConfig, budget_seconds: float | None = None,
              fresh: bool = False, on_event: Listener | None = None, workers: int = 1,
-             title: str | None = None, started: float | None = None) -> EvaluateResult:
+             title: str | None = None, started: float | None = None, base: TRM | None = None) -> EvaluateResult:
     """Solve `taskset` (every task needs its test outputs), score pass@2 and write the report; the budget
-    counts from `started` (as `solve`'s)."""
+    counts from `started` and each task starts from `base`, as in `solve`."""
     run_dir = Path(run_dir)
     missing = [t.id for t in taskset if t.test_outputs is None]
     if missing:
@@ -58,7 +59,7 @@ def evaluate(taskset: TaskSet, run_dir: str | Path, config: SolveConfig, budget_
     write_json({t.id: t.to_json() for t in taskset}, run_dir / TASKS)
     write_json({"title": title or run_dir.name}, run_dir / RUN)
     solved = solve(taskset, run_dir / SUBMISSION, config, budget_seconds, fresh=fresh, on_event=on_event,
-                   workers=workers, started=started)
+                   workers=workers, started=started, base=base)
     scores = score_run(run_dir, taskset)
     path = write_report(run_dir, title)
     return EvaluateResult(run_dir, solved, scores, path)
@@ -90,12 +91,7 @@ def write_report(run_dir: str | Path, title: str | None = None) -> Path:
     taskset = load_tasks(run_dir)
     if not (run_dir / SUBMISSION).is_file():
         raise FileNotFoundError(f"{run_dir}: no {SUBMISSION} yet (the solve has not started)")
-    store = RecordStore(records_dir(run_dir / SUBMISSION))
-    records = store.load_all()
-    scores = score_run(run_dir, taskset)
-    notes = [f"{len(taskset)} tasks", f"{len(records)} records", str(run_dir)]
-    notes += [f"unreadable record: {p}" for p in store.problems]
-    html = report.render(taskset, records, scores, title or run_dir.name, notes)
+    html = _page(taskset, run_dir / SUBMISSION, score_run(run_dir, taskset), title or run_dir.name, run_dir)
     return write_text(html, run_dir / REPORT)
 
 
@@ -105,12 +101,17 @@ def write_solve_report(submission_path: str | Path, taskset: TaskSet, title: str
     submission_path = Path(submission_path)
     if not submission_path.is_file():
         raise FileNotFoundError(f"{submission_path}: no such submission")
-    store = RecordStore(records_dir(submission_path))
-    records = store.load_all()
     solutions = taskset.solutions()
     scores = scoring.score(submission.read(submission_path), solutions) if len(solutions) == len(taskset) else None
-    notes = [f"{len(taskset)} tasks", f"{len(records)} records", str(submission_path)]
-    notes += [f"unreadable record: {p}" for p in store.problems]
-    html = report.render(taskset, records, scores, title or submission_path.stem, notes)
+    html = _page(taskset, submission_path, scores, title or submission_path.stem, submission_path)
     return write_text(html, submission_path.with_name(submission_path.stem + ".report.html"))
+
+
+def _page(taskset: TaskSet, submission_path: Path, scores: scoring.Scores | None, title: str, where: Path) -> str:
+    """The report page of a submission's saved records; `where` (the run) is named in its notes."""
+    store = RecordStore(records_dir(submission_path))
+    records = store.load_all()
+    notes = [f"{len(taskset)} tasks", f"{len(records)} records", str(where)]
+    notes += [f"unreadable record: {p}" for p in store.problems]
+    return report.render(taskset, records, scores, title, notes)
 

@@ -102,7 +102,7 @@ def measure(config: Any, device: Any, canvases: tuple[int, int] = (10, 30), step
         batch = {"inputs": torch.randint(2, 12, (rows, canvas * canvas)),
                  "labels": torch.randint(2, 12, (rows, canvas * canvas)),
                  "puzzle_ids": torch.randint(1, 9, (rows,)), "out_shape": torch.full((rows, 2), canvas - 1)}
-        for _ in range(3):  # warm-up: first steps of a process run slow (allocator, kernel choice, optimiser state)
+        for _ in range(3):  # untimed warm-up: allocations, optimiser state
             trainer.step(batch)
         _sync(device)
         start = time.monotonic()

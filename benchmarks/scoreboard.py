@@ -100,7 +100,7 @@ def run(splits: dict[str, list[str]], name: str, seconds: float, steps: int | No
     overrides = [*protocol_overrides(seconds, steps, workers), *overrides]
     resolved = load_config(SolveConfig, config or ROOT / "configs" / "cpu.yaml", overrides)
     result = {"benchmark": "scoreboard", "name": name, "date": datetime.date.today().isoformat(),
-              "commit": _commit(), "machine": _machine(workers),
+              "commit": _commit(), "machine": _machine(),
               "protocol": {"machine_seconds_per_task": None if steps else seconds, "steps": steps,
                            "workers": workers, "threads_per_worker": max(1, (os.cpu_count() or 1) // workers),
                            "task_seconds": resolved.task_seconds, "overrides": overrides,
@@ -250,7 +250,7 @@ def _commit() -> str:
     return head + ("-dirty" if git("status", "--porcelain", "--untracked-files=no") else "")
 
 
-def _machine(workers: int) -> dict:
+def _machine() -> dict:
     return {"cpu": platform.processor() or platform.machine(), "cores": os.cpu_count() or 1,
             "torch": torch.__version__, "cuda": torch.cuda.get_device_name() if torch.cuda.is_available() else None}
 

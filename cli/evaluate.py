@@ -15,7 +15,7 @@ from arc_trm.records import records_dir
 from arc_trm_cli import STARTED
 from arc_trm_cli.options import (
     CheckpointFile, Device, Fresh, Ids, Limit, Overrides, Quiet, Seed, SolveConfigFile, TimeBudget, Workers, id_list,
-    input_errors, shortcuts,
+    input_errors,
 )
 from arc_trm_cli.solve import Display, results_table, solve_config
 
@@ -46,9 +46,8 @@ def evaluate(
     console = Console()
     with input_errors(console):
         budget = parse_duration(time_budget) if time_budget else None
-        cfg = solve_config(config, shortcuts(overrides, device, seed), checkpoint_file)
-        if cfg.checkpoint:
-            load_for_solve(cfg.checkpoint)  # every bad checkpoint is one error before any task starts
+        cfg = solve_config(config, overrides, checkpoint_file, device, seed)
+        base = load_for_solve(cfg.checkpoint) if cfg.checkpoint else None  # a bad one: an error before any task
         source = task_source or split
         if source is None:
             raise ValueError("give TASKS: a split, task files or a challenges file with their answers")
@@ -60,7 +59,8 @@ def evaluate(
     with Display(console, len(taskset), budget, quiet) as display:
         with input_errors(console):
             result = evaluate_run(taskset, run_dir, cfg, budget, fresh=fresh, on_event=display.event,
-                                  workers=workers, title=f"{source}, {len(taskset)} tasks", started=STARTED)
+                                  workers=workers, title=f"{source}, {len(taskset)} tasks", started=STARTED,
+                                  base=base)
     if not quiet:
         console.print(results_table(result.solve))
     console.print(result.scores.summary())

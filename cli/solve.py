@@ -57,7 +57,7 @@ def solve(
     console = Console()
     with input_errors(console):
         budget = parse_duration(time_budget) if time_budget else None
-        cfg = solve_config(config, shortcuts(overrides, device, seed), checkpoint_file)
+        cfg = solve_config(config, overrides, checkpoint_file, device, seed)
         base = load_for_solve(cfg.checkpoint) if cfg.checkpoint else None
         if task_source is None and not DEFAULT_TASKS.is_dir():
             raise FileNotFoundError(f"no TASKS given and the examples are not at {DEFAULT_TASKS} (a non-editable "
@@ -86,15 +86,16 @@ def solve(
         raise typer.Exit(1)
 
 
-def solve_config(config: Optional[Path], overrides: Optional[list[str]],
-                 checkpoint_file: Optional[Path]) -> SolveConfig:
-    """The config of a run: the YAML (default: the CPU default) with the --set overrides, then --checkpoint.
+def solve_config(config: Optional[Path], overrides: Optional[list[str]], checkpoint_file: Optional[Path],
+                 device: Optional[str] = None, seed: Optional[int] = None) -> SolveConfig:
+    """The config of a run: the YAML (default: the CPU default) with the --set overrides (--device and --seed
+    among them), then --checkpoint.
 
     Without --config, configs/cpu.yaml of the checkout; where it is absent (a wheel install), SolveConfig's
     defaults, which equal it (tests/test_config.py)."""
     from arc_trm.solve import SolveConfig
 
-    cfg = load_config(SolveConfig, config or repo_config("cpu.yaml"), overrides or [])
+    cfg = load_config(SolveConfig, config or repo_config("cpu.yaml"), shortcuts(overrides, device, seed))
     if checkpoint_file is not None:
         cfg.checkpoint = str(checkpoint_file)
     return cfg
