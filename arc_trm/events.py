@@ -1,5 +1,6 @@
-"""What `solve` tells its listener as a run goes: a small set of typed events. A listener is any callable taking
-one event (the CLI's live display, the Kaggle notebook's log, a test's list); it tells them apart by class.
+"""What `solve` and pretraining tell their listener as a run goes: a small set of typed events. A listener is any
+callable taking one event (the CLI's live display or train printer, the Kaggle notebook's log, a test's list); it
+tells them apart by class.
 
     def listener(event: Event) -> None:
         match event:
@@ -84,7 +85,69 @@ class WorkerFailed:
     exitcode: int
 
 
-Event = Started | TaskStarted | Phase | Progress | Retry | TaskDone | Stopped | WorkerFailed
+# ------------------------------------------------------------------------- pretraining (`arc_trm.train`, `.prior`)
+
+
+@dataclass(frozen=True)
+class TrainStarted:
+    """A pretraining run begins: where it runs and its size (the official recipe: its cost model; a prior: its
+    tasks, versions and examples per canvas side)."""
+
+    recipe: str  # "official" or "task-canvas"
+    device: str
+    size: dict[str, Any]
+
+
+@dataclass(frozen=True)
+class Resumed:
+    """The run goes on from its saved state at this step (and epoch, in the official recipe)."""
+
+    step: int
+    epoch: float | None = None
+
+
+@dataclass(frozen=True)
+class Measured:
+    """The first steps' median time (the first step left out) and what it means for the run."""
+
+    seconds_per_step: float
+    epoch_seconds: float
+    run_seconds: float
+    tflops: float
+
+
+@dataclass(frozen=True)
+class Logged:
+    """A logging step: its metrics.jsonl record (kind "train")."""
+
+    record: dict[str, Any]
+
+
+@dataclass(frozen=True)
+class Evaluated:
+    """An evaluation: its metrics.jsonl record (kind "eval"), and the checkpoint it wrote."""
+
+    record: dict[str, Any]
+    checkpoint: str
+
+
+@dataclass(frozen=True)
+class Warned:
+    """Something the user should know that does not stop the run."""
+
+    text: str
+
+
+@dataclass(frozen=True)
+class TrainDone:
+    """The run ended at this step: finished, or stopped (`--stop-at`) to be continued by the same command."""
+
+    step: int
+    finished: bool
+
+
+Event = (Started | TaskStarted | Phase | Progress | Retry | TaskDone | Stopped | WorkerFailed
+         | TrainStarted | Resumed | Measured | Logged | Evaluated | Warned | TrainDone)
 Listener = Callable[[Event], None]
 
 

@@ -26,7 +26,6 @@ import json
 import os
 import statistics
 import time
-from collections.abc import Callable
 from contextlib import nullcontext
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -39,13 +38,11 @@ from arc_trm import checkpoint, devices, predict, scoring, submission, vote
 from arc_trm.config import ConfigError, save_config, to_dict
 from arc_trm.cost import step_flops
 from arc_trm.dataset import DataConfig, PretrainData, Sampler
+from arc_trm.events import Evaluated, Listener, Logged, Measured, Resumed, TrainDone, TrainStarted, Warned, ignore
 from arc_trm.io import atomic_open, write_json
 from arc_trm.model import TRM, TRMConfig
 from arc_trm.optim import OptimConfig
 from arc_trm.ttt import Trainer
-
-Event = Callable[..., None]
-
 
 @dataclass
 class TrainConfig:
@@ -341,28 +338,24 @@ class _Log:
 # ----------------------------------------------------------------------------------------------- the run
 
 
-def train(config: TrainConfig, out: str | Path, on_event: Event | None = None, stop_at: int | None = None,
+def train(config: TrainConfig, out: str | Path, on_event: Listener | None = None, stop_at: int | None = None,
           fresh: bool = False) -> dict[str, Any]:
     """Run (or resume) the pretraining described by `config` in the folder `out`; see the module docstring.
 
-    `on_event(name, **info)` (rank 0 only) gets "cost", "resumed", "measured", "log", "eval", "warning", "done";
-    "log" and "eval" come with their metrics.jsonl record as `info`.
+    `on_event` (rank 0 only) gets the typed events of `arc_trm.events`: TrainStarted (with the cost model),
+    Resumed, Measured, Logged and Evaluated (with their metrics.jsonl record), Warned, TrainDone.
     `stop_at` ends the run after that step (state saved, as at any interruption); `fresh` discards a saved
     state. Returns a summary (steps, last metrics, last scores) on rank 0.
     """
     ranks = setup_ranks(config.device)
     try:
-        return _train(config, Path(out), ranks, on_event if ranks.main and on_event else _ignore, stop_at, fresh)
+        return _train(config, Path(out), ranks, on_event if ranks.main and on_event else ignore, stop_at, fresh)
     finally:
         if ranks.owns_group:
             dist.destroy_process_group()
 
 
-def _ignore(*args, **kwargs) -> None:
-    pass
-
-
-def _train(config: TrainConfig, out: Path, ranks: Ranks, emit: Event, stop_at: int | None,
+def _train(config: TrainConfig, out: Path, ranks: Ranks, emit: Listener, stop_at: int | None,
            fresh: bool) -> dict[str, Any]:
     if config.global_batch_size % ranks.world:
         raise ConfigError(f"global_batch_size {config.global_batch_size} is not a multiple of {ranks.world} ranks")
@@ -386,13 +379,13 @@ def _train(config: TrainConfig, out: Path, ranks: Ranks, emit: Event, stop_at: i
         if not (out / "identifiers.json").is_file():
             write_json(data.identifiers(), out / "identifiers.json")
     costs = cost_model(model, config, data, steps)
-    emit("cost", world=ranks.world, device=str(ranks.device), **costs)
+    emit(TrainStarted("official", str(ranks.device), {"world": ranks.world, **costs}))
     if log and config.tensorboard and log.writer is None:
-        emit("warning", text="tensorboard=true but torch.utils.tensorboard cannot be imported: metrics.jsonl only")
+        emit(Warned("tensorboard=true but torch.utils.tensorboard cannot be imported: metrics.jsonl only"))
     if resumed:
         if ranks.main:  # lines logged after the saved step are logged again
             _keep_metrics_until(out, trainer.steps)
-        emit("resumed", step=trainer.steps, epoch=sampler.epochs_done)
+        emit(Resumed(trainer.steps, sampler.epochs_done))
 
     local = config.global_batch_size // ranks.world
     meter, timed, record, scores = Meter(ranks.device), [], {}, {}
@@ -408,29 +401,28 @@ def _train(config: TrainConfig, out: Path, ranks: Ranks, emit: Event, stop_at: i
             timed.append(seconds)
             if len(timed) == max(1, config.measure_steps) + 1:  # the first step (warm-up, compilation) is left out
                 per_step = statistics.median(timed[1:])
-                emit("measured", seconds_per_step=per_step, epoch_seconds=per_step * costs["steps_per_epoch"],
-                     run_seconds=per_step * (steps - step),
-                     tflops=costs["flops_per_step"] / per_step / 1e12 / ranks.world)
+                emit(Measured(per_step, per_step * costs["steps_per_epoch"], per_step * (steps - step),
+                              costs["flops_per_step"] / per_step / 1e12 / ranks.world))
         if step % config.log_every == 0 or step == end:
             record = {"kind": "train", "step": step, "epoch": sampler.epochs_done,
                       "lr": trainer.weights.param_groups[0]["lr"] if trainer.weights else trainer.embeddings.lr,
                       **meter.result(ranks), "time": time.time()}
             if log:
                 log.write(record)
-            emit("log", **record)
+            emit(Logged(record))
         if step % every == 0 or step == steps:
             scores = _evaluate_and_save(config, out, ranks, data, trainer, sampler, step, log, emit)
         elif step % config.save_every == 0 and step != end:
             save_resume(out, ranks, trainer, sampler)
     if trainer.steps % every and trainer.steps != steps:  # else saved with the evaluation just now
         save_resume(out, ranks, trainer, sampler)
-    emit("done", step=trainer.steps, finished=trainer.steps >= steps)
+    emit(TrainDone(trainer.steps, trainer.steps >= steps))
     return {"steps": trainer.steps, "total_steps": steps, "train": record, "eval": scores,
             "params_digest": params_digest(model)}
 
 
 def _evaluate_and_save(config: TrainConfig, out: Path, ranks: Ranks, data: PretrainData, trainer: Trainer,
-                       sampler: Sampler, step: int, log: _Log | None, emit: Event) -> dict[str, float]:
+                       sampler: Sampler, step: int, log: _Log | None, emit: Listener) -> dict[str, float]:
     """Evaluate with the EMA weights, write their checkpoint, the submission and the resume state."""
     model = trainer.model
     began = time.perf_counter()
@@ -447,7 +439,7 @@ def _evaluate_and_save(config: TrainConfig, out: Path, ranks: Ranks, data: Pretr
                   "ranks_in_sync": len(set(digests)) == 1, "param_digests": digests, "time": time.time()}
         if log:
             log.write(record)
-        emit("eval", **record)
+        emit(Evaluated(record, str(out / "checkpoints" / f"step_{step}.pt")))
     save_resume(out, ranks, trainer, sampler)
     return scores
 

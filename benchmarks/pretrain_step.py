@@ -42,9 +42,10 @@ def measure(config_file: str, overrides: list[str], steps: int) -> dict:
                          overrides + [f"steps={steps}", f"eval_every={10 * steps}", f"measure_steps={steps - 1}"])
     seen: dict = {}
     with tempfile.TemporaryDirectory() as out:
-        train(config, out, on_event=lambda name, **info: seen.update({name: info}), stop_at=steps)
-    return {"seconds_per_step": seen["measured"]["seconds_per_step"], "params": seen["cost"]["params"],
-            "tokens_per_step": seen["cost"]["tokens_per_step"], "flops_per_step": seen["cost"]["flops_per_step"],
+        train(config, out, on_event=lambda event: seen.update({type(event).__name__: event}), stop_at=steps)
+    size = seen["TrainStarted"].size
+    return {"seconds_per_step": seen["Measured"].seconds_per_step, "params": size["params"],
+            "tokens_per_step": size["tokens_per_step"], "flops_per_step": size["flops_per_step"],
             "batch": config.global_batch_size}
 
 

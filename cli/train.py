@@ -1,21 +1,25 @@
-"""`arc-trm train`: pretraining with the official recipe; several processes through torchrun."""
+"""`arc-trm train`: pretraining, the official recipe (several processes through torchrun) or a prior for solve."""
 
 from __future__ import annotations
 
+import shutil
 from pathlib import Path
 from typing import Annotated, Optional
 
 import typer
+import yaml
 from rich.console import Console
 
 from arc_trm.budget import format_duration
 from arc_trm.config import load_config
+from arc_trm.events import Evaluated, Event, Logged, Measured, Resumed, TrainDone, TrainStarted, Warned
 from arc_trm_cli.options import Overrides, input_errors, repo_config
 
 
 
 def train(
-    config: Annotated[Optional[Path], typer.Option(help="YAML config (default: configs/arc1.yaml).")] = None,
+    config: Annotated[Optional[Path], typer.Option(help="YAML config (default: configs/arc1.yaml; configs/prior.yaml: "
+                                                        "a prior for solve).")] = None,
     out: Annotated[Path, typer.Option("--out", "-o", help="Run folder: config, metrics, checkpoints, resume state.")] = Path(
         "runs/arc1"),
     overrides: Overrides = None,
@@ -24,49 +28,78 @@ def train(
 ) -> None:
     """Pretrain TRM on the ARC tasks of the config (resumes the run in --out when it holds one).
 
-    Several GPUs or nodes: torchrun --nproc-per-node N --no-python arc-trm train --config ... --out RUN_DIR
+    The config's `recipe` picks the loop: the paper's (every example on 30 x 30, data-parallel; several GPUs or
+    nodes: torchrun --nproc-per-node N --no-python arc-trm train --config ... --out RUN_DIR) or "task-canvas",
+    the solve model on per-task canvases (configs/prior.yaml, one process).
     """
     console = Console()
-    from arc_trm.train import TrainConfig, train as run_training  # torch: imported by the commands that need it
-
+    path = config or repo_config("arc1.yaml")
+    printer = _Printer(console, out)
     with input_errors(console):
-        cfg = load_config(TrainConfig, config or repo_config("arc1.yaml"), overrides or [])
-        run_training(cfg, out, on_event=_Printer(console, out).event, stop_at=stop_at, fresh=fresh)
+        if _recipe(path) == "task-canvas":
+            from arc_trm.prior import PriorConfig, train_prior  # torch: imported by the commands that need it
+
+            prior = load_config(PriorConfig, path, overrides or [])
+            if fresh:
+                shutil.rmtree(out, ignore_errors=True)
+            train_prior(prior, out, printer.event, stop_at=stop_at)
+            return
+        from arc_trm.train import TrainConfig, train as run_training
+
+        cfg = load_config(TrainConfig, path, overrides or [])
+        run_training(cfg, out, on_event=printer.event, stop_at=stop_at, fresh=fresh)
+
+
+def _recipe(path: Path | None) -> str:
+    """The `recipe` key of a YAML config ("official" when absent or unreadable: load_config then says why)."""
+    try:
+        data = yaml.safe_load(Path(path).read_text(encoding="utf-8")) if path else None
+    except (OSError, yaml.YAMLError):
+        return "official"
+    return data.get("recipe", "official") if isinstance(data, dict) else "official"
 
 
 class _Printer:
-    """Rank 0's console: the cost model, one line per logging step and per evaluation."""
+    """Rank 0's console: the run's size, one line per logging step and per evaluation."""
 
     def __init__(self, console: Console, out: Path):
         self.console, self.out = console, out
 
-    def event(self, name: str, **info) -> None:
+    def event(self, event: Event) -> None:
         c = self.console
-        if name == "cost":
-            c.print(f"[bold]cost model[/] ({info['world']} process(es), {info['device']}): "
-                    f"{info['params']:,} parameters + a {info['puzzle_table']:,}-value puzzle table; "
-                    f"{info['tokens_per_step']:,} tokens and {info['flops_per_step']:.3g} FLOPs per step; "
-                    f"{info['groups']} tasks in {info['versions']:,} versions, "
-                    f"{info['steps_per_epoch']:.1f} steps per epoch, {info['total_steps']:,} steps in all")
-        elif name == "measured":
-            c.print(f"[bold]measured[/] {info['seconds_per_step']:.3f} s per step ({info['tflops']:.3g} TFLOP/s "
-                    f"per process): about {format_duration(info['epoch_seconds'])} per epoch, "
-                    f"{format_duration(info['run_seconds'])} for the rest of the run")
-        elif name == "resumed":
-            c.print(f"resumed at step {info['step']:,} (epoch {info['epoch']:.2f}) from {self.out / 'resume'}")
-        elif name == "log":
-            c.print(f"step {info['step']:>7,} ep {info['epoch']:8.2f} | loss {info['loss']:.4f} "
-                    f"lm {info['lm_loss']:.4f} q {info['q_halt_loss']:.4f} | acc {info['accuracy']:.3f} "
-                    f"exact {info['exact_accuracy']:.3f} halt {info['halt_steps']:.1f} | lr {info['lr']:.2e} | "
-                    f"{info['step_seconds']:.3f} s/step", highlight=False)
-        elif name == "eval":
-            c.print(f"[bold green]eval[/] step {info['step']:,}: pass@1 {100 * info['pass@1']:.2f}% "
-                    f"pass@2 {100 * info['pass@2']:.2f}% on {info['tasks']} tasks "
-                    f"({format_duration(info['eval_seconds'])}); checkpoint {self.out}/checkpoints/step_{info['step']}.pt")
-            if not info["ranks_in_sync"]:
-                c.print(f"[red]warning:[/] the ranks' weights differ at step {info['step']} (digests in metrics.jsonl)")
-        elif name == "warning":
-            c.print(f"[yellow]warning:[/] {info['text']}")
-        elif name == "done":
-            state = "finished" if info["finished"] else "stopped (run the same command to go on)"
-            c.print(f"{state} at step {info['step']:,}; metrics in {self.out / 'metrics.jsonl'}")
+        match event:
+            case TrainStarted(recipe="official", device=device, size=info):
+                c.print(f"[bold]cost model[/] ({info['world']} process(es), {device}): "
+                        f"{info['params']:,} parameters + a {info['puzzle_table']:,}-value puzzle table; "
+                        f"{info['tokens_per_step']:,} tokens and {info['flops_per_step']:.3g} FLOPs per step; "
+                        f"{info['groups']} tasks in {info['versions']:,} versions, "
+                        f"{info['steps_per_epoch']:.1f} steps per epoch, {info['total_steps']:,} steps in all")
+            case TrainStarted(device=device, size=info):
+                c.print(f"[bold]prior[/] on {device}: {info['tasks']} tasks in {info['versions']:,} versions, "
+                        f"{sum(info['examples'].values()):,} examples on {len(info['examples'])} canvas sides; "
+                        f"{info['held_out']} tasks' test pairs held out")
+            case Measured():
+                c.print(f"[bold]measured[/] {event.seconds_per_step:.3f} s per step ({event.tflops:.3g} TFLOP/s "
+                        f"per process): about {format_duration(event.epoch_seconds)} per epoch, "
+                        f"{format_duration(event.run_seconds)} for the rest of the run")
+            case Resumed(step=step, epoch=epoch):
+                at = f" (epoch {epoch:.2f})" if epoch is not None else ""
+                c.print(f"resumed at step {step:,}{at} from {self.out}")
+            case Logged(record=r) if "epoch" in r:
+                c.print(f"step {r['step']:>7,} ep {r['epoch']:8.2f} | loss {r['loss']:.4f} "
+                        f"lm {r['lm_loss']:.4f} q {r['q_halt_loss']:.4f} | acc {r['accuracy']:.3f} "
+                        f"exact {r['exact_accuracy']:.3f} halt {r['halt_steps']:.1f} | lr {r['lr']:.2e} | "
+                        f"{r['step_seconds']:.3f} s/step", highlight=False)
+            case Logged(record=r):
+                c.print(f"step {r['step']:>7,} | loss {r['loss']:.4f} | acc {r['accuracy']:.3f} "
+                        f"exact {r['exact']:.3f} | {r['step_seconds']:.3f} s/step", highlight=False)
+            case Evaluated(record=r, checkpoint=path):
+                c.print(f"[bold green]eval[/] step {r['step']:,}: pass@1 {100 * r['pass@1']:.2f}% "
+                        f"pass@2 {100 * r['pass@2']:.2f}% ({format_duration(r['eval_seconds'])}); checkpoint {path}")
+                if not r.get("ranks_in_sync", True):
+                    c.print(f"[red]warning:[/] the ranks' weights differ at step {r['step']} (digests in metrics.jsonl)")
+            case Warned(text=text):
+                c.print(f"[yellow]warning:[/] {text}")
+            case TrainDone(step=step, finished=finished):
+                state = "finished" if finished else "stopped (run the same command to go on)"
+                c.print(f"{state} at step {step:,}; metrics in {self.out / 'metrics.jsonl'}")

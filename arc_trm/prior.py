@@ -1,0 +1,299 @@
+"""Pretraining the solve model (a prior): one TRM trained jointly on many tasks, each on its own canvas.
+
+    config = load_config(PriorConfig, "configs/prior.yaml")
+    summary = train_prior(config, "runs/prior")          # resumable: the same call goes on where it stopped
+    export_prior("runs/prior/checkpoints/best.pt", "arc_trm/data/prior/prior.pt")
+
+The official recipe (`arc_trm.train`) pads every example to 30 x 30; a CPU then spends most of its time on pad
+cells. Here the tasks are encoded exactly as `solve` encodes them (`task_encoding.task_data`: the canvas rule,
+the versions of `augment.plan`, grid_coords and output_coords with the demonstrations' size rule), grouped by
+canvas side, and each step trains on one canvas's batch: a canvas is drawn in proportion to its cells, so every
+example is seen equally often. Each canvas keeps its own persistent ACT batch (`Trainer.carry`), as the official
+loop keeps one.
+
+Never trained on: any task whose id or demonstrations are in `data.exclude` (the scoreboard's splits). The test
+pairs of `data.eval_tasks` tasks (drawn once from the pretraining tasks) are held out and scored by pass@2 at each
+evaluation (their demonstrations are trained on, as in the official evaluation); `checkpoints/best.pt` is the EMA
+weights of the best evaluation so far (the later one on a tie), not the last step's.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import json
+import time
+from contextlib import nullcontext
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from arc_trm import augment, checkpoint, predict, scoring, task_encoding, tasks, vote
+from arc_trm.config import ConfigError, save_config, to_dict
+from arc_trm.events import Evaluated, Listener, Logged, Resumed, TrainDone, TrainStarted, ignore
+from arc_trm.io import atomic_open
+from arc_trm.model import TRM, Carry, TRMConfig
+from arc_trm.task_encoding import TaskData
+from arc_trm.ttt import TTTConfig, Trainer, batch_size, from_pretrained, new_model
+
+MEASURED_SPLITS = ("arc1-eval", "arc2-eval", "concept")  # what the scoreboard measures on: never trained on
+
+
+@dataclass
+class PriorData:
+    """Which tasks a prior learns from and which test pairs it is judged on."""
+
+    subsets: list[str] = field(default_factory=lambda: ["arc1-train", "arc2-train"])
+    exclude: list[str] = field(default_factory=lambda: list(MEASURED_SPLITS))  # never trained on (id or content)
+    max_canvas: int = 30  # tasks on bigger canvases are left out (0 or 30: none)
+    max_tasks: int = 0  # > 0: the first N tasks only (quick runs, tests)
+    eval_tasks: int = 48  # tasks whose test pairs are held out and scored at each evaluation
+    eval_versions: int = 8  # versions voted over at each evaluation
+
+
+@dataclass
+class PriorConfig:
+    """A prior's pretraining run (YAML: configs/prior.yaml). `ttt` holds the versions, batches and optimisers
+    exactly as test-time training reads them; the model is the solve model."""
+
+    recipe: str = "task-canvas"  # how `arc-trm train` tells this config from the official recipe's
+    model: TRMConfig = field(default_factory=TRMConfig)
+    data: PriorData = field(default_factory=PriorData)
+    ttt: TTTConfig = field(default_factory=TTTConfig)
+    steps: int = 1000
+    eval_every: int = 1000
+    save_every: int = 500
+    log_every: int = 100
+    seed: int = 0
+
+
+FREE_ON_RESUME = ("steps", "eval_every", "save_every", "log_every")
+
+
+# ------------------------------------------------------------------------------------------------- data
+
+
+def _digest(task: tasks.Task) -> str:
+    h = hashlib.sha256()
+    for a, b in task.train:
+        h.update(a.tobytes() + bytes(a.shape) + b.tobytes() + bytes(b.shape))
+    return h.hexdigest()
+
+
+def pretraining_tasks(config: PriorData) -> list[tasks.Task]:
+    """The subsets' tasks in order, each once, without any task of `exclude` (by id or by demonstrations) or
+    above `max_canvas`; ValueError when an excluded split cannot be read (the guarantee would be unchecked)."""
+    excluded_ids, excluded_content = set(), set()
+    for name in config.exclude:
+        for task in tasks.load(name):
+            excluded_ids.add(task.id)
+            excluded_content.add(_digest(task))
+    kept, seen = [], set()
+    for name in config.subsets:
+        for task in tasks.load(name):
+            if task.id in seen or task.id in excluded_ids or not task.solvable or _digest(task) in excluded_content:
+                continue
+            if config.max_canvas and task_encoding.task_canvas(task) > config.max_canvas:
+                continue
+            seen.add(task.id)
+            kept.append(task)
+    return kept[:config.max_tasks] if config.max_tasks > 0 else kept
+
+
+def _trained_on(task: tasks.Task) -> tasks.Task:
+    """The task with its known test pairs added to the demonstrations (a pretraining task not held out)."""
+    outputs = task.test_outputs or []
+    extra = [(a, b) for a, b in zip(task.test_inputs, outputs) if a is not None and b is not None]
+    return dataclasses.replace(task, train=list(task.train) + extra)
+
+
+@dataclass
+class Canvas:
+    """The examples of every task on one canvas side, side by side (puzzle ids global)."""
+
+    side: int
+    inputs: np.ndarray
+    labels: np.ndarray
+    puzzle_ids: np.ndarray
+    out_shapes: np.ndarray
+
+    def sample(self, rng: np.random.Generator, rows: int) -> dict[str, torch.Tensor]:
+        picked = rng.choice(len(self.inputs), size=rows, replace=len(self.inputs) < rows)
+        return {"inputs": torch.from_numpy(self.inputs[picked].astype(np.int64)),
+                "labels": torch.from_numpy(self.labels[picked].astype(np.int64)),
+                "puzzle_ids": torch.from_numpy(self.puzzle_ids[picked]),
+                "out_shape": torch.from_numpy(self.out_shapes[picked])}
+
+
+def encode_all(all_tasks: list[tasks.Task], config: PriorConfig) -> tuple[dict[int, Canvas], list[TaskData], int]:
+    """(canvases by side, the held-out tasks' data, puzzle rows used). The first `eval_tasks` of a seeded
+    shuffle keep their test pairs out; every other task also trains on its test pairs."""
+    c = config.ttt
+    order = np.random.default_rng(config.seed).permutation(len(all_tasks))
+    held = {all_tasks[i].id for i in order[:config.data.eval_tasks] if all_tasks[i].test_outputs}
+    parts, held_out, first_id = {}, [], 1
+    for task in all_tasks:
+        augs = augment.plan(task, c.augmentations, config.seed, c.permute_background, c.translate, c.dihedral)
+        trained = task if task.id in held else _trained_on(task)
+        canvas = task_encoding.task_canvas(trained, c.translate)
+        part = task_encoding.task_data(trained, augs, canvas, config.seed, first_id)
+        parts.setdefault(canvas, []).append(part)
+        if task.id in held:
+            held_out.append(part)
+        first_id += len(augs)
+    canvases = {side: Canvas(side, *(np.concatenate([getattr(p, key) for p in ps])
+                                     for key in ("inputs", "labels", "puzzle_ids", "out_shapes")))
+                for side, ps in sorted(parts.items())}
+    return canvases, held_out, first_id
+
+
+# ------------------------------------------------------------------------------------------ evaluation
+
+
+def evaluate(model: TRM, held_out: list[TaskData], truths: dict[str, list], versions: int) -> dict[str, float]:
+    """pass@1 and pass@2 (macro over tasks) of the model as it is on the held-out test pairs."""
+    answers = {}
+    for part in held_out:
+        candidates = predict.rollout(model, part, 256, versions)
+        answers[part.task_id] = [
+            {"attempt_1": a, "attempt_2": b}
+            for a, b in (vote.top2(vote.vote(cs), np.zeros((1, 1), np.uint8)) for cs in candidates)]
+    solutions = {k: truths[k] for k in answers}
+    one, two = scoring.score(answers, solutions, k=1), scoring.score(answers, solutions, k=2)
+    return {"pass@1": one.macro, "pass@2": two.macro, "solved@2": two.n_correct, "test_outputs": two.n_test}
+
+
+# ------------------------------------------------------------------------------------------------ the run
+
+
+def train_prior(config: PriorConfig, out: str | Path, emit: Listener | None = None,
+                stop_at: int | None = None) -> dict[str, Any]:
+    """Run (or resume) the prior's pretraining in `out`; returns the last train and eval records."""
+    out, emit = Path(out), emit or ignore
+    _check_same_run(out, config)
+    all_tasks = pretraining_tasks(config.data)
+    canvases, held_out, rows = encode_all(all_tasks, config)
+    truths = {t.id: list(t.test_outputs) for t in all_tasks if t.test_outputs}
+    model = new_model(config.model, rows - 1, torch.device("cpu"), config.seed)
+    trainer = Trainer(model, config.ttt, config.steps)
+    sides = np.array(sorted(canvases))
+    weights = np.array([len(canvases[s].inputs) * s * s for s in sides], float)
+    state = _Resume(out)
+    rng, carries, best = state.load(trainer, config)
+    save_config(config, out / "config.yaml")
+    emit(TrainStarted("task-canvas", "cpu", {"tasks": len(all_tasks), "versions": rows - 1,
+                                             "held_out": len(held_out),
+                                             "examples": {int(s): len(canvases[s].inputs) for s in sides}}))
+    if trainer.steps:
+        emit(Resumed(trainer.steps))
+    end = config.steps if stop_at is None else min(config.steps, stop_at)
+    sums, count, began, record, scores = np.zeros(3), 0, time.perf_counter(), {}, {}
+    while trainer.steps < end:
+        side = int(rng.choice(sides, p=weights / weights.sum()))
+        trainer.carry = carries.get(side)
+        metrics = trainer.step(canvases[side].sample(rng, batch_size(config.ttt, side)))
+        carries[side] = trainer.carry
+        sums, count, step = sums + [metrics["loss"], metrics["accuracy"], metrics["exact"]], count + 1, trainer.steps
+        if step % config.log_every == 0 or step == config.steps:  # the mean of the steps since the last line
+            record = {"kind": "train", "step": step, "loss": sums[0] / count, "accuracy": sums[1] / count,
+                      "exact": sums[2] / count, "step_seconds": (time.perf_counter() - began) / count,
+                      "time": time.time()}
+            state.log(record)
+            emit(Logged(record))
+            sums, count, began = np.zeros(3), 0, time.perf_counter()
+        if step % config.eval_every == 0 or step == config.steps:
+            scores, best = _evaluate_and_keep(config, out, trainer, held_out, truths, best, state, emit)
+        if step % config.save_every == 0 or step % config.eval_every == 0 or step == end:
+            state.save(trainer, rng, carries, best)
+    emit(TrainDone(trainer.steps, trainer.steps >= config.steps))
+    return {"steps": trainer.steps, "train": record, "eval": scores, "best": best}
+
+
+def _evaluate_and_keep(config: PriorConfig, out: Path, trainer: Trainer, held_out: list[TaskData], truths: dict,
+                       best: dict, state: _Resume, emit: Listener) -> tuple[dict, dict]:
+    """Score the EMA weights, save their checkpoint, and make it best.pt when it scores at least as well."""
+    model, step, began = trainer.model, trainer.steps, time.perf_counter()
+    with trainer.ema.swapped_in(model) if trainer.ema else nullcontext():
+        scores = evaluate(model, held_out, truths, config.data.eval_versions)
+        provenance = {"run": str(out), "step": step, "held_out": scores}
+        path = checkpoint.save_checkpoint(out / "checkpoints" / f"step_{step}.pt", model, provenance)
+    record = {"kind": "eval", "step": step, **scores, "eval_seconds": time.perf_counter() - began,
+              "time": time.time()}
+    if not best or scores["pass@2"] >= best["pass@2"]:
+        best = {"step": step, "pass@2": scores["pass@2"], "path": str(path)}
+        for suffix in (".pt", ".json"):
+            (out / "checkpoints" / f"best{suffix}").write_bytes(path.with_suffix(suffix).read_bytes())
+    record["best_step"] = best["step"]
+    state.log(record)
+    emit(Evaluated(record, str(path)))
+    return scores, best
+
+
+def _check_same_run(out: Path, config: PriorConfig) -> None:
+    saved = out / "config.yaml"
+    if not saved.is_file():
+        return
+    import yaml
+
+    old, new = yaml.safe_load(saved.read_text()), to_dict(config)
+    for key in FREE_ON_RESUME:
+        old.pop(key, None), new.pop(key, None)
+    if old != new:
+        changed = sorted(k for k in set(old) | set(new) if old.get(k) != new.get(k))
+        raise ConfigError(f"{out} holds a prior run with another config (differs in: {', '.join(changed)}); "
+                          "use another --out or --fresh")
+
+
+class _Resume:
+    """resume.pt (model, optimisers, EMA, each canvas's persistent batch, random states) and metrics.jsonl."""
+
+    def __init__(self, out: Path):
+        self.out, self.path, self.metrics = out, out / "resume.pt", out / "metrics.jsonl"
+
+    def load(self, trainer: Trainer, config: PriorConfig) -> tuple[np.random.Generator, dict, dict]:
+        rng = np.random.default_rng(config.seed)
+        if not self.path.is_file():
+            return rng, {}, {}
+        saved = torch.load(self.path, map_location="cpu", weights_only=False)
+        trainer.model.load_state_dict(saved["model"])
+        trainer.load_state_dict({**saved["trainer"], "carry": None})
+        rng.bit_generator.state = saved["rng"]
+        torch.set_rng_state(saved["torch_rng"])
+        carries = {side: Carry(**state) for side, state in saved["carries"].items()}
+        self._keep_metrics_until(trainer.steps)
+        return rng, carries, saved["best"]
+
+    def save(self, trainer: Trainer, rng: np.random.Generator, carries: dict, best: dict) -> None:
+        trainer.carry = None
+        state = trainer.state_dict()
+        state.pop("carry")
+        packed = {side: dataclasses.asdict(carry) for side, carry in carries.items()}
+        with atomic_open(self.path, "wb") as f:
+            torch.save({"model": trainer.model.state_dict(), "trainer": state, "rng": rng.bit_generator.state,
+                        "torch_rng": torch.get_rng_state(), "carries": packed, "best": best}, f)
+
+    def log(self, record: dict) -> None:
+        self.out.mkdir(parents=True, exist_ok=True)
+        with open(self.metrics, "a", encoding="utf-8") as f:
+            f.write(json.dumps(record) + "\n")
+
+    def _keep_metrics_until(self, step: int) -> None:
+        if not self.metrics.is_file():
+            return
+        lines = [line for line in self.metrics.read_text().splitlines() if line.strip()]
+        with atomic_open(self.metrics) as f:
+            f.write("".join(line + "\n" for line in lines if json.loads(line)["step"] <= step))
+
+
+# ----------------------------------------------------------------------------------------------- export
+
+
+def export_prior(source: str | Path, dest: str | Path, provenance: dict[str, Any] | None = None) -> Path:
+    """The shippable prior of a pretraining checkpoint: its network weights and the mean of its trained puzzle
+    rows only (a two-row table: the blank row and the mean; `ttt.from_pretrained` starts every version there)."""
+    base = checkpoint.load_any(source)
+    small = from_pretrained(base, 1, torch.device("cpu"))
+    return checkpoint.save_checkpoint(dest, small, provenance)
