@@ -135,26 +135,42 @@ class AdamATan2(torch.optim.Optimizer):
             with torch.enable_grad():
                 loss = closure()
         for group in self.param_groups:
-            beta1, beta2 = group["betas"]
-            for param in group["params"]:
-                if param.grad is None:
-                    continue
-                if param.grad.is_sparse:
-                    raise RuntimeError("AdamATan2 does not support sparse gradients")
-                state = self._state_for(param)
-                state["step"] += 1
-                adam_atan2_update(
-                    param,
-                    param.grad,
-                    state["exp_avg"],
-                    state["exp_avg_sq"],
-                    int(state["step"].item()),
-                    lr=float(group["lr"]),
-                    beta1=beta1,
-                    beta2=beta2,
-                    weight_decay=group["weight_decay"],
-                )
+            params = [p for p in group["params"] if p.grad is not None]
+            if any(p.grad.is_sparse for p in params):
+                raise RuntimeError("AdamATan2 does not support sparse gradients")
+            states = [self._state_for(p) for p in params]
+            for steps in _same_step_groups(states):
+                self._update([params[i] for i in steps], [states[i] for i in steps], group)
         return loss
+
+
+    @staticmethod
+    def _update(params: list[torch.Tensor], states: list[dict[str, Any]], group: dict[str, Any]) -> None:
+        """`adam_atan2_update` on parameters at the same step count, each operation over all of them at once."""
+        beta1, beta2 = group["betas"]
+        lr, weight_decay = float(group["lr"]), group["weight_decay"]
+        for state in states:
+            state["step"] += 1
+        step = int(states[0]["step"].item())
+        grads = [p.grad for p in params]
+        exp_avg, exp_avg_sq = [s["exp_avg"] for s in states], [s["exp_avg_sq"] for s in states]
+        if weight_decay != 0.0:
+            torch._foreach_mul_(params, 1.0 - lr * weight_decay)
+        torch._foreach_lerp_(exp_avg, grads, 1.0 - beta1)
+        torch._foreach_mul_(exp_avg_sq, beta2)
+        torch._foreach_addcmul_(exp_avg_sq, grads, grads, value=1.0 - beta2)
+        denom = torch._foreach_sqrt(exp_avg_sq)
+        torch._foreach_div_(denom, math.sqrt(1.0 - beta2**step))
+        torch._foreach_add_(params, [torch.atan2(m, d) for m, d in zip(exp_avg, denom)],
+                            alpha=-lr / (1.0 - beta1**step))
+
+
+def _same_step_groups(states: list[dict[str, Any]]) -> list[list[int]]:
+    """Indices of the states grouped by step count (one group, unless some parameters skipped steps)."""
+    groups: dict[float, list[int]] = {}
+    for i, state in enumerate(states):
+        groups.setdefault(float(state["step"]), []).append(i)
+    return list(groups.values())
 
 
 # ----------------------------------------------------------------------------------------------------------
@@ -182,6 +198,9 @@ def _all_gather_rows(
     return torch.cat(id_parts), torch.cat(grad_parts)
 
 
+SMALL_TABLE = 1024  # rows up to which signsgd_step updates the table densely (same result, fewer operations)
+
+
 @torch.no_grad()
 def signsgd_step(
     table: torch.Tensor,
@@ -206,11 +225,16 @@ def signsgd_step(
     if grads.shape != (ids.numel(), table.shape[1]):
         raise ValueError(f"grads must be [{ids.numel()}, {table.shape[1]}], got {tuple(grads.shape)}")
     ids, grads = _all_gather_rows(ids, grads.to(device=table.device, dtype=table.dtype), group)
-
+    decay = 1.0 - lr * weight_decay
+    if len(table) <= SMALL_TABLE:  # a test-time table: sum over the whole table (cheaper than finding the rows)
+        summed = torch.zeros_like(table).index_add_(0, ids, grads)
+        seen = torch.zeros(len(table), 1, dtype=torch.bool, device=table.device).index_fill_(0, ids, True)
+        table.copy_(torch.where(seen, (table * decay).add_(summed.sign_(), alpha=-lr), table))
+        return
     rows, inverse = torch.unique(ids, return_inverse=True)
     summed = torch.zeros((rows.numel(), table.shape[1]), dtype=table.dtype, device=table.device)
     summed.index_add_(0, inverse, grads)
-    updated = table.index_select(0, rows).mul_(1.0 - lr * weight_decay).add_(summed.sign_(), alpha=-lr)
+    updated = table.index_select(0, rows).mul_(decay).add_(summed.sign_(), alpha=-lr)
     table.index_copy_(0, rows, updated)
 
 

@@ -14,7 +14,8 @@ import torch.distributed as dist
 import torch.multiprocessing as mp
 from torch import nn
 
-from arc_trm.optim import EMA, AdamATan2, PuzzleEmbeddingSignSGD, lr_at, signsgd_step
+from arc_trm import optim
+from arc_trm.optim import EMA, AdamATan2, PuzzleEmbeddingSignSGD, adam_atan2_update, lr_at, signsgd_step
 
 # ---------------------------------------------------------------------------------------------- AdamATan2
 
@@ -52,6 +53,29 @@ def test_adam_atan2_matches_reference_with_changing_lr(dtype, tol):
     torch.testing.assert_close(param.detach().double(), ref_p, rtol=0, atol=tol)
     torch.testing.assert_close(state["exp_avg"].double(), ref_m, rtol=tol, atol=tol)
     torch.testing.assert_close(state["exp_avg_sq"].double(), ref_v, rtol=tol, atol=tol * 1e-6)
+
+
+def test_adam_atan2_over_many_parameters_is_the_per_parameter_rule_bit_for_bit():
+    # The optimiser updates all parameters at once (foreach operations); each must move exactly as
+    # adam_atan2_update moves it alone, including one that skipped steps (another step count).
+    gen = torch.Generator().manual_seed(1)
+    shapes = [(4, 3), (7,), (2, 2, 5)]
+    params = [nn.Parameter(torch.randn(s, generator=gen)) for s in shapes]
+    alone = [(p.detach().clone(), torch.zeros(s), torch.zeros(s)) for p, s in zip(params, shapes)]
+    opt = AdamATan2(params, lr=1e-2, betas=(0.9, 0.95), weight_decay=0.1)
+    counts = [0, 0, 0]
+    for step in range(5):
+        for i, p in enumerate(params):
+            p.grad = None if (i == 2 and step == 1) else torch.randn(shapes[i], generator=gen)
+        opt.step()
+        for i, p in enumerate(params):
+            if p.grad is not None:
+                counts[i] += 1
+                adam_atan2_update(*alone[i][:1], p.grad, *alone[i][1:], counts[i], lr=1e-2, beta1=0.9, beta2=0.95,
+                                  weight_decay=0.1)
+    for p, (q, m, v) in zip(params, alone):
+        assert torch.equal(p.detach(), q) and torch.equal(opt.state[p]["exp_avg"], m)
+    assert [int(opt.state[p]["step"]) for p in params] == counts == [5, 5, 4]
 
 
 @pytest.mark.parametrize("g", [2.0, -2.0, 1e-3, -1e-3])
@@ -146,6 +170,17 @@ def test_signsgd_decoupled_decay_and_untouched_rows():
     assert torch.equal(table[0], torch.tensor([2.0 * 0.875 - 0.25, -4.0 * 0.875 + 0.25]))
     assert torch.equal(table[2], torch.tensor([7.0, 7.0]))  # seen with zero grad: decayed, not moved
     assert torch.equal(table[[1, 3]], before[[1, 3]])  # unseen: not even decayed
+
+
+def test_signsgd_small_and_large_table_paths_agree_bit_for_bit(monkeypatch):
+    gen = torch.Generator().manual_seed(2)
+    table = torch.randn(40, 6, generator=gen)
+    ids, grads = torch.randint(0, 40, (25,), generator=gen), torch.randn(25, 6, generator=gen)
+    dense, sparse = table.clone(), table.clone()
+    signsgd_step(dense, ids, grads, lr=0.1, weight_decay=0.3)
+    monkeypatch.setattr(optim, "SMALL_TABLE", 0)  # the same table through the path of pretraining's big tables
+    signsgd_step(sparse, ids, grads, lr=0.1, weight_decay=0.3)
+    assert torch.equal(dense, sparse) and not torch.equal(dense, table)
 
 
 def test_puzzle_embedding_signsgd_lr_plumbing():

@@ -118,9 +118,11 @@ class Attention(nn.Module):
 
     def forward(self, x: torch.Tensor, cos_sin: CosSin | None) -> torch.Tensor:
         B, L, D = x.shape
-        q, k, v = self.qkv_proj(x).view(B, L, 3 * self.num_heads, self.head_dim).split(self.num_heads, dim=2)
+        qkv = self.qkv_proj(x).view(B, L, 3 * self.num_heads, self.head_dim)
+        qk, v = qkv.split(2 * self.num_heads, dim=2)
         if cos_sin is not None:
-            q, k = apply_rotary(q, cos_sin), apply_rotary(k, cos_sin)
+            qk = apply_rotary(qk, cos_sin)  # q and k in one pass
+        q, k = qk.split(self.num_heads, dim=2)
         q, k, v = (t.transpose(1, 2) for t in (q, k, v))  # (B, heads, L, head_dim)
         out = F.scaled_dot_product_attention(q, k, v)
         return self.o_proj(out.transpose(1, 2).reshape(B, L, D))
