@@ -14,7 +14,8 @@ loop keeps one.
 Never trained on: any task whose id or demonstrations are in `data.exclude` (the scoreboard's splits). The test
 pairs of `data.eval_tasks` tasks (drawn once from the pretraining tasks) are held out and scored by pass@2 at each
 evaluation (their demonstrations are trained on, as in the official evaluation); `checkpoints/best.pt` is the EMA
-weights of the best evaluation so far (the later one on a tie), not the last step's.
+weights of the best evaluation so far (by pass@2, then by the share of right cells of attempt 1; the later one on
+a tie), not the last step's.
 """
 
 from __future__ import annotations
@@ -154,16 +155,20 @@ def encode_all(all_tasks: list[tasks.Task], config: PriorConfig) -> tuple[dict[i
 
 
 def evaluate(model: TRM, held_out: list[TaskData], truths: dict[str, list], versions: int) -> dict[str, float]:
-    """pass@1 and pass@2 (macro over tasks) of the model as it is on the held-out test pairs."""
-    answers = {}
+    """pass@1 and pass@2 (macro over tasks) of the model as it is on the held-out test pairs, and the share of
+    right cells of attempt 1 (0 for a wrong shape), which still ranks checkpoints that solve nothing."""
+    answers, cells = {}, []
     for part in held_out:
         candidates = predict.rollout(model, part, 256, versions)
         answers[part.task_id] = [
             {"attempt_1": a, "attempt_2": b}
             for a, b in (vote.top2(vote.vote(cs), np.zeros((1, 1), np.uint8)) for cs in candidates)]
+        cells += [float((a["attempt_1"] == t).mean()) if a["attempt_1"].shape == t.shape else 0.0
+                  for a, t in zip(answers[part.task_id], truths[part.task_id]) if t is not None]
     solutions = {k: truths[k] for k in answers}
     one, two = scoring.score(answers, solutions, k=1), scoring.score(answers, solutions, k=2)
-    return {"pass@1": one.macro, "pass@2": two.macro, "solved@2": two.n_correct, "test_outputs": two.n_test}
+    return {"pass@1": one.macro, "pass@2": two.macro, "solved@2": two.n_correct, "test_outputs": two.n_test,
+            "cell_accuracy": float(np.mean(cells)) if cells else 0.0}
 
 
 # ------------------------------------------------------------------------------------------------ the run
@@ -222,14 +227,19 @@ def _evaluate_and_keep(config: PriorConfig, out: Path, trainer: Trainer, held_ou
         path = checkpoint.save_checkpoint(out / "checkpoints" / f"step_{step}.pt", model, provenance)
     record = {"kind": "eval", "step": step, **scores, "eval_seconds": time.perf_counter() - began,
               "time": time.time()}
-    if not best or scores["pass@2"] >= best["pass@2"]:
-        best = {"step": step, "pass@2": scores["pass@2"], "path": str(path)}
+    if not best or _rank(scores) >= _rank(best):
+        best = {"step": step, "pass@2": scores["pass@2"], "cell_accuracy": scores["cell_accuracy"], "path": str(path)}
         for suffix in (".pt", ".json"):
             (out / "checkpoints" / f"best{suffix}").write_bytes(path.with_suffix(suffix).read_bytes())
     record["best_step"] = best["step"]
     state.log(record)
     emit(Evaluated(record, str(path)))
     return scores, best
+
+
+def _rank(scores: dict) -> tuple[float, float]:
+    """How evaluations compare: pass@2, then the share of right cells (a best saved before it counts 0)."""
+    return scores["pass@2"], scores.get("cell_accuracy", 0.0)
 
 
 def _check_same_run(out: Path, config: PriorConfig) -> None:

@@ -94,8 +94,10 @@ class _Printer:
                 c.print(f"step {r['step']:>7,} | loss {r['loss']:.4f} | acc {r['accuracy']:.3f} "
                         f"exact {r['exact']:.3f} | {r['step_seconds']:.3f} s/step", highlight=False)
             case Evaluated(record=r, checkpoint=path):
+                cells = f", right cells {100 * r['cell_accuracy']:.1f}%" if "cell_accuracy" in r else ""
                 c.print(f"[bold green]eval[/] step {r['step']:,}: pass@1 {100 * r['pass@1']:.2f}% "
-                        f"pass@2 {100 * r['pass@2']:.2f}% ({format_duration(r['eval_seconds'])}); checkpoint {path}")
+                        f"pass@2 {100 * r['pass@2']:.2f}%{cells} ({format_duration(r['eval_seconds'])}); "
+                        f"checkpoint {path}")
                 if not r.get("ranks_in_sync", True):
                     c.print(f"[red]warning:[/] the ranks' weights differ at step {r['step']} (digests in metrics.jsonl)")
             case Warned(text=text):
