@@ -7,9 +7,11 @@ from typing import Annotated, Optional
 import typer
 
 import arc_trm
+from arc_trm_cli.options import Command, Group
 
 app = typer.Typer(
     name="arc-trm",
+    cls=Group,
     help="ARC-AGI solver toolkit built on the Tiny Recursive Model (TRM).",
     context_settings={"help_option_names": ["-h", "--help"]},
     rich_markup_mode="rich",
@@ -27,7 +29,7 @@ def _version(value: bool) -> None:
 @app.callback()
 def _root(
     version: Annotated[
-        Optional[bool], typer.Option("--version", callback=_version, is_eager=True, help="Print the version.")
+        Optional[bool], typer.Option("--version", callback=_version, is_eager=True, metavar="", help="Print the version.")
     ] = None,
 ) -> None:
     """ARC-AGI solver toolkit built on the Tiny Recursive Model (TRM)."""
@@ -38,29 +40,29 @@ from arc_trm_cli.show import show  # noqa: E402
 from arc_trm_cli.solve import solve  # noqa: E402
 from arc_trm_cli.validate import validate  # noqa: E402
 
-app.command()(solve)
-app.command()(show)
-app.command()(score)
-app.command()(validate)
+app.command(cls=Command)(solve)
+app.command(cls=Command)(show)
+app.command(cls=Command)(score)
+app.command(cls=Command)(validate)
 
 from arc_trm_cli.parity import parity  # noqa: E402
 
-app.command()(parity)
+app.command(cls=Command)(parity)
 
 from arc_trm_cli.evaluate import evaluate  # noqa: E402
 from arc_trm_cli.report import report  # noqa: E402
 
-app.command()(evaluate)
-app.command()(report)
+app.command(cls=Command)(evaluate)
+app.command(cls=Command)(report)
 
 
 from arc_trm_cli.kaggle import app as kaggle_app  # noqa: E402
 
-app.add_typer(kaggle_app, name="kaggle")
+app.add_typer(kaggle_app, name="kaggle", cls=Group)
 
 from arc_trm_cli.train import train  # noqa: E402
 
-app.command()(train)
+app.command(cls=Command)(train)
 
 
 def main() -> None:

@@ -9,13 +9,13 @@ import typer
 from rich.console import Console
 
 from arc_trm.budget import format_duration, parse_duration
-from arc_trm_cli.options import Overrides, input_errors, repo_config
+from arc_trm_cli.options import Command, Overrides, input_errors, repo_config
 
 
 app = typer.Typer(help="Kaggle code submissions: an offline notebook and its dataset.", no_args_is_help=True)
 
 
-@app.command()
+@app.command(cls=Command)
 def build(
     out: Annotated[Path, typer.Option("--out", "-o", help="Folder for notebook.ipynb, kernel-metadata.json, dataset/.")],
     owner: Annotated[str, typer.Option(help="Your Kaggle username (dataset and kernel ids); required.")],

@@ -2,16 +2,19 @@
 
 from __future__ import annotations
 
+import inspect
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Annotated, Optional
 
 import typer
+import typer.core
 from rich.console import Console
 
 SolveConfigFile = Annotated[Optional[Path], typer.Option(
     "--config", help="YAML config (default: configs/cpu.yaml, the CPU default).")]
-Overrides = Annotated[Optional[list[str]], typer.Option("--set", help="Override a config key: key.sub=value.")]
+Overrides = Annotated[Optional[list[str]], typer.Option("--set", metavar="KEY=VALUE",
+                                                       help="Override a config key: key.sub=value (repeatable).")]
 TimeBudget = Annotated[Optional[str], typer.Option(help="Wall-clock limit for the whole run: 90s, 45m, 12h.")]
 CheckpointFile = Annotated[Optional[Path], typer.Option(
     "--checkpoint", help="Start every task from this pretrained model (ours, or an official TRM/HRM one).")]
@@ -51,3 +54,37 @@ def input_errors(console: Console):
     except (ValueError, FileNotFoundError, KeyError) as err:  # ConfigError and CheckpointError are ValueErrors
         console.print(f"[red]error:[/] {err.args[0] if isinstance(err, KeyError) and err.args else err}")
         raise typer.Exit(2)
+
+
+class Command(typer.core.TyperCommand):
+    """A command whose help screen reflows its docstring's paragraphs (Typer keeps their line breaks) and shows
+    -h/--help without a type column (Typer's own flag shows `<bool>`)."""
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.help = _reflow(self.help)
+
+    def get_help_option(self, ctx):
+        return _without_type(super().get_help_option(ctx))
+
+
+class Group(typer.core.TyperGroup):
+    """A group of commands with the same help option as `Command`."""
+
+    def get_help_option(self, ctx):
+        return _without_type(super().get_help_option(ctx))
+
+
+def _without_type(option):
+    if option is not None:
+        option.metavar = ""
+    return option
+
+
+def _reflow(text: str | None) -> str | None:
+    """Each paragraph on one line, except those with indented lines (examples keep their layout)."""
+    if not text:
+        return text
+    paragraphs = inspect.cleandoc(text).split("\n\n")
+    return "\n\n".join(p if any(line.startswith(" ") for line in p.splitlines()) else " ".join(p.split("\n"))
+                       for p in paragraphs)

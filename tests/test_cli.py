@@ -10,6 +10,7 @@ from typer.testing import CliRunner
 import arc_trm
 from arc_trm import submission, tasks
 from arc_trm_cli.app import app
+from arc_trm_cli.options import _reflow
 from conftest import REPO
 
 EXAMPLES = REPO / "examples"
@@ -96,6 +97,20 @@ def test_light_commands_start_without_torch_or_scipy():
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=REPO)
     assert done.returncode == 0, done.stderr
     assert done.stdout.strip() == "[]"
+
+
+@pytest.mark.parametrize("command", [[], ["solve"], ["train"], ["evaluate"], ["score"], ["report"], ["show"],
+                                     ["validate"], ["parity"], ["kaggle"], ["kaggle", "build"]])
+def test_help_screens_have_no_type_names_for_flags(command):
+    result = CliRunner().invoke(app, [*command, "-h"], terminal_width=100)
+    assert result.exit_code == 0, result.output
+    assert "<bool>" not in result.output and "<list" not in result.output
+    assert "--help" in result.output and "-h" in result.output
+
+
+def test_help_paragraphs_are_reflowed_and_examples_kept():
+    text = "First line.\n\nA paragraph\nover two lines.\n\n    arc-trm solve x\n    arc-trm score y"
+    assert _reflow(text) == "First line.\n\nA paragraph over two lines.\n\n    arc-trm solve x\n    arc-trm score y"
 
 
 def test_solve_selects_tasks_and_strict_fails_on_a_failed_task(tmp_path):
