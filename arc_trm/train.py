@@ -86,7 +86,8 @@ class Ranks:
 
 
 def setup_ranks(device: str = "auto") -> Ranks:
-    """Join the torchrun process group (NCCL on GPUs, gloo on CPUs) when started by torchrun; else one rank.
+    """Join the torchrun process group (NCCL on GPUs, gloo on CPUs) when started by torchrun (with one process
+    too, so that `--nproc-per-node 1` checks the backend); else one rank.
 
     A group initialised by the caller (tests spawning processes) is used as it is.
     """
@@ -95,7 +96,7 @@ def setup_ranks(device: str = "auto") -> Ranks:
     if target.type == "cuda":
         torch.cuda.set_device(target)
     owns = False
-    if not dist.is_initialized() and "RANK" in os.environ and int(os.environ.get("WORLD_SIZE", 1)) > 1:
+    if not dist.is_initialized() and "RANK" in os.environ and "WORLD_SIZE" in os.environ:  # torchrun, even 1 rank
         dist.init_process_group("nccl" if target.type == "cuda" else "gloo")
         owns = True
     if dist.is_initialized():

@@ -15,7 +15,16 @@ Parts (each guarded, so one failure does not hide the others; total well inside 
    (`workers`); several tasks per model against one model per task at equal steps (`groups`); the CLI's
    `arc-trm solve` on the examples under bf16 autocast (`solve_cli`).
 
-`--parts a,b` runs only those parts (names as in gpu_check.json).
+6. the paper ARC model's training step (hidden 512, T=3, n=4, 30 x 30, bf16; batch 768 and 192; eager and
+   torch.compile) side by side with the official implementation's on the same batch and weights (its source
+   read from ARC_TRM_OFFICIAL, default .carry/official, a checkout of SamsungSAILMontreal/TinyRecursiveModels
+   carried to the machine, never committed): step time, tokens/s, MFU (`paper_step`); ours on the per-task
+   canvases of real arc1-eval tasks (`canvas_step`); `torchrun --nproc-per-node 1 arc-trm train` over NCCL
+   (`torchrun_nccl`); the Kaggle config's training and rollout steps on 20 arc2-eval tasks against what the
+   planner predicts from its own measurement (`kaggle_steps`).
+
+`--parts a,b` runs only those parts (names as in gpu_check.json). `--rehearse` runs parts 6 on the CPU at toy
+sizes (hidden 64, batch 2), so that the script is known to work before a GPU is lent.
 """
 
 from __future__ import annotations
@@ -220,6 +229,208 @@ def solve_cli(out_dir: Path) -> dict:
             "tail": (run.stdout + run.stderr)[-1500:], "written": out.exists()}
 
 
+# ------------------------------------------------------------------------- the paper model against the official
+
+
+OFFICIAL = Path(os.environ.get("ARC_TRM_OFFICIAL", ROOT / ".carry" / "official"))  # a checkout, never committed
+
+
+def _paper(hidden: int, heads: int, batch: int, device: str) -> dict:
+    """The paper's ARC model (or a small one for a CPU rehearsal) as an official config dict."""
+    return {"batch_size": batch, "seq_len": 900, "puzzle_emb_ndim": hidden, "num_puzzle_identifiers": 1024,
+            "vocab_size": 12, "H_cycles": 3, "L_cycles": 4, "H_layers": 0, "L_layers": 2, "hidden_size": hidden,
+            "expansion": 4, "num_heads": heads, "pos_encodings": "rope", "halt_max_steps": 16,
+            "halt_exploration_prob": 0.0, "forward_dtype": "bfloat16" if device == "cuda" else "float32",
+            "mlp_t": False, "puzzle_emb_len": 16, "no_ACT_continue": True}
+
+
+def _batch(batch: int, side: int, device: str, official: bool = False) -> dict:
+    generator = torch.Generator().manual_seed(0)
+    cells = side * side
+    batch_ = {"inputs": torch.randint(2, 12, (batch, cells), generator=generator),
+              "labels": torch.randint(2, 12, (batch, cells), generator=generator)}
+    batch_["puzzle_identifiers" if official else "puzzle_ids"] = torch.randint(1, 1024, (batch,), generator=generator)
+    return {k: v.to(device) for k, v in batch_.items()}
+
+
+def _time(step, device: str, warmup: int = 2, timed: int = 4) -> tuple[float, float]:
+    """(first call's seconds, the median of `timed` calls after `warmup`)."""
+    def sync():
+        if device == "cuda":
+            torch.cuda.synchronize()
+
+    sync()
+    start = time.perf_counter()
+    step()
+    sync()
+    first = time.perf_counter() - start
+    times = []
+    for i in range(warmup - 1 + timed):
+        start = time.perf_counter()
+        step()
+        sync()
+        if i >= warmup - 1:
+            times.append(time.perf_counter() - start)
+    return first, sorted(times)[len(times) // 2]
+
+
+def _ours(official_config: dict, device: str, compile_: bool):
+    from arc_trm.checkpoint import config_from_official
+    from arc_trm.losses import act_loss
+    from arc_trm.model import TRM
+
+    torch.manual_seed(0)
+    model = TRM(config_from_official(official_config, "trm")).to(device).train()
+    if compile_:
+        model.net.compile()
+    state = {"carry": None}
+
+    def step(batch):
+        if state["carry"] is None:
+            state["carry"] = model.initial_carry(batch)
+        state["carry"], outputs = model(state["carry"], batch)
+        act_loss(outputs, state["carry"].data["labels"]).loss.backward()
+        model.zero_grad(set_to_none=True)
+    return model, step
+
+
+def _official(official_config: dict, device: str, compile_: bool, ours_model):
+    """The official model and loss head (from OFFICIAL), with our model's weights, and its training step."""
+    if str(OFFICIAL) not in sys.path:
+        sys.path.insert(0, str(OFFICIAL))
+    from models.losses import ACTLossHead
+    from models.recursive_reasoning.trm import TinyRecursiveReasoningModel_ACTV1
+
+    from arc_trm.checkpoint import official_name
+
+    with torch.device(device):
+        head = ACTLossHead(TinyRecursiveReasoningModel_ACTV1(dict(official_config)),
+                           loss_type="stablemax_cross_entropy")
+    inner = head.model.inner
+    with torch.no_grad():
+        targets = inner.state_dict()
+        for key, value in ours_model.state_dict().items():
+            targets[official_name(key)].copy_(value.to(targets[official_name(key)].dtype))
+    if compile_:
+        head.model.compile()
+    head.train()
+    state = {"carry": None}
+
+    def step(batch):
+        if state["carry"] is None:
+            with torch.device(device):
+                state["carry"] = head.initial_carry(batch)
+        state["carry"], loss, *_ = head(carry=state["carry"], batch=batch, return_keys=[])
+        loss.backward()
+        head.zero_grad(set_to_none=True)
+    return step
+
+
+def paper_step(device: str, peak_tflops: float, batches: tuple[int, ...], hidden: int, heads: int) -> dict:
+    """The paper model's training step (forward, loss, backward) at 30 x 30: ours and the official code's on the
+    same batch and weights, eager and compiled; tokens/s and model FLOP utilisation against `peak_tflops`."""
+    from arc_trm.checkpoint import config_from_official
+    from arc_trm.cost import step_flops
+
+    rows = []
+    for batch_size in batches:
+        config = _paper(hidden, heads, batch_size, device)
+        flops = step_flops(config_from_official(config, "trm"), batch_size, 916)["train"]
+        for compile_ in (False, True):
+            row = {"batch": batch_size, "compile": compile_, "gflop_per_step": flops / 1e9}
+            for who in ("ours", "official"):
+                try:
+                    model, ours_step = _ours(config, device, compile_)
+                    step = ours_step if who == "ours" else _official(config, device, compile_, model)
+                    del model
+                    batch = _batch(batch_size, 30, device, official=who == "official")
+                    first, seconds = _time(lambda: step(batch), device)
+                    row[who] = {"first_step_s": first, "step_s": seconds, "tokens_per_s": batch_size * 916 / seconds,
+                                "mfu": flops / seconds / (peak_tflops * 1e12)}
+                except Exception as error:  # the official import, out of memory: recorded, the rest goes on
+                    row[who] = {"error": f"{type(error).__name__}: {str(error)[:300]}"}
+                if device == "cuda":
+                    torch.cuda.empty_cache()
+            if "step_s" in row["ours"] and "step_s" in row["official"]:
+                row["official_over_ours"] = row["official"]["step_s"] / row["ours"]["step_s"]
+            rows.append(row)
+    return {"official_source": str(OFFICIAL), "peak_tflops": peak_tflops, "rows": rows}
+
+
+def canvas_step(device: str, peak_tflops: float, batch_size: int, hidden: int, heads: int, count: int = 12) -> dict:
+    """Ours on the per-task canvases of real arc1-eval tasks (the official code pads every one to 30 x 30):
+    seconds per example against the 30 x 30 step of the same batch."""
+    from arc_trm import tasks, task_encoding
+    from arc_trm.checkpoint import config_from_official
+
+    chosen = tasks.load("arc1-eval").tasks[::400 // count][:count]
+    sides = sorted({task_encoding.task_canvas(t) for t in chosen} | {30})
+    config = _paper(hidden, heads, batch_size, device)
+    model, step = _ours(config, device, False)
+    rows = {}
+    for side in sides:
+        batch = _batch(batch_size, side, device)
+        _, seconds = _time(lambda: step(batch), device, warmup=1, timed=3)
+        rows[side] = {"step_s": seconds, "tokens_per_s": batch_size * (side * side + 16) / seconds}
+    per_task = [rows[task_encoding.task_canvas(t)]["step_s"] for t in chosen]
+    return {"tasks": [t.id for t in chosen], "batch": batch_size, "by_side": rows,
+            "speedup_over_30x30": rows[30]["step_s"] / (sum(per_task) / len(per_task)),
+            "hidden": config_from_official(config, "trm").hidden_size}
+
+
+def torchrun_nccl(device: str, out_dir: Path) -> dict:
+    """`torchrun --nproc-per-node 1 arc-trm train` for a few steps: the process group (NCCL on a GPU)."""
+    run_dir = out_dir / "torchrun"
+    command = ["torchrun", "--standalone", "--nproc-per-node", "1", "--no-python", sys.executable, "-c",
+               "from arc_trm_cli.app import main; main()", "train", "--config", str(ROOT / "configs" / "debug.yaml"),
+               "--out", str(run_dir), "--fresh", "--set", "steps=4", "--set", "eval_every=4", "--set",
+               f"device={device}"]
+    run = subprocess.run(command, cwd=ROOT, capture_output=True, text=True, timeout=300)
+    return {"returncode": run.returncode, "tail": (run.stdout + run.stderr)[-1500:],
+            "finished": "finished at step 4" in run.stdout}
+
+
+def kaggle_steps(device: str, peak_tflops: float, count: int, overrides: tuple[str, ...] = ()) -> dict:
+    """The Kaggle config's training and rollout steps on `count` arc2-eval tasks, measured, against what the
+    planner predicts from `plan.measure` (its FLOP rate and overhead fitted on this device)."""
+    from arc_trm import plan, predict, task_encoding, tasks, ttt
+    from arc_trm.config import load_config
+    from arc_trm.solve import SolveConfig
+    from arc_trm.solve_task import encode_group
+
+    config = load_config(SolveConfig, ROOT / "configs" / "kaggle-4xl4.yaml", [f"device={device}", *overrides])
+    cost = plan.measure(config, torch.device(device))
+    rows = []
+    for task in tasks.load("arc2-eval").tasks[:count]:
+        canvas = task_encoding.task_canvas(task, config.ttt.translate)
+        parts = encode_group([task], config, canvas)
+        model = ttt.new_model(config.model, len(parts[0].augs), torch.device(device), seed=0)
+        trainer = ttt.Trainer(model, config.ttt, config.ttt.max_steps)
+        rows_per_step = ttt.batch_size(config.ttt, canvas)
+        _, train = _time(lambda: trainer.step(task_encoding.sample_joint(parts, rows_per_step)), device)
+        versions = len(parts[0].augs)
+        start = time.perf_counter()
+        predict.rollout(model, parts[0], config.rollout_batch, versions)
+        if device == "cuda":
+            torch.cuda.synchronize()
+        rollout = time.perf_counter() - start
+        rows.append({"task": task.id, "canvas": canvas, "batch": rows_per_step, "train_step_s": train,
+                     "predicted_train_step_s": cost.train_step(config.model, canvas, rows_per_step),
+                     "rollout_s": rollout,
+                     "predicted_rollout_s": cost.rollout(config.model, canvas, len(parts[0].test_inputs),
+                                                         config.rollout_batch)})
+    share = cost.flops / (peak_tflops * 1e12)
+    return {"cost_model": dataclasses.asdict(cost), "rows": rows, "share_of_peak": share,
+            "l4_flops_at_the_same_share": share * plan.L4_BF16_DENSE, "l4_assumed_share": plan.L4.flops /
+            plan.L4_BF16_DENSE, "l4_assumed_step_overhead": plan.L4.step_overhead,
+            "note": "an L4 at the same share of its dense bf16 peak as this device is an assumption (small kernels "
+                    "need not scale with the peak); the per-step overhead (launches, Python) is not scaled"}
+
+
+REHEARSAL = ("model.hidden_size=64", "model.num_heads=2", "model.puzzle_emb_dim=64", "ttt.augmentations=8",
+             "ttt.batch_size=4")  # kaggle_steps' config shrunk to CPU size
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("out", type=Path)
@@ -227,20 +438,33 @@ def main() -> None:
     parser.add_argument("--solve-seconds", type=float, default=240)
     parser.add_argument("--peak-tflops", type=float, default=790.0, help="the GPU's dense bf16 peak")
     parser.add_argument("--parts", default=",".join(PARTS), help="comma-separated parts to run")
+    parser.add_argument("--rehearse", action="store_true",
+                        help="run the device-independent parts on the CPU at toy sizes (a dress rehearsal)")
     args = parser.parse_args()
     chosen = args.parts.split(",")
     if unknown := set(chosen) - set(PARTS):
         parser.error(f"unknown parts {sorted(unknown)}; known: {', '.join(PARTS)}")
     args.out.mkdir(parents=True, exist_ok=True)
     results: dict = {"torch": torch.__version__, "cuda_available": torch.cuda.is_available(),
-                     "date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime())}
-    if not torch.cuda.is_available():
+                     "date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()), "rehearsal": args.rehearse}
+    if args.rehearse:
+        chosen = [name for name in chosen if name in REHEARSED]
+        sizes = {"hidden": 64, "heads": 2, "batches": (2,), "canvas_batch": 2, "kaggle": (1, REHEARSAL)}
+        device = "cpu"
+    else:
+        sizes = {"hidden": 512, "heads": 8, "batches": (768, 192), "canvas_batch": 768, "kaggle": (20, ())}
+        device = "cuda"
+    if not torch.cuda.is_available() and not args.rehearse:
         results["error"] = "no CUDA device"
     else:
-        results["device"] = torch.cuda.get_device_name()
+        results["device"] = torch.cuda.get_device_name() if device == "cuda" else "cpu (rehearsal)"
         arguments = {"cuda_tests": (), "parity": (), "throughput": (args.peak_tflops,),
                      "solve_arc2": (args.solve_tasks, args.solve_seconds, args.out), "oom_retry": (args.out,),
-                     "workers": (args.out,), "groups": (args.out,), "solve_cli": (args.out,)}
+                     "workers": (args.out,), "groups": (args.out,), "solve_cli": (args.out,),
+                     "paper_step": (device, args.peak_tflops, sizes["batches"], sizes["hidden"], sizes["heads"]),
+                     "canvas_step": (device, args.peak_tflops, sizes["canvas_batch"], sizes["hidden"], sizes["heads"]),
+                     "torchrun_nccl": (device, args.out),
+                     "kaggle_steps": (device, args.peak_tflops, *sizes["kaggle"])}
         for name in chosen:  # the file is rewritten after each part, so a run cut short keeps what it found
             guarded(name, results, globals()[name], *arguments[name])
             (args.out / "gpu_check.json").write_text(json.dumps(results, indent=1, default=str))
@@ -248,7 +472,9 @@ def main() -> None:
     print(f"[gpu_check] results in {args.out / 'gpu_check.json'}")
 
 
-PARTS = ("cuda_tests", "parity", "throughput", "solve_arc2", "oom_retry", "workers", "groups", "solve_cli")
+PARTS = ("cuda_tests", "parity", "throughput", "solve_arc2", "oom_retry", "workers", "groups", "solve_cli",
+         "paper_step", "canvas_step", "torchrun_nccl", "kaggle_steps")
+REHEARSED = ("paper_step", "canvas_step", "torchrun_nccl", "kaggle_steps")  # the parts that also run on a CPU
 
 if __name__ == "__main__":
     main()

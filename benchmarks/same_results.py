@@ -29,6 +29,7 @@ def rows(tasks: int, steps: int, overrides: list[str]) -> dict:
 
     from arc_trm import tasks as task_io
     from arc_trm.config import load_config
+    from arc_trm.records import RecordStore, records_dir
     from arc_trm.solve import SolveConfig, solve
 
     torch.set_num_threads(1)
@@ -39,9 +40,9 @@ def rows(tasks: int, steps: int, overrides: list[str]) -> dict:
     result = {}
     with tempfile.TemporaryDirectory() as folder:
         solve(task_io.TaskSet(chosen), Path(folder) / "submission.json", config, fresh=True)
-        records = Path(folder) / "submission.records"
+        store = RecordStore(records_dir(Path(folder) / "submission.json"))
         for task in chosen:
-            record = json.loads((records / f"{task.id}.json").read_text())
+            record = store.load(task.id)
             attempts = json.dumps(record["attempts"], sort_keys=True).encode()
             result[task.id] = {"steps": record.get("steps"),
                                "votes": [[c["votes"] for c in top] for top in record.get("top", [])],
