@@ -57,6 +57,18 @@ def test_gpu_check_without_cuda_says_so_and_checks_parts(tmp_path):
     assert bad.returncode == 2 and "unknown parts" in bad.stderr
 
 
+def test_gpu_check_rehearsal_runs_the_new_parts_on_the_cpu(tmp_path):
+    # paper_step needs the official source (carried to a GPU machine, never committed): rehearsed by hand
+    done = subprocess.run([sys.executable, "-m", "benchmarks.gpu_check", str(tmp_path), "--rehearse", "--parts",
+                           "canvas_step,torchrun_nccl,cuda_tests"], cwd=REPO, capture_output=True, text=True,
+                          timeout=300)
+    assert done.returncode == 0, done.stderr
+    result = json.loads((tmp_path / "gpu_check.json").read_text())
+    assert result["rehearsal"] and "cuda_tests" not in result  # a CUDA-only part is left out of a rehearsal
+    assert result["canvas_step"]["speedup_over_30x30"] > 1 and 30 in map(int, result["canvas_step"]["by_side"])
+    assert result["torchrun_nccl"]["returncode"] == 0 and result["torchrun_nccl"]["finished"]
+
+
 def test_throughput_smoke(tmp_path):
     output = run("benchmarks.throughput", "--smoke", out=tmp_path)
     result = json.loads((tmp_path / "throughput_smoke.json").read_text())
