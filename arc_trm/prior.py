@@ -2,7 +2,7 @@
 
     config = load_config(PriorConfig, "configs/prior.yaml")
     summary = train_prior(config, "runs/prior")          # resumable: the same call goes on where it stopped
-    export_prior("runs/prior/checkpoints/best.pt", "arc_trm/data/prior/prior.pt")
+    ship("runs/prior", "arc_trm/data/prior/prior.pt")   # best.pt, small, with its provenance JSON beside it
 
 The official recipe (`arc_trm.train`) pads every example to 30 x 30; a CPU then spends most of its time on pad
 cells. Here the tasks are encoded exactly as `solve` encodes them (`task_encoding.task_data`: the canvas rule,
@@ -33,7 +33,7 @@ import numpy as np
 import torch
 
 from arc_trm import augment, checkpoint, predict, scoring, task_encoding, tasks, vote
-from arc_trm.config import ConfigError, save_config, to_dict
+from arc_trm.config import ConfigError, load_config, save_config, to_dict
 from arc_trm.events import Evaluated, Listener, Logged, Resumed, TrainDone, TrainStarted, ignore
 from arc_trm.io import atomic_open
 from arc_trm.model import TRM, Carry, TRMConfig
@@ -307,3 +307,26 @@ def export_prior(source: str | Path, dest: str | Path, provenance: dict[str, Any
     base = checkpoint.load_any(source)
     small = from_pretrained(base, 1, torch.device("cpu"))
     return checkpoint.save_checkpoint(dest, small, provenance)
+
+
+def ship(run: str | Path, dest: str | Path) -> Path:
+    """`export_prior` of a run's best.pt, with its provenance: the data (splits, exclusions, tasks), the steps
+    and the machine time, the held-out scores of every evaluation and the config."""
+    run = Path(run)
+    config = load_config(PriorConfig, run / "config.yaml")
+    records = [json.loads(line) for line in (run / "metrics.jsonl").read_text().splitlines() if line.strip()]
+    train, evals = [r for r in records if r["kind"] == "train"], [r for r in records if r["kind"] == "eval"]
+    best = json.loads(checkpoint.meta_path(run / "checkpoints" / "best.pt").read_text())["provenance"]
+    previous, seconds = 0, 0.0
+    for record in train:  # each line: the mean step time since the line before
+        seconds += record["step_seconds"] * (record["step"] - previous)
+        previous = record["step"]
+    provenance = {
+        "data": {"subsets": config.data.subsets, "excluded": config.data.exclude,
+                 "tasks": len(pretraining_tasks(config.data)), "versions_per_task": config.ttt.augmentations,
+                 "held_out_tasks": config.data.eval_tasks},
+        "best_step": best["step"], "held_out_at_best": best["held_out"], "steps_run": train[-1]["step"],
+        "training_seconds": round(seconds), "machine": "one CPU thread (this project's 2-core AMD EPYC)",
+        "evaluations": [{k: r[k] for k in ("step", "pass@2", "cell_accuracy") if k in r} for r in evals],
+        "config": to_dict(config)}
+    return export_prior(run / "checkpoints" / "best.pt", dest, provenance)

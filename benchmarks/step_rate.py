@@ -133,10 +133,10 @@ def main() -> None:
             run["speedup_rollout"] = _geomean([b["rollout_step_ms"] / a["rollout_step_ms"] for b, a in pairs])
         result["runs"].append(run)
         _print(run)
-    if args.base:
-        result["before"] = describe(args.base)
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(json.dumps(result, indent=1) + "\n")
+        if args.base:
+            result["before"] = describe(args.base)
+        args.out.parent.mkdir(parents=True, exist_ok=True)
+        args.out.write_text(json.dumps(result, indent=1) + "\n")  # after each setting: a cut run keeps it
     print(f"wrote {args.out}")
 
 

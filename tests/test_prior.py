@@ -10,7 +10,7 @@ from typer.testing import CliRunner
 
 from arc_trm import checkpoint, tasks
 from arc_trm.config import load_config
-from arc_trm.prior import PriorConfig, PriorData, export_prior, pretraining_tasks, train_prior
+from arc_trm.prior import PriorConfig, PriorData, export_prior, pretraining_tasks, ship, train_prior
 from arc_trm_cli.app import app
 
 REPO = Path(__file__).resolve().parents[1]
@@ -62,6 +62,11 @@ def test_the_shipped_prior_keeps_the_network_and_one_mean_puzzle_row(tmp_path):
         if name != "puzzle_emb.weight":
             assert torch.equal(value, small.state_dict()[name]), name
     assert torch.load(shipped, weights_only=True)  # loadable without unpickling code
+    meta = json.loads(checkpoint.meta_path(ship(tmp_path / "run", tmp_path / "shipped.pt")).read_text())
+    provenance = meta["provenance"]
+    assert provenance["data"]["excluded"] == ["arc1-eval", "arc2-eval", "concept"] and provenance["steps_run"] == 8
+    assert provenance["best_step"] in (4, 8) and [e["step"] for e in provenance["evaluations"]] == [4, 8]
+    assert provenance["training_seconds"] >= 0 and provenance["config"]["ttt"]["augmentations"] == 2
 
 
 def test_train_cli_runs_the_prior_recipe_and_solve_starts_from_it(tmp_path):
