@@ -8,8 +8,8 @@ is encoded as solve encodes it (configs/cpu.yaml: versions, batch from batch_tok
 as solve runs it (`Trainer.step` on `task_encoding.sample_joint`: batch drawn, forward, loss, backward, both
 optimisers, EMA) and a rollout supervision step (eval forward) on 64 test rows, after warm-up steps. The FLOPs
 of each (`arc_trm.cost.step_flops`) against a float32 matmul's rate measured in the same process give the share
-of the machine's arithmetic rate that a step achieves. A step's first call (a compilation, where the code
-compiles) is reported apart, with what it costs a 45 s task and a 400-task run that reuses it.
+of the machine's arithmetic rate that a step achieves. Each canvas's first step is reported apart (`first_step_s`:
+where code compiles, its compilation; no default compiles today, docs/lab/2026-11-30-cpu-step.md says why).
 Writes benchmarks/results/step_rate.json.
 """
 
