@@ -153,3 +153,12 @@ def _merge(defaults: dict[str, Any], data: Any, where: str) -> dict[str, Any]:
 def save_config(config: Any, path: str | Path) -> Path:
     """Write the resolved config as YAML (atomically)."""
     return write_text(yaml.safe_dump(to_dict(config), sort_keys=False), path)
+
+
+def changed_keys(saved: str | Path, config: Any, free: tuple[str, ...] = ()) -> list[str]:
+    """The top-level keys in which `config` differs from the config saved at `saved` (a run folder's resolved
+    config.yaml), leaving out the keys in `free`; [] when they agree or nothing was saved."""
+    if not Path(saved).is_file():
+        return []
+    old, new = yaml.safe_load(Path(saved).read_text(encoding="utf-8")) or {}, to_dict(config)
+    return sorted(k for k in set(old) | set(new) if k not in free and old.get(k) != new.get(k))

@@ -33,7 +33,7 @@ import numpy as np
 import torch
 
 from arc_trm import augment, checkpoint, predict, scoring, task_encoding, tasks, vote
-from arc_trm.config import ConfigError, load_config, save_config, to_dict
+from arc_trm.config import ConfigError, changed_keys, load_config, save_config, to_dict
 from arc_trm.events import Evaluated, Listener, Logged, Resumed, TrainDone, TrainStarted, ignore
 from arc_trm.io import atomic_open
 from arc_trm.model import TRM, Carry, TRMConfig
@@ -174,10 +174,15 @@ def evaluate(model: TRM, held_out: list[TaskData], truths: dict[str, list], vers
 # ------------------------------------------------------------------------------------------------ the run
 
 
-def train_prior(config: PriorConfig, out: str | Path, emit: Listener | None = None,
-                stop_at: int | None = None) -> dict[str, Any]:
-    """Run (or resume) the prior's pretraining in `out`; returns the last train and eval records."""
+def train_prior(config: PriorConfig, out: str | Path, emit: Listener | None = None, stop_at: int | None = None,
+                fresh: bool = False) -> dict[str, Any]:
+    """Run (or resume) the prior's pretraining in `out`; returns the last train and eval records. `stop_at` ends
+    it after that step (state saved); `fresh` discards the saved state, metrics and config (checkpoints stay,
+    overwritten as the new run writes its own)."""
     out, emit = Path(out), emit or ignore
+    if fresh:
+        for name in ("resume.pt", "metrics.jsonl", "config.yaml"):
+            (out / name).unlink(missing_ok=True)
     _check_same_run(out, config)
     all_tasks = pretraining_tasks(config.data)
     canvases, held_out, rows = encode_all(all_tasks, config)
@@ -243,16 +248,7 @@ def _rank(scores: dict) -> tuple[float, float]:
 
 
 def _check_same_run(out: Path, config: PriorConfig) -> None:
-    saved = out / "config.yaml"
-    if not saved.is_file():
-        return
-    import yaml
-
-    old, new = yaml.safe_load(saved.read_text()), to_dict(config)
-    for key in FREE_ON_RESUME:
-        old.pop(key, None), new.pop(key, None)
-    if old != new:
-        changed = sorted(k for k in set(old) | set(new) if old.get(k) != new.get(k))
+    if changed := changed_keys(out / "config.yaml", config, FREE_ON_RESUME):
         raise ConfigError(f"{out} holds a prior run with another config (differs in: {', '.join(changed)}); "
                           "use another --out or --fresh")
 

@@ -35,7 +35,7 @@ import torch
 import torch.distributed as dist
 
 from arc_trm import checkpoint, devices, predict, scoring, submission, vote
-from arc_trm.config import ConfigError, save_config, to_dict
+from arc_trm.config import ConfigError, changed_keys, save_config
 from arc_trm.cost import step_flops
 from arc_trm.dataset import DataConfig, PretrainData, Sampler
 from arc_trm.events import Evaluated, Listener, Logged, Measured, Resumed, TrainDone, TrainStarted, Warned, ignore
@@ -258,16 +258,9 @@ FREE_ON_RESUME = ("device", "steps", "epochs", "eval_every", "eval_interval", "l
 
 def _check_same_run(out: Path, config: TrainConfig) -> None:
     """A run folder holding another config's state is an error, not a silent mix of two runs."""
-    saved = out / "config.yaml"
-    if not (_resume_dir(out) / "state.pt").is_file() or not saved.is_file():
-        return
-    import yaml
-
-    old, new = yaml.safe_load(saved.read_text()), to_dict(config)
-    for key in FREE_ON_RESUME:
-        old.pop(key, None), new.pop(key, None)
-    if old != new:
-        changed = sorted(k for k in set(old) | set(new) if old.get(k) != new.get(k))
+    changed = changed_keys(out / "config.yaml", config, FREE_ON_RESUME) if (_resume_dir(out) / "state.pt").is_file() \
+        else []
+    if changed:
         raise ConfigError(f"{out} holds a run with another config (differs in: {', '.join(changed)}); "
                           "use another --out or --fresh")
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import shutil
 from pathlib import Path
 from typing import Annotated, Optional
 
@@ -40,9 +39,7 @@ def train(
             from arc_trm.prior import PriorConfig, train_prior  # torch: imported by the commands that need it
 
             prior = load_config(PriorConfig, path, overrides or [])
-            if fresh:
-                shutil.rmtree(out, ignore_errors=True)
-            train_prior(prior, out, printer.event, stop_at=stop_at)
+            train_prior(prior, out, printer.event, stop_at=stop_at, fresh=fresh)
             return
         from arc_trm.train import TrainConfig, train as run_training
 

@@ -85,7 +85,9 @@ def test_train_cli_runs_the_prior_recipe_and_solve_starts_from_it(tmp_path):
 
 
 @pytest.mark.parametrize("change", ["ttt.lr=0.5", "model.hidden_size=32"])
-def test_a_run_folder_of_another_config_is_an_error(tmp_path, change):
+def test_a_run_folder_of_another_config_is_an_error_unless_fresh(tmp_path, change):
     train_prior(_config("steps=2", "eval_every=2"), tmp_path)
     with pytest.raises(ValueError, match="another config"):
         train_prior(_config("steps=2", "eval_every=2", change), tmp_path)
+    again = train_prior(_config("steps=2", "eval_every=2", change), tmp_path, fresh=True)
+    assert again["steps"] == 2 and again["best"]["step"] == 2
