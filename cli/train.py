@@ -15,12 +15,12 @@ from arc_trm.events import Evaluated, Event, Logged, Measured, Resumed, TrainDon
 from arc_trm_cli.options import Overrides, input_errors, repo_config
 
 
-
 def train(
     config: Annotated[Optional[Path], typer.Option(help="YAML config (default: configs/arc1.yaml; configs/prior.yaml: "
                                                         "a prior for solve).")] = None,
-    out: Annotated[Path, typer.Option("--out", "-o", help="Run folder: config, metrics, checkpoints, resume state.")] = Path(
-        "runs/arc1"),
+    out: Annotated[Optional[Path], typer.Option(
+        "--out", "-o", help="Run folder: config, metrics, checkpoints, resume state (default: runs/arc1, or runs/prior "
+                            "for a prior).")] = None,
     overrides: Overrides = None,
     stop_at: Annotated[Optional[int], typer.Option(help="Stop (state saved) after this step; run again to go on.")] = None,
     fresh: Annotated[bool, typer.Option(metavar="", help="Discard the saved state in --out and start over.")] = False,
@@ -33,9 +33,11 @@ def train(
     """
     console = Console()
     path = config or repo_config("arc1.yaml")
+    recipe = _recipe(path)
+    out = out or Path("runs/prior" if recipe == "task-canvas" else "runs/arc1")
     printer = _Printer(console, out)
     with input_errors(console):
-        if _recipe(path) == "task-canvas":
+        if recipe == "task-canvas":
             from arc_trm.prior import PriorConfig, train_prior  # torch: imported by the commands that need it
 
             prior = load_config(PriorConfig, path, overrides or [])
