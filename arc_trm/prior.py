@@ -38,6 +38,7 @@ from arc_trm.events import Evaluated, Listener, Logged, Resumed, TrainDone, Trai
 from arc_trm.io import atomic_open
 from arc_trm.model import TRM, Carry, TRMConfig
 from arc_trm.task_encoding import TaskData
+from arc_trm.train import keep_metrics_until, read_metrics
 from arc_trm.ttt import TTTConfig, Trainer, batch_size, from_pretrained, new_model
 
 MEASURED_SPLITS = ("arc1-eval", "arc2-eval", "concept")  # what the scoreboard measures on: never trained on
@@ -269,7 +270,7 @@ class _Resume:
         rng.bit_generator.state = saved["rng"]
         torch.set_rng_state(saved["torch_rng"])
         carries = {side: Carry(**state) for side, state in saved["carries"].items()}
-        self._keep_metrics_until(trainer.steps)
+        keep_metrics_until(self.out, trainer.steps)
         return rng, carries, saved["best"]
 
     def save(self, trainer: Trainer, rng: np.random.Generator, carries: dict, best: dict) -> None:
@@ -285,13 +286,6 @@ class _Resume:
         self.out.mkdir(parents=True, exist_ok=True)
         with open(self.metrics, "a", encoding="utf-8") as f:
             f.write(json.dumps(record) + "\n")
-
-    def _keep_metrics_until(self, step: int) -> None:
-        if not self.metrics.is_file():
-            return
-        lines = [line for line in self.metrics.read_text().splitlines() if line.strip()]
-        with atomic_open(self.metrics) as f:
-            f.write("".join(line + "\n" for line in lines if json.loads(line)["step"] <= step))
 
 
 # ----------------------------------------------------------------------------------------------- export
@@ -310,7 +304,7 @@ def ship(run: str | Path, dest: str | Path) -> Path:
     and the machine time, the held-out scores of every evaluation and the config."""
     run = Path(run)
     config = load_config(PriorConfig, run / "config.yaml")
-    records = [json.loads(line) for line in (run / "metrics.jsonl").read_text().splitlines() if line.strip()]
+    records = read_metrics(run)
     train, evals = [r for r in records if r["kind"] == "train"], [r for r in records if r["kind"] == "eval"]
     best = json.loads(checkpoint.meta_path(run / "checkpoints" / "best.pt").read_text())["provenance"]
     previous, seconds = 0, 0.0

@@ -378,7 +378,7 @@ def _train(config: TrainConfig, out: Path, ranks: Ranks, emit: Listener, stop_at
         emit(Warned("tensorboard=true but torch.utils.tensorboard cannot be imported: metrics.jsonl only"))
     if resumed:
         if ranks.main:  # lines logged after the saved step are logged again
-            _keep_metrics_until(out, trainer.steps)
+            keep_metrics_until(out, trainer.steps)
         emit(Resumed(trainer.steps, sampler.epochs_done))
 
     local = config.global_batch_size // ranks.world
@@ -438,7 +438,7 @@ def _evaluate_and_save(config: TrainConfig, out: Path, ranks: Ranks, data: Pretr
     return scores
 
 
-def _keep_metrics_until(out: Path, step: int) -> None:
+def keep_metrics_until(out: Path, step: int) -> None:
     """Drop the metrics.jsonl records of steps after `step` (written before an interruption, to be redone)."""
     records = read_metrics(out)
     if any(r["step"] > step for r in records):
@@ -462,5 +462,5 @@ def params_digest(model: TRM) -> str:
     return h.hexdigest()
 
 
-__all__ = ["DataConfig", "Meter", "Ranks", "TrainConfig", "cost_model", "evaluate", "load_resume",
-           "params_digest", "read_metrics", "save_resume", "setup_ranks", "total_steps", "train"]
+__all__ = ["DataConfig", "Meter", "Ranks", "TrainConfig", "cost_model", "evaluate", "keep_metrics_until",
+           "load_resume", "params_digest", "read_metrics", "save_resume", "setup_ranks", "total_steps", "train"]
