@@ -1,10 +1,20 @@
 """The device rule, once: "auto" means CUDA when there is a GPU and the CPU otherwise; "cuda" and "cuda:N" ask
 for a GPU; anything else ("cpu", "mps", ...) is taken as torch names it. Processes that share GPUs (solve's
-workers, pretraining's ranks) each take the GPU of their slot, in turn."""
+workers, pretraining's ranks) each take the GPU of their slot, in turn. The CPU cores are those this process
+may run on (its affinity: `taskset`, a container's cpuset), not all the machine has."""
 
 from __future__ import annotations
 
+import os
+
 import torch
+
+
+def cores() -> int:
+    """The CPU cores this process may use: its affinity where the platform has one, else every core."""
+    if hasattr(os, "sched_getaffinity"):
+        return max(1, len(os.sched_getaffinity(0)))
+    return os.cpu_count() or 1
 
 
 def gpu_count(name: str) -> int:

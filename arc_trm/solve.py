@@ -261,7 +261,7 @@ def _supervise(units: list[list[Task]], taskset: TaskSet, out: Path, config: Sol
     """Run `workers` worker processes over the run's shared queue; report records as they land; at the hard
     deadline (the budget less STOP_MARGIN) kill them all. True when the deadline stopped them."""
     rank = int(os.environ.get("LOCAL_RANK", 0))  # under torchrun: this node's ranks share its cores and GPUs
-    threads = max(1, (os.cpu_count() or 1) // (workers * int(os.environ.get("LOCAL_WORLD_SIZE", 1))))
+    threads = max(1, devices.cores() // (workers * int(os.environ.get("LOCAL_WORLD_SIZE", 1))))
     sharing = workers * int(os.environ.get("WORLD_SIZE", 1))  # processes on the queue, all nodes together
     end = time.monotonic() + deadline.remaining() if deadline.budget is not None else None
     context = multiprocessing.get_context("spawn")

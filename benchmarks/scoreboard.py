@@ -27,7 +27,6 @@ from __future__ import annotations
 import argparse
 import datetime
 import json
-import os
 import platform
 import subprocess
 import sys
@@ -38,7 +37,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from arc_trm import tasks
+from arc_trm import devices, tasks
 from arc_trm.config import load_config, to_dict
 from arc_trm.records import RecordStore, records_dir
 from arc_trm.solve import SolveConfig
@@ -102,7 +101,7 @@ def run(splits: dict[str, list[str]], name: str, seconds: float, steps: int | No
     result = {"benchmark": "scoreboard", "name": name, "date": datetime.date.today().isoformat(),
               "commit": _commit(), "machine": _machine(),
               "protocol": {"machine_seconds_per_task": None if steps else seconds, "steps": steps,
-                           "workers": workers, "threads_per_worker": max(1, (os.cpu_count() or 1) // workers),
+                           "workers": workers, "threads_per_worker": max(1, devices.cores() // workers),
                            "task_seconds": resolved.task_seconds, "overrides": overrides,
                            "config_file": str(config or "configs/cpu.yaml")},
               "config": to_dict(resolved), "classes": CLASSES, "splits": {}}
@@ -251,7 +250,7 @@ def _commit() -> str:
 
 
 def _machine() -> dict:
-    return {"cpu": platform.processor() or platform.machine(), "cores": os.cpu_count() or 1,
+    return {"cpu": platform.processor() or platform.machine(), "cores": devices.cores(),
             "torch": torch.__version__, "cuda": torch.cuda.get_device_name() if torch.cuda.is_available() else None}
 
 
