@@ -32,7 +32,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from arc_trm import augment, checkpoint, predict, scoring, task_encoding, tasks, vote
+from arc_trm import augment, checkpoint, generate, predict, scoring, task_encoding, tasks, vote
 from arc_trm.config import ConfigError, changed_keys, load_config, save_config, to_dict
 from arc_trm.events import Evaluated, Listener, Logged, Resumed, TrainDone, TrainStarted, ignore
 from arc_trm.io import atomic_open
@@ -52,6 +52,7 @@ class PriorData:
     exclude: list[str] = field(default_factory=lambda: list(MEASURED_SPLITS))  # never trained on (id or content)
     max_canvas: int = 30  # tasks on bigger canvases are left out (0 or 30: none)
     max_tasks: int = 0  # > 0: the first N tasks only (quick runs, tests)
+    generated: int = 0  # tasks of each family of arc_trm.generate added (never held out)
     eval_tasks: int = 48  # tasks whose test pairs are held out and scored at each evaluation
     eval_versions: int = 8  # versions voted over at each evaluation
 
@@ -102,7 +103,8 @@ def pretraining_tasks(config: PriorData) -> list[tasks.Task]:
                 continue
             seen.add(task.id)
             kept.append(task)
-    return kept[:config.max_tasks] if config.max_tasks > 0 else kept
+    kept = kept[:config.max_tasks] if config.max_tasks > 0 else kept
+    return kept + [t for t in generate.generate(config.generated) if _digest(t) not in excluded_content]
 
 
 def _trained_on(task: tasks.Task) -> tasks.Task:
@@ -132,10 +134,11 @@ class Canvas:
 
 def encode_all(all_tasks: list[tasks.Task], config: PriorConfig) -> tuple[dict[int, Canvas], list[TaskData], int]:
     """(canvases by side, the held-out tasks' data, puzzle rows used). The first `eval_tasks` of a seeded
-    shuffle keep their test pairs out; every other task also trains on its test pairs."""
+    shuffle of the real tasks keep their test pairs out; every other task also trains on its test pairs."""
     c = config.ttt
-    order = np.random.default_rng(config.seed).permutation(len(all_tasks))
-    held = {all_tasks[i].id for i in order[:config.data.eval_tasks] if all_tasks[i].test_outputs}
+    real = [t for t in all_tasks if not t.id.startswith(generate.PREFIX)]
+    order = np.random.default_rng(config.seed).permutation(len(real))
+    held = {real[i].id for i in order[:config.data.eval_tasks] if real[i].test_outputs}
     parts, held_out, first_id = {}, [], 1
     for task in all_tasks:
         augs = augment.plan(task, c.augmentations, config.seed, c.permute_background, c.translate, c.dihedral)
@@ -299,6 +302,23 @@ def export_prior(source: str | Path, dest: str | Path, provenance: dict[str, Any
     return checkpoint.save_checkpoint(dest, small, provenance)
 
 
+PAUSED = 5.0  # a log window whose steps took this many times the median step: the process was paused (SIGSTOP)
+
+
+def training_seconds(train: list[dict]) -> tuple[float, int]:
+    """The machine time of a run's train records (each: the mean step time since the line before), and how many
+    windows were paused: those count at the median step time, as the wall clock also ran while stopped."""
+    median = float(np.median([r["step_seconds"] for r in train])) if train else 0.0
+    previous, seconds, paused = 0, 0.0, 0
+    for record in train:
+        step_seconds = record["step_seconds"]
+        if step_seconds > PAUSED * median:
+            step_seconds, paused = median, paused + 1
+        seconds += step_seconds * (record["step"] - previous)
+        previous = record["step"]
+    return seconds, paused
+
+
 def ship(run: str | Path, dest: str | Path) -> Path:
     """`export_prior` of a run's best.pt, with its provenance: the data (splits, exclusions, tasks), the steps
     and the machine time, the held-out scores of every evaluation and the config."""
@@ -307,16 +327,14 @@ def ship(run: str | Path, dest: str | Path) -> Path:
     records = read_metrics(run)
     train, evals = [r for r in records if r["kind"] == "train"], [r for r in records if r["kind"] == "eval"]
     best = json.loads(checkpoint.meta_path(run / "checkpoints" / "best.pt").read_text())["provenance"]
-    previous, seconds = 0, 0.0
-    for record in train:  # each line: the mean step time since the line before
-        seconds += record["step_seconds"] * (record["step"] - previous)
-        previous = record["step"]
+    seconds, paused = training_seconds(train)
     provenance = {
         "data": {"subsets": config.data.subsets, "excluded": config.data.exclude,
+                 "generated_per_family": config.data.generated,
                  "tasks": len(pretraining_tasks(config.data)), "versions_per_task": config.ttt.augmentations,
                  "held_out_tasks": config.data.eval_tasks},
         "best_step": best["step"], "held_out_at_best": best["held_out"], "steps_run": train[-1]["step"],
-        "training_seconds": round(seconds), "machine": "one CPU thread (this project's 2-core AMD EPYC)",
+        "training_seconds": round(seconds), "paused_log_windows": paused, "machine": "one CPU thread (this project's 2-core AMD EPYC)",
         "evaluations": [{k: r[k] for k in ("step", "pass@2", "cell_accuracy") if k in r} for r in evals],
         "config": to_dict(config)}
     return export_prior(run / "checkpoints" / "best.pt", dest, provenance)

@@ -10,7 +10,8 @@ from typer.testing import CliRunner
 
 from arc_trm import checkpoint, tasks
 from arc_trm.config import load_config
-from arc_trm.prior import PriorConfig, PriorData, export_prior, pretraining_tasks, ship, train_prior
+from arc_trm.prior import (PriorConfig, PriorData, export_prior, pretraining_tasks, ship, train_prior,
+                           training_seconds)
 from arc_trm_cli.app import app
 
 REPO = Path(__file__).resolve().parents[1]
@@ -91,3 +92,10 @@ def test_a_run_folder_of_another_config_is_an_error_unless_fresh(tmp_path, chang
         train_prior(_config("steps=2", "eval_every=2", change), tmp_path)
     again = train_prior(_config("steps=2", "eval_every=2", change), tmp_path, fresh=True)
     assert again["steps"] == 2 and again["best"]["step"] == 2
+
+
+def test_machine_time_counts_a_paused_log_window_at_the_median_step():
+    train = [{"step": s, "step_seconds": 0.1} for s in (100, 200, 300)] + [{"step": 400, "step_seconds": 30.0}]
+    seconds, paused = training_seconds(train)
+    assert paused == 1 and seconds == pytest.approx(40.0)
+    assert training_seconds(train[:3]) == (pytest.approx(30.0), 0)
