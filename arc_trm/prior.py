@@ -158,6 +158,14 @@ def encode_all(all_tasks: list[tasks.Task], config: PriorConfig) -> tuple[dict[i
 # ------------------------------------------------------------------------------------------ evaluation
 
 
+def copy_cell_accuracy(held: list[tasks.Task]) -> float:
+    """The share of right cells when every held-out answer is its test input (0 for a wrong shape): the floor
+    that the evaluations' `cell_accuracy` must rise above to show anything learnt."""
+    cells = [float((a == b).mean()) if a.shape == b.shape else 0.0
+             for task in held for a, b in zip(task.test_inputs, task.test_outputs or []) if b is not None]
+    return float(np.mean(cells)) if cells else 0.0
+
+
 def evaluate(model: TRM, held_out: list[TaskData], truths: dict[str, list], versions: int) -> dict[str, float]:
     """pass@1 and pass@2 (macro over tasks) of the model as it is on the held-out test pairs, and the share of
     right cells of attempt 1 (0 for a wrong shape), which still ranks checkpoints that solve nothing."""
@@ -198,8 +206,10 @@ def train_prior(config: PriorConfig, out: str | Path, emit: Listener | None = No
     state = _Resume(out)
     rng, carries, best = state.load(trainer, config)
     save_config(config, out / "config.yaml")
+    held_ids = {part.task_id for part in held_out}
+    copy = copy_cell_accuracy([t for t in all_tasks if t.id in held_ids])
     emit(TrainStarted("task-canvas", "cpu", {"tasks": len(all_tasks), "versions": rows - 1,
-                                             "held_out": len(held_out),
+                                             "held_out": len(held_out), "copy_cell_accuracy": copy,
                                              "examples": {int(s): len(canvases[s].inputs) for s in sides}}))
     if trainer.steps:
         emit(Resumed(trainer.steps))

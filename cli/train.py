@@ -76,7 +76,8 @@ class _Printer:
             case TrainStarted(device=device, size=info):
                 c.print(f"[bold]prior[/] on {device}: {info['tasks']} tasks in {info['versions']:,} versions, "
                         f"{sum(info['examples'].values()):,} examples on {len(info['examples'])} canvas sides; "
-                        f"{info['held_out']} tasks' test pairs held out")
+                        f"{info['held_out']} tasks' test pairs held out (copying the input: "
+                        f"{100 * info['copy_cell_accuracy']:.1f}% right cells)")
             case Measured():
                 c.print(f"[bold]measured[/] {event.seconds_per_step:.3f} s per step ({event.tflops:.3g} TFLOP/s "
                         f"per process): about {format_duration(event.epoch_seconds)} per epoch, "

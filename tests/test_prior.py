@@ -4,13 +4,14 @@ the checkpoint chosen by held-out pass@2, the shipped form, and solve starting f
 import json
 from pathlib import Path
 
+import numpy as np
 import pytest
 import torch
 from typer.testing import CliRunner
 
 from arc_trm import checkpoint, tasks
 from arc_trm.config import load_config
-from arc_trm.prior import (PriorConfig, PriorData, export_prior, pretraining_tasks, ship, train_prior,
+from arc_trm.prior import (PriorConfig, PriorData, copy_cell_accuracy, export_prior, pretraining_tasks, ship, train_prior,
                            training_seconds)
 from arc_trm_cli.app import app
 
@@ -99,3 +100,11 @@ def test_machine_time_counts_a_paused_log_window_at_the_median_step():
     seconds, paused = training_seconds(train)
     assert paused == 1 and seconds == pytest.approx(40.0)
     assert training_seconds(train[:3]) == (pytest.approx(30.0), 0)
+
+
+def test_the_copy_floor_counts_right_cells_of_the_input_and_zero_for_another_shape():
+    a = np.array([[1, 2], [3, 4]], np.uint8)
+    same_shape = tasks.Task("t", [(a, a)], [a], [np.array([[1, 2], [0, 0]], np.uint8)])
+    other_shape = tasks.Task("u", [(a, a)], [a], [np.zeros((1, 2), np.uint8)])
+    assert copy_cell_accuracy([same_shape]) == 0.5
+    assert copy_cell_accuracy([same_shape, other_shape]) == 0.25
