@@ -4,10 +4,13 @@ import json
 import subprocess
 import sys
 
+import numpy as np
 import pytest
 import torch
 
 from arc_trm.records import RecordStore, records_dir
+from arc_trm.tasks import Task
+from benchmarks.pad_share import needed_cells
 from benchmarks.solve_primitives import primitive_tasks
 from conftest import REPO
 
@@ -131,3 +134,11 @@ def test_generated_sudoku_are_valid_and_checked():
     given = np.argmax(inputs != BLANK, axis=1)
     wrong_given[np.arange(50), given] = inputs[np.arange(50), given] % 6 + 2
     assert not valid(inputs, wrong_given).any()
+
+
+def test_pad_share_counts_the_boxes_with_markers():
+    small, big = np.zeros((2, 3), np.uint8), np.zeros((4, 1), np.uint8)
+    task = Task("t", [(small, big), (small, small)], [small])
+    # (max(2, 4) + 1) x (max(3, 1) + 1) = 20 and 3 x 4 = 12 cells; canvas 4 cuts the first to 4 x 4
+    assert needed_cells(task, 9) == (20 + 12) / 2
+    assert needed_cells(task, 4) == (4 * 4 + 3 * 4) / 2
