@@ -26,18 +26,17 @@ DEMONSTRATIONS = 3
 PREFIX = "gen-"  # the id of every generated task starts with it: gen-<family>-<n>
 
 
-def scene(rng: np.random.Generator, side: tuple[int, int] = (3, 12), sprites: tuple[int, int] = (1, 5),
-          background: int = 0) -> Grid:
-    """A grid of `background` with a few sprites: random one-coloured shapes of up to 4 x 4 cells."""
+def scene(rng: np.random.Generator, side: tuple[int, int] = (3, 12), sprites: tuple[int, int] = (1, 5)) -> Grid:
+    """A black grid (colour 0, the background of every family) with a few sprites: random one-coloured shapes
+    of up to 4 x 4 cells in colours 1-9."""
     h, w = (int(v) for v in rng.integers(side[0], side[1] + 1, size=2))
-    grid = np.full((h, w), background, np.uint8)
-    colours = [c for c in range(10) if c != background]
+    grid = np.zeros((h, w), np.uint8)
     for _ in range(rng.integers(sprites[0], sprites[1] + 1)):
         sh, sw = int(rng.integers(1, min(4, h) + 1)), int(rng.integers(1, min(4, w) + 1))
         y, x = int(rng.integers(0, h - sh + 1)), int(rng.integers(0, w - sw + 1))
         shape = rng.random((sh, sw)) < 0.7
         shape[rng.integers(sh), rng.integers(sw)] = True
-        grid[y:y + sh, x:x + sw][shape] = rng.choice(colours)
+        grid[y:y + sh, x:x + sw][shape] = rng.integers(1, 10)
     return grid
 
 
@@ -46,7 +45,7 @@ def _scenes(side: tuple[int, int] = (3, 12), sprites: tuple[int, int] = (1, 5)):
 
 
 def _objects(grid: Grid) -> tuple[np.ndarray, int]:
-    """The 4-connected groups of non-background (non-0) cells: labels and their number."""
+    """The 4-connected groups of coloured (non-0) cells: labels and their number."""
     return ndimage.label(grid != 0)
 
 
