@@ -303,10 +303,23 @@ def load_any(path: str | Path, map_location: str | torch.device = "cpu") -> TRM:
     return load_official(path, map_location=map_location).model
 
 
+EMBEDDED = {"prior": "data/prior/prior.pt"}  # checkpoints inside the package, by the name a config gives them
+
+
+def locate(name: str | Path) -> Path:
+    """The file a `checkpoint` setting names: a checkpoint embedded in the package by its name ("prior": the
+    shipped prior, docs/prior.md), else the path itself."""
+    if str(name) in EMBEDDED:
+        return Path(__file__).resolve().parent / EMBEDDED[str(name)]
+    return Path(name)
+
+
 def load_for_solve(path: str | Path) -> TRM:
-    """A pretrained model for `solve` to start each task from, checked before any task starts: any file that
-    cannot serve (missing, unreadable, a broken companion JSON or YAML, unknown keys, a model that cannot run on
-    a per-task canvas) is one CheckpointError that names the checkpoint (and the companion file at fault)."""
+    """A pretrained model for `solve` to start each task from (`path` as `locate` reads it), checked before any
+    task starts: any file that cannot serve (missing, unreadable, a broken companion JSON or YAML, unknown keys, a
+    model that cannot run on a per-task canvas) is one CheckpointError that names the checkpoint (and the
+    companion file at fault)."""
+    path = locate(path)
     try:
         model = load_any(path)
     except Exception as error:  # ours, or a companion file's JSON/YAML, a missing key: all named with the file

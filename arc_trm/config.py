@@ -44,7 +44,7 @@ def _convert(kind: Any, value: Any, where: str) -> Any:
         return value if isinstance(value, kind) else from_dict(kind, value, where)
     origin, args = typing.get_origin(kind), typing.get_args(kind)
     if origin in (typing.Union, types.UnionType):
-        if value is None and type(None) in args:
+        if type(None) in args and (value is None or str(value).lower() == "none"):  # --set key=none unsets it
             return None
         errors = []
         for option in (a for a in args if a is not type(None)):

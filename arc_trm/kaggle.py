@@ -70,9 +70,10 @@ def build(out: str | Path, config: str | Path, checkpoint: str | Path | None = N
         raise BuildError(f"{dataset} exists and is not an earlier build (no {MARKER}); choose another --out")
     shutil.rmtree(dataset, ignore_errors=True)  # an earlier build's: replaced whole
     cfg = load_config(SolveConfig, config, overrides or [])
+    source = checkpoint or cfg.checkpoint  # --checkpoint, else the config's own (`prior`: the embedded prior)
     cfg.checkpoint = None  # the notebook sets the dataset's own path
     save_config(cfg, dataset / "config.yaml")
-    baked_checkpoint = _copy_checkpoint(Path(checkpoint), dataset / "checkpoint") if checkpoint else None
+    baked_checkpoint = _copy_checkpoint(checkpoints.locate(source), dataset / "checkpoint") if source else None
     names = build_wheels(dataset / "wheels", wheels)
     baked = {"arc_trm": arc_trm.__version__, "built": datetime.now(timezone.utc).isoformat(timespec="seconds"),
              "time_budget": time_budget, "interactive_budget": interactive_budget, "config": "config.yaml",

@@ -344,7 +344,8 @@ def ship(run: str | Path, dest: str | Path) -> Path:
                  "tasks": len(pretraining_tasks(config.data)), "versions_per_task": config.ttt.augmentations,
                  "held_out_tasks": config.data.eval_tasks},
         "best_step": best["step"], "held_out_at_best": best["held_out"], "steps_run": train[-1]["step"],
-        "training_seconds": round(seconds), "paused_log_windows": paused, "machine": "one CPU thread (this project's 2-core AMD EPYC)",
+        "training_seconds": round(seconds), "paused_log_windows": paused,
+        "machine": "one CPU thread (this project's 2-core AMD EPYC)",
         "evaluations": [{k: r[k] for k in ("step", "pass@2", "cell_accuracy") if k in r} for r in evals],
         "config": to_dict(config)}
     return export_prior(run / "checkpoints" / "best.pt", dest, provenance)

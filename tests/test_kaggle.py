@@ -249,3 +249,12 @@ def test_the_plan_is_measured_in_a_process_of_its_own():
     assert cost.flops > 0
     pid = int(cost.source.rsplit("in process ", 1)[1])
     assert pid != os.getpid() and not torch.cuda.is_initialized()
+
+
+def test_a_config_naming_the_embedded_prior_bakes_it(tmp_path):
+    """`checkpoint: prior` in the config (no --checkpoint) puts the shipped prior and its provenance in the dataset."""
+    kaggle.build(tmp_path / "o", REPO / "configs" / "cpu.yaml", overrides=["checkpoint=prior"], owner="someone",
+                 wheels="installed")
+    dataset = tmp_path / "o" / "dataset"
+    assert json.loads((dataset / kaggle.MARKER).read_text())["checkpoint"] == "checkpoint/prior.pt"
+    assert (dataset / "checkpoint" / "prior.pt").is_file() and (dataset / "checkpoint" / "prior.json").is_file()

@@ -11,8 +11,9 @@ from typer.testing import CliRunner
 
 from arc_trm import checkpoint, tasks
 from arc_trm.config import load_config
-from arc_trm.prior import (PriorConfig, PriorData, copy_cell_accuracy, export_prior, pretraining_tasks, ship, train_prior,
-                           training_seconds)
+from arc_trm.prior import (PriorConfig, PriorData, copy_cell_accuracy, export_prior, pretraining_tasks, ship,
+                           train_prior, training_seconds)
+from arc_trm.solve import SolveConfig
 from arc_trm_cli.app import app
 
 REPO = Path(__file__).resolve().parents[1]
@@ -108,3 +109,12 @@ def test_the_copy_floor_counts_right_cells_of_the_input_and_zero_for_another_sha
     other_shape = tasks.Task("u", [(a, a)], [a], [np.zeros((1, 2), np.uint8)])
     assert copy_cell_accuracy([same_shape]) == 0.5
     assert copy_cell_accuracy([same_shape, other_shape]) == 0.25
+
+
+def test_the_shipped_prior_is_named_prior_and_none_means_from_scratch():
+    assert checkpoint.locate("prior") == REPO / "arc_trm" / "data" / "prior" / "prior.pt"
+    assert checkpoint.locate("runs/x.pt") == Path("runs/x.pt")
+    model = checkpoint.load_for_solve("prior")
+    assert model.config.hidden_size == load_config(PriorConfig, REPO / "configs" / "prior.yaml").model.hidden_size
+    for unset in ("none", "None", "null"):
+        assert load_config(SolveConfig, None, [f"checkpoint={unset}"]).checkpoint is None
