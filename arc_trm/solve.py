@@ -63,7 +63,8 @@ class SolveConfig:
     device: str = "auto"  # "auto" (CUDA when there is one), "cpu", "cuda", "cuda:1", ...
     task_seconds: float = 45.0  # time per task when no --time-budget is given
     min_task_seconds: float = 3.0  # a task that cannot get this much time gets its fallback instead
-    checkpoint: Optional[str] = None  # start from this pretrained model (ours or official) instead of scratch
+    checkpoint: Optional[str] = "prior"  # start from this pretrained model ("prior": the shipped one; ours or
+    # official; None: from random weights)
     rollout_batch: int = 256
     group_tasks: int = 1  # tasks trained together in one model, similar canvases side by side in each batch
     # (pays on a GPU, which one small task's batch leaves mostly idle; on a CPU, 1)
