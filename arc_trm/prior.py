@@ -158,11 +158,16 @@ def encode_all(all_tasks: list[tasks.Task], config: PriorConfig) -> tuple[dict[i
 # ------------------------------------------------------------------------------------------ evaluation
 
 
+def _right_cells(answer: np.ndarray, truth: np.ndarray) -> float:
+    """The share of `truth`'s cells that `answer` has right; 0 for a wrong shape."""
+    return float((answer == truth).mean()) if answer.shape == truth.shape else 0.0
+
+
 def copy_cell_accuracy(held: list[tasks.Task]) -> float:
     """The share of right cells when every held-out answer is its test input (0 for a wrong shape): the floor
     that the evaluations' `cell_accuracy` must rise above to show anything learnt."""
-    cells = [float((a == b).mean()) if a.shape == b.shape else 0.0
-             for task in held for a, b in zip(task.test_inputs, task.test_outputs or []) if b is not None]
+    cells = [_right_cells(a, b) for task in held for a, b in zip(task.test_inputs, task.test_outputs or [])
+             if b is not None]
     return float(np.mean(cells)) if cells else 0.0
 
 
@@ -175,8 +180,8 @@ def evaluate(model: TRM, held_out: list[TaskData], truths: dict[str, list], vers
         answers[part.task_id] = [
             {"attempt_1": a, "attempt_2": b}
             for a, b in (vote.top2(vote.vote(cs), np.zeros((1, 1), np.uint8)) for cs in candidates)]
-        cells += [float((a["attempt_1"] == t).mean()) if a["attempt_1"].shape == t.shape else 0.0
-                  for a, t in zip(answers[part.task_id], truths[part.task_id]) if t is not None]
+        cells += [_right_cells(a["attempt_1"], t) for a, t in zip(answers[part.task_id], truths[part.task_id])
+                  if t is not None]
     solutions = {k: truths[k] for k in answers}
     one, two = scoring.score(answers, solutions, k=1), scoring.score(answers, solutions, k=2)
     return {"pass@1": one.macro, "pass@2": two.macro, "solved@2": two.n_correct, "test_outputs": two.n_test,

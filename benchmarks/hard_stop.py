@@ -23,7 +23,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from arc_trm import submission, tasks
+from arc_trm import devices, submission, tasks
 from arc_trm.budget import STOP_MARGIN
 from arc_trm.records import RecordStore, records_dir
 
@@ -83,7 +83,7 @@ def main(argv: list[str] | None = None) -> dict:
         chosen = tasks.load("arc1-eval").tasks[:args.tasks]
         challenges.write_text(json.dumps({t.id: t.to_json() for t in chosen}))
         rows = [run_case(case, challenges, args.budget, Path(tmp)) for case in ("hung", "killed")]
-    result = {"benchmark": "hard_stop", "stop_margin": STOP_MARGIN, "cores": os.cpu_count(), "rows": rows}
+    result = {"benchmark": "hard_stop", "stop_margin": STOP_MARGIN, "cores": devices.cores(), "rows": rows}
     args.out.mkdir(parents=True, exist_ok=True)
     (args.out / "hard_stop.json").write_text(json.dumps(result, indent=1))
     for row in rows:
