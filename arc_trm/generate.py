@@ -151,16 +151,25 @@ def count(rng):
 
 
 def largest(rng):
-    """The largest object recoloured (a colour role by size); the others kept."""
+    """The largest object recoloured (a colour role by size); the others kept. Scenes are drawn until one
+    object is larger than every other, so that every pair follows the rule."""
     colour = int(rng.integers(1, 10))
 
     def rule(g):
-        labels, n = _objects(g)
-        sizes = np.bincount(labels.ravel(), minlength=n + 1)[1:]
-        if n == 0 or (sizes == sizes.max()).sum() > 1:
-            return g  # no single largest: the draw is rejected as a rule that changes nothing
-        return np.where(labels == 1 + int(sizes.argmax()), colour, g).astype(np.uint8)
-    return rule, _scenes((6, 14), (2, 5))
+        labels, _ = _objects(g)
+        return np.where(labels == 1 + int(_sizes(labels).argmax()), colour, g).astype(np.uint8)
+
+    def draw(r):
+        while True:
+            sizes = _sizes(_objects(g := scene(r, (6, 14), (2, 5)))[0])
+            if len(sizes) and (sizes == sizes.max()).sum() == 1:
+                return g
+    return rule, draw
+
+
+def _sizes(labels: np.ndarray) -> np.ndarray:
+    """Cells of each labelled object (label 1 first)."""
+    return np.bincount(labels.ravel())[1:]
 
 
 def rays(rng):

@@ -3,6 +3,7 @@ tasks for the same seed; the prior adds them to its data and never holds them ou
 
 import numpy as np
 import pytest
+from scipy import ndimage
 
 from arc_trm import generate
 from arc_trm.augment import dihedral
@@ -50,6 +51,12 @@ def test_the_rules_do_what_their_family_says():
             assert ((a == b) | (a == 0)).all()
         for a, b in pairs(generate.task("count", n)):
             assert b.shape[0] == 1 and len(np.unique(b)) == 1
+        for a, b in pairs(generate.task("largest", n)):  # one object, larger than all others, recoloured
+            labels, _ = ndimage.label(a != 0)
+            sizes = np.bincount(labels.ravel())[1:]
+            assert (sizes == sizes.max()).sum() == 1
+            assert (a[labels != 1 + sizes.argmax()] == b[labels != 1 + sizes.argmax()]).all()
+            assert len(np.unique(b[labels == 1 + sizes.argmax()])) == 1
 
 
 def test_the_prior_adds_generated_tasks_and_holds_out_only_real_ones():
