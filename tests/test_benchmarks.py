@@ -10,7 +10,8 @@ import torch
 
 from arc_trm.records import RecordStore, records_dir
 from arc_trm.tasks import Task
-from benchmarks.pad_share import needed_cells
+from arc_trm.ttt import TTTConfig
+from benchmarks.pad_share import batch_cells, needed_cells
 from benchmarks.solve_primitives import primitive_tasks
 from conftest import REPO
 
@@ -142,3 +143,11 @@ def test_pad_share_counts_the_boxes_with_markers():
     # (max(2, 4) + 1) x (max(3, 1) + 1) = 20 and 3 x 4 = 12 cells; canvas 4 cuts the first to 4 x 4
     assert needed_cells(task, 9) == (20 + 12) / 2
     assert needed_cells(task, 4) == (4 * 4 + 3 * 4) / 2
+
+
+def test_a_batch_crop_needs_at_least_its_rows_and_at_most_the_canvas():
+    square = np.zeros((3, 3), np.uint8)
+    assert batch_cells(Task("s", [(square, square)] * 3, [square]), 9, TTTConfig()) == 16  # every version 4 x 4
+    small, big = np.zeros((2, 3), np.uint8), np.zeros((4, 1), np.uint8)
+    task = Task("t", [(small, big), (small, small), (small, small)], [small])
+    assert needed_cells(task, 9) < batch_cells(task, 9, TTTConfig()) <= 81
