@@ -35,17 +35,21 @@ SPLITS = ("arc1-eval", "concept")
 BATCHES = 50
 
 
+def _boxes(task: tasks.Task, canvas: int) -> list[tuple[int, int]]:
+    """Per demonstration, the rows and columns its input and output boxes need with their markers."""
+    return [(min(canvas, max(a.shape[0], b.shape[0]) + 1), min(canvas, max(a.shape[1], b.shape[1]) + 1))
+            for a, b in task.train]
+
+
 def needed_cells(task: tasks.Task, canvas: int) -> float:
     """The mean cells a demonstration of `task` needs on `canvas`: its input and output boxes with markers."""
-    return float(np.mean([min(canvas, max(a.shape[0], b.shape[0]) + 1) * min(canvas, max(a.shape[1], b.shape[1]) + 1)
-                          for a, b in task.train]))
+    return float(np.mean([r * c for r, c in _boxes(task, canvas)]))
 
 
 def batch_cells(task: tasks.Task, canvas: int, config: ttt.TTTConfig, seed: int = 0) -> float:
     """The mean cells of the rectangle that a random training batch's demonstrations need (as `needed_cells`,
     sides swapped in the versions that transpose), over BATCHES batches of the default's size."""
-    boxes = [(min(canvas, max(a.shape[0], b.shape[0]) + 1), min(canvas, max(a.shape[1], b.shape[1]) + 1))
-             for a, b in task.train]
+    boxes = _boxes(task, canvas)
     versions = augment.plan(task, config.augmentations, seed, config.permute_background, 0, config.dihedral)
     rows = np.array([box[::-1] if augment.swaps_sides(aug.dihedral) else box for aug in versions for box in boxes])
     rng, size = np.random.default_rng(seed), ttt.batch_size(config, canvas)
