@@ -1,0 +1,168 @@
+"""The scoreboard's protocol over every task of a split, resumable across sessions: what the default solves.
+
+    taskset -c 1 python -m benchmarks.whole_split arc1-eval arc2-eval    # one pinned core: 90 s of it per task
+    python -m benchmarks.whole_split --summary                           # what the results files say so far
+
+Each split's tasks are solved in a seeded order (`scoreboard.sample` over the whole split: seed 0, so the first
+30 of arc1-eval are the scoreboard's sample, and any prefix is a uniform random sample of the split), a few at a
+time (`--chunk`), by the product path (`arc-trm evaluate`, one run folder per split under runs/whole/, resumed,
+never fresh). After each chunk its tasks' rows (`scoreboard.task_row`, plus the commit and date they ran on) are
+added to benchmarks/results/whole_SPLIT.json, written atomically: a results file that grows. A run stopped at any
+point loses at most the chunk in flight; the next run, in this session or a later one on a fresh checkout, skips
+the tasks the results file holds. The splits advance together: each chunk goes to the split least far along.
+
+Compute: as the scoreboard, each task gets `--seconds` of the machine (the cores this process may run on), spent
+by `--workers` one-thread workers each given `seconds x workers` of wall time. The default, 90 s with 1 worker,
+is meant for one pinned core (taskset): 90 s of one thread per task, which the scoreboard's protocol counts as the
+same share as 45 s of this 2-core machine. On the whole machine: `--seconds 45 --workers 2`.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+
+from arc_trm import devices, scoring, tasks
+from arc_trm.io import write_json
+from arc_trm.records import RecordStore, records_dir
+from benchmarks.scoreboard import (
+    CLASSES, RESULTS, ROOT, _commit, _machine, evaluate_command, protocol_overrides, sample, task_row,
+)
+
+RUNS = ROOT / "runs" / "whole"
+SAMPLE_SIZES = (20, 30)  # the scoreboard's sample sizes, set against the whole split by resampling
+
+
+def results_path(split: str, out: Path = RESULTS) -> Path:
+    return out / f"whole_{split}.json"
+
+
+def load(split: str, out: Path = RESULTS) -> dict:
+    """The split's results file, or a new one (the order drawn, no task yet)."""
+    path = results_path(split, out)
+    if path.is_file():
+        return json.loads(path.read_text())
+    return {"benchmark": "whole_split", "split": split, "order": sample(split, len(tasks.load(split).ids)),
+            "tasks": {}}
+
+
+def pending(result: dict) -> list[str]:
+    return [tid for tid in result["order"] if tid not in result["tasks"]]
+
+
+def solve_chunk(split: str, ids: list[str], seconds: float, workers: int, overrides: list[str],
+                runs: Path) -> list[dict]:
+    """Solve `ids` in the split's run folder (resumed: a chunk cut short is taken up again) and read their rows."""
+    run_dir = runs / split
+    command = evaluate_command(split, ids, run_dir, [*protocol_overrides(seconds, None, workers), *overrides],
+                               workers, None, resume=True)
+    done = subprocess.run(command, cwd=ROOT)
+    if done.returncode != 0:
+        raise SystemExit(f"{split}: arc-trm evaluate exited with {done.returncode}")
+    taskset = tasks.load(split).select(ids)
+    records = RecordStore(records_dir(run_dir / "submission.json")).load_all()
+    correct = {row["task_id"]: row["n_correct"] for row in json.loads((run_dir / "scores.json").read_text())["tasks"]}
+    return [task_row(taskset[tid], records.get(tid, {}), correct[tid]) for tid in ids]
+
+
+def run(splits: list[str], seconds: float, workers: int, chunk: int, overrides: list[str], out: Path,
+        runs: Path, max_tasks: int | None) -> None:
+    results = {split: load(split, out) for split in splits}
+    commit, machine, today = _commit(), _machine(), datetime.date.today().isoformat()
+    protocol = {"machine_seconds_per_task": seconds, "cores": devices.cores(), "workers": workers,
+                "threads_per_worker": max(1, devices.cores() // workers), "task_seconds": seconds * workers,
+                "overrides": [*protocol_overrides(seconds, None, workers), *overrides], "config_file": "configs/cpu.yaml"}
+    done = 0
+    while max_tasks is None or done < max_tasks:
+        waiting = {s: pending(r) for s, r in results.items() if pending(r)}
+        if not waiting:
+            break
+        split = min(waiting, key=lambda s: len(results[s]["tasks"]) / len(results[s]["order"]))
+        ids = waiting[split][:chunk if max_tasks is None else min(chunk, max_tasks - done)]
+        print(f"{split}: {len(results[split]['tasks'])}/{len(results[split]['order'])} done; "
+              f"solving {' '.join(ids)}", flush=True)
+        for row in solve_chunk(split, ids, seconds, workers, overrides, runs):
+            results[split]["tasks"][row["task_id"]] = {**row, "commit": commit, "date": today}
+        results[split].update(protocol=protocol, machine=machine, classes=CLASSES,
+                              summary=summarise(results[split]))
+        write_json(results[split], results_path(split, out), indent=1)
+        done += len(ids)
+        print(summary_line(split, results[split]["summary"]), flush=True)
+
+
+# ---------------------------------------------------------------------------------------------- reading it
+
+
+def summarise(result: dict) -> dict:
+    """pass@2 macro and micro with 95% intervals over the tasks done, classes, copies, steps, and how far the
+    scoreboard's sample sizes can fall from the whole (a resampling of the rows done)."""
+    rows = [result["tasks"][tid] for tid in result["order"] if tid in result["tasks"]]
+    if not rows:
+        return {"n_tasks": 0}
+    fractions = np.array([r["n_correct"] / r["n_test"] for r in rows])
+    n_test, n_correct = sum(r["n_test"] for r in rows), sum(r["n_correct"] for r in rows)
+    macro, micro = float(fractions.mean()), n_correct / n_test
+    tests = [t for r in rows for t in r["tests"]]
+    return {"n_tasks": len(rows), "of": len(result["order"]), "n_test": n_test, "n_correct": n_correct,
+            "n_tasks_solved": sum(r["solved"] for r in rows),
+            "macro": macro, "macro_ci": list(scoring.wilson(macro, len(rows))),
+            "micro": micro, "micro_ci": list(scoring.wilson(micro, n_test)),
+            "classes": {name: sum(t["class"] == name for t in tests) for name in CLASSES},
+            "top_is_input": sum(t["top_is_input"] for t in tests),
+            "mean_steps": float(np.mean([r["steps"] for r in rows])),
+            "median_steps": float(np.median([r["steps"] for r in rows])),
+            "statuses": {s: sum(r["status"] == s for r in rows) for s in sorted({r["status"] for r in rows})},
+            "commits": sorted({r["commit"] for r in rows}),
+            "samples": {str(n): resample(fractions, n) for n in SAMPLE_SIZES if n < len(rows)}}
+
+
+def resample(fractions: np.ndarray, n: int, draws: int = 10000, seed: int = 0) -> dict:
+    """The macro score of `draws` samples of `n` tasks drawn without replacement from the rows done: its 2.5th,
+    50th and 97.5th percentiles, and the share of samples at least twice or at most half the whole's figure."""
+    rng = np.random.default_rng(seed)
+    means = np.array([fractions[rng.permutation(len(fractions))[:n]].mean() for _ in range(draws)])
+    whole = fractions.mean()
+    return {"p2.5": float(np.percentile(means, 2.5)), "p50": float(np.percentile(means, 50)),
+            "p97.5": float(np.percentile(means, 97.5)),
+            "share_2x_or_more": float(np.mean(means >= 2 * whole)) if whole else None,
+            "share_half_or_less": float(np.mean(means <= whole / 2)) if whole else None}
+
+
+def summary_line(split: str, s: dict) -> str:
+    if not s.get("n_tasks"):
+        return f"{split}: no task done yet"
+    return (f"{split}: {s['n_tasks']}/{s['of']} tasks: pass@2 macro {100 * s['macro']:.1f}% "
+            f"[{100 * s['macro_ci'][0]:.1f}, {100 * s['macro_ci'][1]:.1f}], micro {s['n_correct']}/{s['n_test']}, "
+            f"{s['n_tasks_solved']} tasks solved, median {s['median_steps']:.0f} steps")
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("splits", nargs="*", default=["arc1-eval", "arc2-eval"], help="splits (default: %(default)s)")
+    parser.add_argument("--seconds", type=float, default=90.0, help="seconds of the machine (its cores) per task")
+    parser.add_argument("--workers", type=int, default=1, help="tasks at a time, each with 1/W of the cores")
+    parser.add_argument("--chunk", type=int, default=4, help="tasks per evaluate run (the most a stop loses)")
+    parser.add_argument("--max-tasks", type=int, default=None, help="stop after this many tasks")
+    parser.add_argument("--set", dest="overrides", action="append", default=[], help="config override key=value")
+    parser.add_argument("--out", type=Path, default=RESULTS, help="where whole_SPLIT.json goes")
+    parser.add_argument("--runs", type=Path, default=RUNS, help="where the run folders go")
+    parser.add_argument("--summary", action="store_true", help="print what the results files say, run nothing")
+    args = parser.parse_args(argv)
+    for split in args.splits:
+        if split not in tasks.SPLITS:
+            raise SystemExit(f"unknown split {split!r}: one of {', '.join(tasks.SPLITS)}")
+    if args.summary:
+        for split in args.splits:
+            print(summary_line(split, summarise(load(split, args.out))))
+        return
+    run(args.splits, args.seconds, args.workers, args.chunk, args.overrides, args.out, args.runs, args.max_tasks)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
