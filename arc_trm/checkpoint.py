@@ -55,7 +55,7 @@ _CONFIG_FIELDS = {
     "num_heads": "num_heads", "expansion": "expansion", "L_layers": "num_layers", "H_layers": "H_layers",
     "H_cycles": "T", "L_cycles": "n", "halt_max_steps": "N_sup", "halt_exploration_prob": "halt_exploration_prob",
     "pos_encodings": "pos_encodings", "rms_norm_eps": "rms_norm_eps", "rope_theta": "rope_theta",
-    "forward_dtype": "cuda_dtype",
+    "forward_dtype": "forward_dtype",
 }
 _CONFIG_IGNORED = {"name", "loss", "batch_size", "causal", "mlp_t", "no_ACT_continue"}
 _CONFIG_REQUIRED = ("vocab_size", "seq_len", "hidden_size", "num_heads", "expansion", "L_layers", "H_cycles",
@@ -108,6 +108,8 @@ def config_from_official(official: dict[str, Any], arch: str) -> TRMConfig:
         ours.pop("H_layers", None)  # ignored by TRM
         ours["act_continue"] = not official.get("no_ACT_continue", True)
     ours["expansion"] = float(ours["expansion"])
+    ours.setdefault("forward_dtype", "bfloat16")  # the official config class's default
+    ours["cuda_dtype"] = "float32"  # no autocast: an official model computes in its own forward_dtype everywhere
     return config_class(**ours)
 
 

@@ -47,6 +47,12 @@ class DataConfig:
     eval_versions: int = 0  # > 0: vote over the first N versions of each held-out task only (0: all)
 
 
+# The paper's two builds (`arc-trm reproduce --data arc1|arc2`; the data sections of configs/arc1.yaml and
+# configs/arc2.yaml, which a test holds equal): subsets, test set, seed 42 and 1000 augmentations.
+PAPER_BUILDS = {"arc1": DataConfig(),
+                "arc2": DataConfig(subsets=["arc2-train", "arc2-eval", "concept"], test="arc2-eval")}
+
+
 @dataclass
 class Group:
     """One task: the pairs trained on and the test pairs held out (the test subset only)."""
@@ -94,12 +100,11 @@ class PretrainData:
                 rng.shuffle(order)
             for task_id in order:
                 task = subset[task_id]
-                tests = list(zip(task.test_inputs, task.test_outputs or [None] * len(task.test_inputs)))
-                usable = [(a, b) for a, b in tests if a is not None and b is not None]
-                pairs = list(task.train) if name == config.test else list(task.train) + usable
-                held = [(a, b) for a, b in tests if a is not None] if name == config.test else []
+                tests = list(zip(task.test_inputs, task.test_outputs))  # every output is there (_load)
+                pairs = list(task.train) if name == config.test else list(task.train) + tests
+                held = tests if name == config.test else []
                 versions.append(stored["versions"][len(groups)] if stored is not None
-                                else _versions(task.train + usable, config.augmentations, rng))
+                                else _versions(task.train + tests, config.augmentations, rng))
                 groups.append(Group(task.id, pairs, held, name))
         data = cls(groups, versions, config)
         if cache and stored is None:
@@ -213,10 +218,17 @@ def _read_cache(path: Path, config: DataConfig, loaded: dict[str, list[tasks.Tas
 
 
 def _load(name: str, max_tasks: int) -> list[tasks.Task]:
+    """A subset's tasks (a split, or a task file or folder); every test pair must have its output, as the
+    official builder reads it (trained on, or held out and scored): none is dropped without a word."""
     taskset = tasks.load(name)
     if taskset.problems:
-        raise ValueError(f"split {name}: {len(taskset.problems)} problem(s), first: {taskset.problems[0]}")
-    return taskset.tasks[:max_tasks] if max_tasks > 0 else taskset.tasks
+        raise ValueError(f"subset {name}: {len(taskset.problems)} problem(s), first: {taskset.problems[0]}")
+    chosen = taskset.tasks[:max_tasks] if max_tasks > 0 else taskset.tasks
+    missing = [t.id for t in chosen if t.test_outputs is None or any(b is None for b in t.test_outputs)]
+    if missing:
+        raise ValueError(f"subset {name}: {len(missing)} task(s) without their test outputs ({', '.join(missing[:3])}"
+                         f"{'...' if len(missing) > 3 else ''}); a challenges file needs its *_solutions.json beside it")
+    return chosen
 
 
 def check_overlap(loaded: dict[str, list[tasks.Task]], test: str) -> None:

@@ -25,6 +25,16 @@ def batch_for(model: TRM, data: TaskData, rows: np.ndarray) -> dict[str, torch.T
 
 
 @torch.no_grad()
+def supervise(model: TRM, batch: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+    """The outputs of a fresh batch after all N_sup supervision steps (in eval mode every row halts at N_sup,
+    as the official evaluation's carry loop ends)."""
+    carry = model.initial_carry(batch)
+    for _ in range(model.config.N_sup):
+        carry, outputs = model(carry, batch)
+    return outputs
+
+
+@torch.no_grad()
 def rollout(model: TRM, data: TaskData, batch_size: int = 256, versions: int | None = None) -> list[list[Candidate]]:
     """Run each test input in the first `versions` augmented versions (all by default) for N_sup supervision
     steps in eval mode; one candidate list per test input of the task (empty for an unreadable one)."""
@@ -32,10 +42,7 @@ def rollout(model: TRM, data: TaskData, batch_size: int = 256, versions: int | N
     rows = np.flatnonzero(data.test_aug < (versions or len(data.augs)))
     preds, confidences = [], []
     for start in range(0, len(rows), batch_size):
-        batch = batch_for(model, data, rows[start:start + batch_size])
-        carry = model.initial_carry(batch)
-        for _ in range(model.config.N_sup):
-            carry, outputs = model(carry, batch)
+        outputs = supervise(model, batch_for(model, data, rows[start:start + batch_size]))
         preds.append(outputs["logits"].argmax(-1).cpu().numpy())
         confidences.append(torch.sigmoid(outputs["q_halt_logits"].double()).cpu().numpy())
 

@@ -274,15 +274,25 @@ def load_folder(folder: Path) -> TaskSet:
     return TaskSet(tasks, problems)
 
 
+def solutions_beside(path: str | Path) -> Path | None:
+    """Kaggle's naming: the `<prefix>_solutions.json` beside a `<prefix>_challenges.json`, when there is one."""
+    path = Path(path)
+    if not path.name.endswith("_challenges.json"):
+        return None
+    beside = path.with_name(path.name.removesuffix("_challenges.json") + "_solutions.json")
+    return beside if beside.is_file() else None
+
+
 def load_file(path: Path, solutions_path: Path | None = None) -> TaskSet:
-    """A single task file (`{"train", "test"}`) or a Kaggle challenges file (`{task_id: task}`)."""
+    """A single task file (`{"train", "test"}`) or a Kaggle challenges file (`{task_id: task}`), paired with
+    its solutions file when one lies beside it under Kaggle's naming (`solutions_beside`)."""
     data, problem = read_json(path)
     if problem:
         return TaskSet([], [problem])
     if isinstance(data, dict) and "test" in data and "train" in data:
         task, problems = parse_task(Path(path).stem, data, str(path))
         return TaskSet([task], problems)
-    return load_challenges(path, solutions_path, data=data)
+    return load_challenges(path, solutions_path or solutions_beside(path), data=data)
 
 
 def load_challenges(path: Path, solutions_path: Path | None = None, data: Any = None) -> TaskSet:

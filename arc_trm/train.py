@@ -112,8 +112,9 @@ def _barrier(ranks: Ranks) -> None:
 # --------------------------------------------------------------------------------------------- the model
 
 
-def build_model(config: TrainConfig, data: PretrainData, device: torch.device) -> TRM:
-    """The model for this data (one puzzle row per version, + blank), from scratch or from `config.init`."""
+def build_model(config: TrainConfig, data: PretrainData, device: torch.device, emit: Listener = ignore) -> TRM:
+    """The model for this data (one puzzle row per version, + blank), from scratch or from `config.init`; an
+    init whose puzzle table has another size is said (`Warned`): its rows belong to other puzzles."""
     if config.model.output_coords:
         raise ValueError("model.output_coords is for test-time training (solve): pretraining batches carry no "
                          "expected output shape (out_shape); set it to false")
@@ -124,6 +125,9 @@ def build_model(config: TrainConfig, data: PretrainData, device: torch.device) -
         state = base.state_dict()
         table = state["puzzle_emb.weight"]
         if table.shape != model.puzzle_emb.weight.shape:  # the official loader: every row at the mean
+            emit(Warned(f"init {config.init}: its puzzle-embedding table has {table.shape[0]:,} rows, this data "
+                        f"{model.puzzle_emb.weight.shape[0]:,} identifiers (another build: other subsets, seed or "
+                        "augmentation count): every row starts at the mean of its trained rows"))
             trained = table[table.abs().sum(-1) > 0]
             mean = trained.mean(0) if len(trained) else torch.zeros_like(table[0])
             state["puzzle_emb.weight"] = mean.expand_as(model.puzzle_emb.weight).clone()
@@ -362,7 +366,7 @@ def _train(config: TrainConfig, out: Path, ranks: Ranks, emit: Listener, stop_at
     _barrier(ranks)
     data = data or PretrainData.build(config.data, out / "versions.npz")
     steps, every = total_steps(config, data), eval_every(config, data)
-    model = build_model(config, data, ranks.device)
+    model = build_model(config, data, ranks.device, emit)
     trainer = Trainer(model, config.optim, steps)
     sampler = Sampler(data, config.global_batch_size, config.seed, config.data.translate)
     torch.manual_seed(config.seed + ranks.rank)  # halting exploration differs per rank, as the official loop

@@ -64,6 +64,10 @@ from arc_trm_cli.train import train  # noqa: E402
 
 app.command(cls=Command)(train)
 
+from arc_trm_cli.reproduce import reproduce  # noqa: E402
+
+app.command(cls=Command)(reproduce)
+
 
 def main() -> None:
     app()

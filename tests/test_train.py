@@ -127,9 +127,12 @@ def test_init_starts_from_a_checkpoint_with_mean_puzzle_rows_for_other_data(whol
     base = checkpoint.load_any(run / "checkpoints" / "step_4.pt")
     other = load_config(TrainConfig, DEBUG, ["data.max_tasks=2", f"init={run / 'checkpoints' / 'step_4.pt'}"])
     data = PretrainData.build(other.data)
-    model = build_model(other, data, torch.device("cpu"))
+    said = []
+    model = build_model(other, data, torch.device("cpu"), said.append)
     assert all(torch.equal(p, dict(base.named_parameters())[n]) for n, p in model.named_parameters())
     table = model.puzzle_emb.weight
     assert table.shape[0] == data.num_puzzle_ids != base.puzzle_emb.weight.shape[0]
+    assert [type(e).__name__ for e in said] == ["Warned"]  # never silent: both sizes on a line of its own
+    assert f"{base.puzzle_emb.weight.shape[0]:,} rows" in said[0].text and f"{data.num_puzzle_ids:,}" in said[0].text
     trained = base.puzzle_emb.weight[base.puzzle_emb.weight.abs().sum(-1) > 0]
     assert len(trained) > 0 and torch.allclose(table, trained.mean(0).expand_as(table))

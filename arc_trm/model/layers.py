@@ -1,6 +1,7 @@
 """Building blocks shared by TRM and HRM: init, post-norm blocks, attention with RoPE, SwiGLU, token-MLP mixer.
 
-Weights are float32 masters. On CUDA the models run under bfloat16 autocast; on the CPU everything is float32.
+Weights are float32 masters, cast to the input's dtype at their use (the official `CastedLinear`): a no-op in
+float32; with the official bfloat16 numerics (`TRMConfig.forward_dtype`) each product runs in bf16.
 Parameter names inside a block (qkv_proj, o_proj, gate_up_proj, down_proj) are those of the official checkpoints.
 """
 
@@ -46,7 +47,8 @@ class Linear(nn.Module):
         self.bias = nn.Parameter(torch.zeros(out_features)) if bias else None
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return F.linear(x, self.weight, self.bias)
+        bias = self.bias.to(x.dtype) if self.bias is not None else None
+        return F.linear(x, self.weight.to(x.dtype), bias)
 
 
 class Embedding(nn.Module):

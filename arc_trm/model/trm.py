@@ -51,11 +51,20 @@ class TRMConfig:
     recursion: bool = True  # False (ablation only): each supervision step is one pass y = net(y, x), no z, no cycles
     rms_norm_eps: float = 1e-5
     rope_theta: float = 10000.0
-    cuda_dtype: str = "bfloat16"  # autocast dtype on CUDA; the CPU always computes in float32
+    # Two precisions. forward_dtype (official name) is the official numerics on every device: each weight cast
+    # to it at its use, y and z carried in it (the published runs: bfloat16); cuda_dtype is ours, an autocast
+    # on CUDA over float32 weights and carries, used only when forward_dtype is float32.
+    forward_dtype: str = "float32"
+    cuda_dtype: str = "bfloat16"
 
     @property
     def prefix_len(self) -> int:
         return self.puzzle_emb_len or -(-self.puzzle_emb_dim // self.hidden_size)
+
+    @property
+    def dtype(self) -> torch.dtype:
+        """The dtype the model computes in and carries y and z in (`forward_dtype`)."""
+        return getattr(torch, self.forward_dtype)
 
 
 @dataclass
@@ -85,6 +94,8 @@ class TRM(nn.Module):
             raise ValueError(f"hidden_size {c.hidden_size} is not a multiple of num_heads {c.num_heads}")
         if c.output_coords and not c.grid_coords:
             raise ValueError("output_coords needs grid_coords")
+        if c.forward_dtype not in ("float32", "bfloat16", "float16"):
+            raise ValueError(f"unknown forward_dtype {c.forward_dtype!r} (expected float32, bfloat16 or float16)")
         if c.puzzle_emb_dim > c.prefix_len * c.hidden_size:
             raise ValueError(f"puzzle_emb_dim {c.puzzle_emb_dim} does not fit {c.prefix_len} prefix positions")
         self.prefix_len = c.prefix_len
@@ -134,19 +145,20 @@ class TRM(nn.Module):
 
     def embed(self, inputs: torch.Tensor, puzzle_ids: torch.Tensor | None, positions: torch.Tensor,
               out_shape: torch.Tensor | None = None) -> torch.Tensor:
-        """x: (B, prefix + S, D), the scaled token embeddings behind the puzzle-embedding prefix."""
-        B, D, P = inputs.shape[0], self.config.hidden_size, self.prefix_len
-        x = self.embed_tokens(inputs.long())  # (B, S, D)
+        """x: (B, prefix + S, D), the scaled token embeddings behind the puzzle-embedding prefix, in the forward
+        dtype (the lookups are exact, so casting after them equals the official cast of the tables)."""
+        B, D, P, dtype = inputs.shape[0], self.config.hidden_size, self.prefix_len, self.config.dtype
+        x = self.embed_tokens(inputs.long()).to(dtype)  # (B, S, D)
         if self.puzzle_emb is not None:
             if puzzle_ids is None:
                 raise ValueError("this model has puzzle embeddings: the batch needs 'puzzle_ids'")
-            prefix = self.puzzle_emb(puzzle_ids.long())  # (B, puzzle_emb_dim)
+            prefix = self.puzzle_emb(puzzle_ids.long()).to(dtype)  # (B, puzzle_emb_dim)
             prefix = F.pad(prefix, (0, P * D - prefix.shape[-1])).view(B, P, D)
         else:
             prefix = x.new_zeros(B, P, D)
         x = torch.cat([prefix, x], dim=1)
         if hasattr(self, "embed_pos"):
-            x = 0.707106781 * (x + self.embed_pos(positions))  # keep unit variance (the official constant)
+            x = 0.707106781 * (x + self.embed_pos(positions).to(dtype))  # keep unit variance (official constant)
         x = self.embed_scale * x
         if self.config.grid_coords:
             if self.config.output_coords and out_shape is None:
@@ -176,8 +188,8 @@ class TRM(nn.Module):
     def step(self, y: torch.Tensor, z: torch.Tensor, inputs: torch.Tensor, puzzle_ids: torch.Tensor | None,
              out_shape: torch.Tensor | None = None):
         """One supervision step: (y, z) detached, logits (B, S, V) and q_halt, q_continue (B,), all float32."""
-        device = inputs.device
-        with autocast(device, getattr(torch, self.config.cuda_dtype)):
+        device, c = inputs.device, self.config
+        with autocast(device, getattr(torch, c.cuda_dtype) if c.forward_dtype == "float32" else torch.float32):
             positions = self.positions(inputs.shape[1], device)
             cos_sin = self.rotary(positions) if hasattr(self, "rotary") else None
             x = self.embed(inputs, puzzle_ids, positions, out_shape)  # once per step, with gradient
@@ -192,7 +204,7 @@ class TRM(nn.Module):
         """A carry with every slot halted, so that the first call loads the batch and resets the states."""
         B, S = batch["inputs"].shape
         device = batch["inputs"].device
-        state = torch.zeros(B, self.prefix_len + S, self.config.hidden_size, device=device)
+        state = torch.zeros(B, self.prefix_len + S, self.config.hidden_size, device=device, dtype=self.config.dtype)
         return Carry(y=state, z=state.clone(), steps=torch.zeros(B, dtype=torch.int32, device=device),
                      halted=torch.ones(B, dtype=torch.bool, device=device),
                      data={k: torch.zeros_like(v) for k, v in batch.items()})
@@ -207,8 +219,8 @@ class TRM(nn.Module):
         halt_exploration_prob it must first reach a random step count in 2..N_sup.
         """
         c, reset = self.config, carry.halted
-        y = torch.where(reset[:, None, None], self.y_init, carry.y)
-        z = torch.where(reset[:, None, None], self.z_init, carry.z)
+        y = torch.where(reset[:, None, None], self.y_init.to(c.dtype), carry.y)
+        z = torch.where(reset[:, None, None], self.z_init.to(c.dtype), carry.z)
         steps = torch.where(reset, 0, carry.steps)
         data = {k: torch.where(reset.view(-1, *[1] * (v.ndim - 1)), batch[k], v) for k, v in carry.data.items()}
 

@@ -1,0 +1,202 @@
+"""`arc-trm reproduce` against the official code's own evaluation of its own checkpoints (fixtures made by the
+official pretrain.py and evaluators/arc.py), and every bad input it must refuse with one clear line."""
+
+import json
+import shutil
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+import yaml
+from typer.testing import CliRunner
+
+from arc_trm import checkpoint, tasks
+from arc_trm.config import load_config
+from arc_trm.dataset import PAPER_BUILDS, DataConfig, PretrainData
+from arc_trm.reproduce import PASS_KS, read_build
+from arc_trm.train import TrainConfig
+from arc_trm_cli.app import app
+
+REPO = Path(__file__).resolve().parents[1]
+RUN = "checkpoints/official-eval-fixture/trm-h64-seed11"  # the official run folder inside the shared fixture
+runner = CliRunner()
+
+
+def cli(*args):
+    return runner.invoke(app, ["reproduce", *map(str, args), "-q", "--device", "cpu"],
+                         env={"COLUMNS": "400", "NO_COLOR": "1"})
+
+
+@pytest.fixture(scope="module")
+def fixture(shared_dir) -> Path:
+    return shared_dir / "reference" / "official_eval"
+
+
+@pytest.fixture(scope="module")
+def float32_run(fixture, tmp_path_factory) -> Path:
+    out = tmp_path_factory.mktemp("reproduce") / "run"
+    done = cli(fixture / RUN / "step_300", "--data", fixture / "data.yaml", "--out", out)
+    assert done.exit_code == 0, done.output
+    return out
+
+
+def official_rows(path: Path) -> dict[str, np.ndarray]:
+    """The official evaluation's saved rows without its padding rows (puzzle id 0)."""
+    rows = dict(np.load(path))
+    real = rows["puzzle_identifiers"] != 0
+    return {k: v[real] for k, v in rows.items() if len(v) == len(real)}
+
+
+def test_float32_equals_the_official_evaluation(fixture, float32_run):
+    """The shared fixture (float32): same rows in the same order, the same predictions, the same submission and
+    pass@K. Its q-halt logits were computed on another CPU, where float32 sums round differently in the last
+    bits (the official code itself, rerun on this machine, differs from them as much and equals ours exactly:
+    docs/reproduce.md), so they are held to 1e-5."""
+    ours, theirs = np.load(float32_run / "rows.npz"), official_rows(fixture / "eval_rows.npz")
+    assert np.array_equal(ours["puzzle_ids"], theirs["puzzle_identifiers"])
+    assert np.array_equal(ours["preds"], theirs["preds"])
+    np.testing.assert_allclose(ours["q_halt_logits"], theirs["q_halt_logits"], rtol=0, atol=1e-5)
+    assert json.loads((float32_run / "submission.json").read_text()) == json.loads((fixture / "submission.json").read_text())
+    scores, official = json.loads((float32_run / "scores.json").read_text()), json.loads((fixture / "metrics.json").read_text())
+    assert {k: scores[f"ARC/pass@{k}"] for k in PASS_KS} == {k: official["eval"][f"ARC/pass@{k}"] for k in PASS_KS}
+    assert scores["forward_dtype"] == "float32" and scores["rows"] == len(theirs["preds"]) == 54
+
+
+def test_the_run_folder_holds_identifiers_and_a_report(fixture, float32_run):
+    assert json.loads((float32_run / "identifiers.json").read_text()) == json.loads((fixture / "data" / "identifiers.json").read_text())
+    page = (float32_run / "report.html").read_text()
+    assert all(task_id in page for task_id in json.loads((fixture / "challenges.json").read_text()))
+
+
+def test_bfloat16_is_read_from_all_config_and_carried_in_bf16(fixture):
+    model = checkpoint.load_official(fixture / RUN / "bf16" / "step_300").model
+    assert model.config.forward_dtype == "bfloat16" and model.config.cuda_dtype == "float32"
+    batch = {"inputs": torch.full((2, 900), 2), "puzzle_ids": torch.tensor([1, 2])}
+    carry, outputs = model.eval()(model.initial_carry(batch), batch)
+    assert carry.y.dtype == carry.z.dtype == torch.bfloat16 and outputs["q_halt_logits"].dtype == torch.float32
+    assert model.config.forward_dtype == "bfloat16"
+    fp32 = checkpoint.load_official(fixture / RUN / "step_300").model.eval()
+    carry32, _ = fp32(fp32.initial_carry(batch), batch)
+    assert not torch.equal(carry.y.float(), carry32.y)  # its own numerical path, not float32
+
+
+def test_an_official_config_without_forward_dtype_takes_the_official_default():
+    arch = {"vocab_size": 12, "seq_len": 900, "hidden_size": 64, "num_heads": 2, "expansion": 4, "L_layers": 2,
+            "H_cycles": 2, "L_cycles": 2, "halt_max_steps": 4, "pos_encodings": "rope"}
+    assert checkpoint.config_from_official(arch, "trm").forward_dtype == "bfloat16"
+
+
+# ---------------------------------------------------------------------------------------------- bad input
+
+
+def copy_run(fixture: Path, tmp_path: Path) -> Path:
+    """A copy of the official run folder's step file and all_config.yaml, to break."""
+    folder = tmp_path / "run"
+    folder.mkdir()
+    for name in ("step_300", "all_config.yaml"):
+        shutil.copy(fixture / RUN / name, folder / name)
+    return folder
+
+
+def refused(done, *words: str) -> None:
+    assert done.exit_code == 2, done.output
+    line = " ".join(done.output.split())
+    assert line.startswith("error:") and all(w in line for w in words), line
+
+
+def test_a_table_of_another_build_is_an_error_naming_both_counts(fixture, tmp_path):
+    build = yaml.safe_load((fixture / "data.yaml").read_text())
+    shutil.copytree(fixture / "build_input", tmp_path / "build_input")
+    (tmp_path / "data.yaml").write_text(yaml.safe_dump({**build, "num_aug": 7}))
+    fewer = PretrainData.build(read_build(tmp_path / "data.yaml")).num_puzzle_ids
+    refused(cli(fixture / RUN / "step_300", "--data", tmp_path / "data.yaml", "--out", tmp_path / "out"),
+            "91 rows", f"{fewer} identifiers", "seed or augmentation count")
+
+
+def test_identifiers_beside_the_checkpoint_must_be_the_rebuilt_ones(fixture, tmp_path):
+    folder = copy_run(fixture, tmp_path)
+    names = json.loads((fixture / "data" / "identifiers.json").read_text())
+    names[5], names[6] = names[6], names[5]
+    (folder / "identifiers.json").write_text(json.dumps(names))
+    refused(cli(folder / "step_300", "--data", fixture / "data.yaml", "--out", tmp_path / "out"),
+            "identifiers.json", "first differ at id 5")
+
+
+def test_a_step_file_without_all_config_is_refused(fixture, tmp_path):
+    folder = copy_run(fixture, tmp_path)
+    (folder / "all_config.yaml").unlink()
+    refused(cli(folder / "step_300", "--data", fixture / "data.yaml", "--out", tmp_path / "out"),
+            str(folder / "step_300"), "no all_config.yaml")
+
+
+def test_an_unknown_arch_name_is_refused(fixture, tmp_path):
+    folder = copy_run(fixture, tmp_path)
+    config = yaml.safe_load((folder / "all_config.yaml").read_text())
+    config["arch"]["name"] = "recursive_reasoning.xyz@Unknown"
+    (folder / "all_config.yaml").write_text(yaml.safe_dump(config))
+    refused(cli(folder / "step_300", "--data", fixture / "data.yaml", "--out", tmp_path / "out"),
+            str(folder / "step_300"), "unknown architecture", "xyz@Unknown")
+
+
+def test_a_truncated_step_file_is_refused(fixture, tmp_path):
+    folder = copy_run(fixture, tmp_path)
+    data = (folder / "step_300").read_bytes()
+    (folder / "step_300").write_bytes(data[: len(data) // 2])
+    refused(cli(folder / "step_300", "--data", fixture / "data.yaml", "--out", tmp_path / "out"),
+            str(folder / "step_300"), "cannot read")
+
+
+def test_a_tensor_of_the_wrong_shape_is_refused(fixture, tmp_path):
+    folder = copy_run(fixture, tmp_path)
+    state = torch.load(folder / "step_300", weights_only=True)
+    key = "_orig_mod.model.inner.lm_head.weight"
+    state[key] = state[key][:, :32].clone()
+    torch.save(state, folder / "step_300")
+    refused(cli(folder / "step_300", "--data", fixture / "data.yaml", "--out", tmp_path / "out"),
+            "shape mismatch", "lm_head.weight")
+
+
+def test_bad_data_settings_are_refused(fixture, tmp_path):
+    step = fixture / RUN / "step_300"
+    refused(cli(step, "--data", "arc3", "--out", tmp_path / "out"), "arc3", "arc1 or arc2")
+    (tmp_path / "typo.yaml").write_text("input_file_prefix: build_input/arc-agi\nnum_augs: 8\n")
+    refused(cli(step, "--data", tmp_path / "typo.yaml", "--out", tmp_path / "out"), "unknown build settings num_augs")
+    (tmp_path / "missing.yaml").write_text("input_file_prefix: nowhere/arc-agi\nsubsets: [training]\n"
+                                           "test_set_name: training\n")
+    refused(cli(step, "--data", tmp_path / "missing.yaml", "--out", tmp_path / "out"), "subset 'training'", "no file")
+
+
+def test_a_challenges_file_without_its_solutions_is_refused(fixture, tmp_path):
+    shutil.copytree(fixture / "build_input", tmp_path / "build_input")
+    (tmp_path / "build_input" / "arc-agi_training_solutions.json").unlink()
+    shutil.copy(fixture / "data.yaml", tmp_path / "data.yaml")
+    refused(cli(fixture / RUN / "step_300", "--data", tmp_path / "data.yaml", "--out", tmp_path / "out"),
+            "no solutions file beside", "arc-agi_training_challenges.json")
+
+
+def test_unknown_ids_are_refused(fixture, tmp_path):
+    refused(cli(fixture / RUN / "step_300", "--data", fixture / "data.yaml", "--out", tmp_path / "out",
+                "--ids", "8e2edd66,00000000"), "00000000", "not among the 6 held-out tasks")
+
+
+# ---------------------------------------------------------------------------------------------- data
+
+
+def test_the_paper_builds_are_the_recipes_data():
+    for name in PAPER_BUILDS:
+        assert load_config(TrainConfig, REPO / "configs" / f"{name}.yaml").data == PAPER_BUILDS[name]
+
+
+def test_a_challenges_file_is_paired_with_the_solutions_beside_it(fixture):
+    taskset = tasks.load(fixture / "build_input" / "arc-agi_evaluation_challenges.json")
+    truths = json.loads((fixture / "solutions.json").read_text())
+    assert len(taskset) == 6 and all(
+        [g.tolist() for g in t.test_outputs] == truths[t.id] for t in taskset)
+
+
+def test_a_build_never_drops_test_pairs_without_outputs(fixture, tmp_path):
+    shutil.copy(fixture / "challenges.json", tmp_path / "evaluation.json")  # no solutions beside it
+    with pytest.raises(ValueError, match="without their test outputs"):
+        PretrainData.build(DataConfig(subsets=[str(tmp_path / "evaluation.json")], test=str(tmp_path / "evaluation.json"),
+                                      augmentations=1))
