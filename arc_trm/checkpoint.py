@@ -164,6 +164,10 @@ def import_official_state_dict(model: TRM, state: dict[str, torch.Tensor], where
     """
     stripped = {strip_official_prefix(k): v for k, v in state.items()}
     _check_and_load(model, stripped, official_name, where, puzzle_rows)
+    for key in ("y_init", "z_init"):  # the official loader assigns (assign=True): the stored dtype is kept
+        stored = stripped[official_name(key)]
+        if stored.dtype != getattr(model, key).dtype:
+            setattr(model, key, stored.detach().clone())
 
 
 # ---------------------------------------------------------------------------------------- puzzle names

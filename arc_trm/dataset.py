@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import numpy as np
@@ -51,6 +51,53 @@ class DataConfig:
 # configs/arc2.yaml, which a test holds equal): subsets, test set, seed 42 and 1000 augmentations.
 PAPER_BUILDS = {"arc1": DataConfig(),
                 "arc2": DataConfig(subsets=["arc2-train", "arc2-eval", "concept"], test="arc2-eval")}
+
+
+# The official builder's settings (dataset/build_arc_dataset.py DataProcessConfig), with its defaults.
+BUILD_DEFAULTS = {"subsets": ["training", "evaluation", "concept"], "test_set_name": "evaluation", "seed": 42,
+                  "num_aug": 1000, "puzzle_identifiers_start": 1}
+BUILD_IGNORED = {"output_dir", "test_set_name2"}  # where the official build wrote, and a name it never reads
+
+
+def read_build(source: str | Path) -> DataConfig:
+    """The data build to redo: "arc1" or "arc2" (the paper's), or a YAML file of the official builder's
+    settings under their official names, `input_file_prefix` relative to the file's folder (the builder reads
+    `<prefix>_<subset>_challenges.json` and the `_solutions.json` beside it for each subset)."""
+    if str(source) in PAPER_BUILDS:
+        return replace(PAPER_BUILDS[str(source)])
+    path = Path(source)
+    if not path.is_file():
+        raise ValueError(f"{source}: no such file; --data is {' or '.join(PAPER_BUILDS)} or a YAML file of the "
+                         "official build's settings")
+    import yaml
+
+    try:
+        settings = yaml.safe_load(path.read_text())
+    except yaml.YAMLError as error:
+        raise ValueError(f"{path}: not valid YAML ({error})") from None
+    if not isinstance(settings, dict) or "input_file_prefix" not in settings:
+        raise ValueError(f"{path}: expected the official build's settings, with input_file_prefix")
+    unknown = sorted(set(settings) - set(BUILD_DEFAULTS) - BUILD_IGNORED - {"input_file_prefix"})
+    if unknown:
+        raise ValueError(f"{path}: unknown build settings {', '.join(unknown)} "
+                         f"(known: input_file_prefix, {', '.join(BUILD_DEFAULTS)})")
+    build = {**BUILD_DEFAULTS, **settings}
+    if build["puzzle_identifiers_start"] != 1:
+        raise ValueError(f"{path}: puzzle_identifiers_start {build['puzzle_identifiers_start']} (only 1, the "
+                         "official default, is supported)")
+    if build["test_set_name"] not in build["subsets"]:
+        raise ValueError(f"{path}: test_set_name {build['test_set_name']!r} is not one of subsets "
+                         f"{build['subsets']}")
+    prefix = path.parent / str(settings["input_file_prefix"])
+    files = {name: Path(f"{prefix}_{name}_challenges.json") for name in build["subsets"]}
+    for name, file in files.items():
+        if not file.is_file():
+            raise ValueError(f"{path}: subset {name!r}: no file {file}")
+        if tasks.solutions_beside(file) is None:
+            raise ValueError(f"{path}: subset {name!r}: no solutions file beside {file} (the official builder "
+                             "reads <prefix>_<subset>_solutions.json too)")
+    return DataConfig(subsets=[str(f) for f in files.values()], test=str(files[build["test_set_name"]]),
+                      augmentations=int(build["num_aug"]), seed=int(build["seed"]))
 
 
 @dataclass

@@ -26,7 +26,8 @@ grids with the same votes and confidences equal to 1e-16.
 The run folder: submission.json, scores.json (pass@K under the official names, macro and micro with 95%
 intervals, timings), rows.npz (per row: puzzle id, task, test input, prediction, q-halt and q-continue logits),
 identifiers.json (the rebuilt official names), tasks.json, the per-task records and report.html, so that
-`arc-trm report RUN` rebuilds the page.
+`arc-trm report RUN` rebuilds the page (an empty grid, which a page cannot draw, is left out of the records and
+the page; submission.json and scores.json keep it).
 """
 
 from __future__ import annotations
@@ -34,7 +35,7 @@ from __future__ import annotations
 import json
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -42,12 +43,13 @@ import numpy as np
 import torch
 
 from arc_trm import checkpoint, devices, report, scoring, tasks
-from arc_trm.dataset import PAPER_BUILDS, DataConfig, PretrainData
+from arc_trm.dataset import DataConfig, PretrainData, read_build
 from arc_trm.encoding import decode
 from arc_trm.io import write_json, write_text
 from arc_trm.model import TRM
 from arc_trm.predict import supervise
 from arc_trm.records import RecordStore, make_record, records_dir
+from arc_trm.submission import fallback_grid
 from arc_trm.vote import Candidate, Ranked, vote
 
 PASS_KS = (1, 2, 5, 10, 100, 1000)  # the official evaluator's pass_Ks
@@ -56,58 +58,11 @@ SAVED_CANDIDATES = 5  # per test input, in the records and the report
 DEFAULT_BATCH = 256  # rows per batch for a checkpoint that does not name its run's global batch size
 EMPTY = np.zeros((0, 0), np.uint8)  # the official crop of a prediction with no colour at its top-left
 
-# The official builder's settings (dataset/build_arc_dataset.py DataProcessConfig), with its defaults.
-BUILD_DEFAULTS = {"subsets": ["training", "evaluation", "concept"], "test_set_name": "evaluation", "seed": 42,
-                  "num_aug": 1000, "puzzle_identifiers_start": 1}
-BUILD_IGNORED = {"output_dir", "test_set_name2"}  # where the official build wrote, and a name it never reads
-
-
 class ReproduceError(ValueError):
     """Bad input to `reproduce`: the message names the file and what is wrong."""
 
 
 # ---------------------------------------------------------------------------------------------- inputs
-
-
-def read_build(source: str | Path) -> DataConfig:
-    """The data build to redo: "arc1" or "arc2" (the paper's), or a YAML file of the official builder's
-    settings under their official names, `input_file_prefix` relative to the file's folder (the builder reads
-    `<prefix>_<subset>_challenges.json` and the `_solutions.json` beside it for each subset)."""
-    if str(source) in PAPER_BUILDS:
-        return replace(PAPER_BUILDS[str(source)], translate=False)
-    path = Path(source)
-    if not path.is_file():
-        raise ReproduceError(f"{source}: no such file; --data is {' or '.join(PAPER_BUILDS)} or a YAML file of the "
-                             "official build's settings")
-    import yaml
-
-    try:
-        settings = yaml.safe_load(path.read_text())
-    except yaml.YAMLError as error:
-        raise ReproduceError(f"{path}: not valid YAML ({error})") from None
-    if not isinstance(settings, dict) or "input_file_prefix" not in settings:
-        raise ReproduceError(f"{path}: expected the official build's settings, with input_file_prefix")
-    unknown = sorted(set(settings) - set(BUILD_DEFAULTS) - BUILD_IGNORED - {"input_file_prefix"})
-    if unknown:
-        raise ReproduceError(f"{path}: unknown build settings {', '.join(unknown)} "
-                             f"(known: input_file_prefix, {', '.join(BUILD_DEFAULTS)})")
-    build = {**BUILD_DEFAULTS, **settings}
-    if build["puzzle_identifiers_start"] != 1:
-        raise ReproduceError(f"{path}: puzzle_identifiers_start {build['puzzle_identifiers_start']} (only 1, the "
-                             "official default, is supported)")
-    if build["test_set_name"] not in build["subsets"]:
-        raise ReproduceError(f"{path}: test_set_name {build['test_set_name']!r} is not one of subsets "
-                             f"{build['subsets']}")
-    prefix = path.parent / str(settings["input_file_prefix"])
-    files = {name: Path(f"{prefix}_{name}_challenges.json") for name in build["subsets"]}
-    for name, file in files.items():
-        if not file.is_file():
-            raise ReproduceError(f"{path}: subset {name!r}: no file {file}")
-        if tasks.solutions_beside(file) is None:
-            raise ReproduceError(f"{path}: subset {name!r}: no solutions file beside {file} (the official builder "
-                                 "reads <prefix>_<subset>_solutions.json too)")
-    return DataConfig(subsets=[str(f) for f in files.values()], test=str(files[build["test_set_name"]]),
-                      augmentations=int(build["num_aug"]), seed=int(build["seed"]), translate=False)
 
 
 @dataclass
@@ -294,7 +249,10 @@ def reproduce(ckpt_path: str | Path, data_source: str | Path, run_dir: str | Pat
     emit = on_event or (lambda name, value: None)
     run_dir, timings, start = Path(run_dir), {}, time.monotonic()
     ckpt = load_checkpoint(ckpt_path)
-    config = read_build(data_source)
+    try:
+        config = read_build(data_source)
+    except ValueError as error:
+        raise ReproduceError(str(error)) from None
     run_dir.mkdir(parents=True, exist_ok=True)
     data = PretrainData.build(config, cache=run_dir / "versions.npz")
     check_identifiers(ckpt, data)
@@ -354,10 +312,12 @@ def write_run(run_dir: Path, ckpt: Checkpoint, config: DataConfig, data: Pretrai
     write_json({"title": f"reproduce {ckpt.path.name}"}, run_dir / "run.json")
     store = RecordStore(records_dir(run_dir / "submission.json"))
     records = {}
-    for task_id, per_tests in ranked.items():
+    for task_id, per_tests in ranked.items():  # for the page: the empty grid cannot be drawn, so it is left out
+        drawable = [[r for r in per_test if r.grid.size] for per_test in per_tests]
         candidates = [[{"grid": r.grid, "votes": r.votes, "mean_confidence": r.mean_confidence}
-                       for r in per_test[:SAVED_CANDIDATES]] for per_test in per_tests]
-        records[task_id] = make_record(task_id, [attempts(p) for p in per_tests], candidates, {}, {}, "predicted")
+                       for r in per_test[:SAVED_CANDIDATES]] for per_test in drawable]
+        shown = [attempts(d) if d else [fallback_grid(a)] * SUBMISSION_K for d, (a, _) in zip(drawable, held[task_id])]
+        records[task_id] = make_record(task_id, shown, candidates, {}, {}, "predicted")
         store.save(records[task_id])
     page = report.render(taskset, records, scores, f"reproduce {ckpt.path}", [f"{len(taskset)} tasks", str(run_dir)])
     write_text(page, run_dir / "report.html")

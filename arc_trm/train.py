@@ -33,9 +33,10 @@ from typing import Any, Optional
 
 import torch
 import torch.distributed as dist
+import yaml
 
 from arc_trm import checkpoint, devices, predict, scoring, submission, vote
-from arc_trm.config import ConfigError, changed_keys, save_config
+from arc_trm.config import ConfigError, apply_overrides, changed_keys, from_dict, save_config, to_dict
 from arc_trm.cost import step_flops
 from arc_trm.dataset import DataConfig, PretrainData, Sampler
 from arc_trm.events import Evaluated, Listener, Logged, Measured, Resumed, TrainDone, TrainStarted, Warned, ignore
@@ -66,6 +67,34 @@ class TrainConfig:
     init: Optional[str] = None  # start from this checkpoint (ours or official); other puzzle rows: their mean
     measure_steps: int = 5  # steps timed for the cost model's time estimates
     tensorboard: bool = False  # also log to RUN_DIR/tensorboard (rank 0), if tensorboard is installed
+
+
+def from_official(all_config: str | Path, data: DataConfig, overrides: list[str] | None = None) -> TrainConfig:
+    """The run an official `all_config.yaml` describes (its arch, optimiser, batch, epochs, evaluation interval
+    and seed under the official names), on `data` (`reproduce.read_build`), then the overrides."""
+    path = Path(all_config)
+    try:
+        official = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except (OSError, yaml.YAMLError) as error:
+        raise ConfigError(f"{path}: cannot be read as YAML ({error})") from None
+    if not isinstance(official, dict) or not isinstance(official.get("arch"), dict):
+        raise ConfigError(f"{path}: not an official all_config.yaml (no arch section)")
+    arch = {"vocab_size": 12, "seq_len": 900, **official["arch"]}  # ARC's: the official code takes them from the data
+    model = checkpoint.config_from_official(arch, arch.get("name", "trm"))
+    def need(key: str) -> Any:
+        if key not in official:
+            raise ConfigError(f"{path}: no {key} (an official all_config.yaml names every setting of its run)")
+        return official[key]
+
+    ours = {"model": to_dict(model), "data": to_dict(data), "seed": official.get("seed", 0),
+            "optim": {"lr": need("lr"), "puzzle_emb_lr": need("puzzle_emb_lr"), "weight_decay": need("weight_decay"),
+                      "puzzle_emb_weight_decay": need("puzzle_emb_weight_decay"),
+                      "betas": [need("beta1"), need("beta2")], "warmup_steps": need("lr_warmup_steps"),
+                      "lr_min_ratio": need("lr_min_ratio"), "ema": need("ema_rate") if need("ema") else 0.0},
+            "global_batch_size": need("global_batch_size"), "epochs": need("epochs"),
+            "eval_interval": need("eval_interval")}
+    merged = apply_overrides(ours, overrides) if overrides else ours
+    return from_dict(TrainConfig, merged, str(path) + (" with overrides " + " ".join(overrides) if overrides else ""))
 
 
 # ---------------------------------------------------------------------------------------------- processes

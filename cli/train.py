@@ -24,14 +24,30 @@ def train(
     overrides: Overrides = None,
     stop_at: Annotated[Optional[int], typer.Option(help="Stop (state saved) after this step; run again to go on.")] = None,
     fresh: Annotated[bool, typer.Option(metavar="", help="Discard the saved state in --out and start over.")] = False,
+    official: Annotated[Optional[Path], typer.Option(
+        metavar="ALL_CONFIG", help="Train as an official run's all_config.yaml says (with --data), instead of --config.")] = None,
+    data: Annotated[Optional[str], typer.Option(
+        help="With --official: arc1, arc2, or a YAML file of the official build's settings.")] = None,
 ) -> None:
     """Pretrain TRM on the ARC tasks of the config (resumes the run in --out when it holds one).
 
     The config's `recipe` picks the loop: the paper's (every example on 30 x 30, data-parallel; several GPUs or
     nodes: torchrun --nproc-per-node N --no-python arc-trm train --config ... --out RUN_DIR) or "task-canvas",
-    the solve model on per-task canvases (configs/prior.yaml, one process).
+    the solve model on per-task canvases (configs/prior.yaml, one process). With --official and --data, the
+    run an official all_config.yaml describes, on that data build (docs/reproduce.md).
     """
     console = Console()
+    if official is not None or data is not None:
+        with input_errors(console):
+            if official is None or data is None or config is not None:
+                raise ValueError("--official ALL_CONFIG and --data DATA go together, without --config")
+            from arc_trm.dataset import read_build  # torch: imported by the commands that need it
+            from arc_trm.train import from_official, train as run_training
+
+            cfg = from_official(official, read_build(data), overrides or [])
+            out = out or Path("runs/official")
+            run_training(cfg, out, on_event=_Printer(console, out).event, stop_at=stop_at, fresh=fresh)
+        return
     path = config or repo_config("arc1.yaml")
     recipe = _recipe(path)
     out = out or Path("runs/prior" if recipe == "task-canvas" else "runs/arc1")

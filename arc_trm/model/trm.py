@@ -116,9 +116,12 @@ class TRM(nn.Module):
         with torch.no_grad():  # start with a tiny halting probability, sigmoid(-5)
             self.q_head.weight.zero_()
             self.q_head.bias.fill_(-5.0)
-        # Fixed random initial states, broadcast to every position of a reset slot (H_init = y, L_init = z).
-        self.register_buffer("y_init", trunc_normal_(torch.empty(c.hidden_size), std=1.0))
-        self.register_buffer("z_init", trunc_normal_(torch.empty(c.hidden_size), std=1.0))
+        # Fixed random initial states, broadcast to every position of a reset slot (H_init = y, L_init = z), in the
+        # forward dtype. An official checkpoint brings them in the dtype it stored (`checkpoint`), and they decide
+        # the carries' dtype as in the official code: bf16 init states give bf16 carries; float32 ones (a run
+        # trained in float32, evaluated in bf16) give float32 carries, with only the embeddings rounded to bf16.
+        self.register_buffer("y_init", trunc_normal_(torch.empty(c.hidden_size, dtype=c.dtype), std=1.0))
+        self.register_buffer("z_init", trunc_normal_(torch.empty(c.hidden_size, dtype=c.dtype), std=1.0))
 
     def blocks(self, count: int) -> Reasoner:
         c = self.config
@@ -219,8 +222,8 @@ class TRM(nn.Module):
         halt_exploration_prob it must first reach a random step count in 2..N_sup.
         """
         c, reset = self.config, carry.halted
-        y = torch.where(reset[:, None, None], self.y_init.to(c.dtype), carry.y)
-        z = torch.where(reset[:, None, None], self.z_init.to(c.dtype), carry.z)
+        y = torch.where(reset[:, None, None], self.y_init, carry.y)  # dtypes promote as in the official code
+        z = torch.where(reset[:, None, None], self.z_init, carry.z)
         steps = torch.where(reset, 0, carry.steps)
         data = {k: torch.where(reset.view(-1, *[1] * (v.ndim - 1)), batch[k], v) for k, v in carry.data.items()}
 
