@@ -31,6 +31,7 @@ import numpy as np
 from arc_trm import devices, scoring, tasks
 from arc_trm.io import write_json
 from arc_trm.records import RecordStore, records_dir
+from arc_trm.task_encoding import output_shape_rule
 from benchmarks.scoreboard import (
     CLASSES, RESULTS, ROOT, _commit, _machine, evaluate_command, protocol_overrides, sample, task_row,
 )
@@ -134,6 +135,53 @@ def resample(fractions: np.ndarray, n: int, draws: int = 10000, seed: int = 0) -
             "share_half_or_less": float(np.mean(means <= whole / 2)) if whole else None}
 
 
+def shape_kind(task: tasks.Task) -> str:
+    """How the demonstrations' output shapes follow their inputs' (`task_encoding.output_shape_rule`)."""
+    if output_shape_rule(task) is None:
+        return "no rule"
+    if all(a.shape == b.shape for a, b in task.train):
+        return "same shape"
+    return "fixed shape" if len({b.shape for _, b in task.train}) == 1 else "scaled"
+
+
+def canvas_bin(side: int) -> str:
+    """The task's canvas side (its largest grid or likely output, + 1), in three bins."""
+    return "up to 10" if side <= 10 else "11-20" if side <= 20 else "21-30"
+
+
+def breakdowns(result: dict) -> dict[str, dict[str, dict]]:
+    """Tasks done, solved and pass@2 macro per canvas bin and per output-shape kind."""
+    taskset = tasks.load(result["split"])
+    rows = [result["tasks"][tid] for tid in result["order"] if tid in result["tasks"]]
+    groups: dict[str, dict[str, list]] = {"canvas": {}, "output shape": {}}
+    for row in rows:
+        groups["canvas"].setdefault(canvas_bin(row["canvas"]), []).append(row)
+        groups["output shape"].setdefault(shape_kind(taskset[row["task_id"]]), []).append(row)
+    return {name: {key: {"tasks": len(part), "solved": sum(r["solved"] for r in part),
+                         "macro": float(np.mean([r["n_correct"] / r["n_test"] for r in part])),
+                         "copies": sum(t["top_is_input"] for r in part for t in r["tests"]),
+                         "median_steps": float(np.median([r["steps"] for r in part]))}
+                   for key, part in sorted(parts.items())} for name, parts in groups.items()}
+
+
+def markdown(result: dict) -> str:
+    """The tables docs/scoreboard.md quotes: classes, and the breakdowns."""
+    s = result["summary"]
+    lines = [summary_line(result["split"], s), "", "| class | test outputs |", "|---|---|"]
+    lines += [f"| {CLASSES[name]} | {count} |" for name, count in s["classes"].items()]
+    lines += [f"| *the top grid is the test input unchanged* | *{s['top_is_input']}* |", ""]
+    for name, parts in breakdowns(result).items():
+        lines += [f"| {name} | tasks | fully solved | pass@2 macro | copies of the input | median steps |",
+                  "|---|---|---|---|---|---|"]
+        lines += [f"| {key} | {p['tasks']} | {p['solved']} | {100 * p['macro']:.1f}% | {p['copies']} | "
+                  f"{p['median_steps']:.0f} |" for key, p in parts.items()]
+        lines.append("")
+    for n, r in s.get("samples", {}).items():
+        lines.append(f"samples of {n} tasks (10,000 draws): macro 95% range {100 * r['p2.5']:.1f}%-"
+                     f"{100 * r['p97.5']:.1f}%, median {100 * r['p50']:.1f}%")
+    return "\n".join(lines)
+
+
 def summary_line(split: str, s: dict) -> str:
     if not s.get("n_tasks"):
         return f"{split}: no task done yet"
@@ -153,13 +201,16 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--out", type=Path, default=RESULTS, help="where whole_SPLIT.json goes")
     parser.add_argument("--runs", type=Path, default=RUNS, help="where the run folders go")
     parser.add_argument("--summary", action="store_true", help="print what the results files say, run nothing")
+    parser.add_argument("--markdown", action="store_true", help="print the tables docs/scoreboard.md quotes")
     args = parser.parse_args(argv)
     for split in args.splits:
         if split not in tasks.SPLITS:
             raise SystemExit(f"unknown split {split!r}: one of {', '.join(tasks.SPLITS)}")
-    if args.summary:
+    if args.summary or args.markdown:
         for split in args.splits:
-            print(summary_line(split, summarise(load(split, args.out))))
+            result = load(split, args.out)
+            print(markdown({**result, "summary": summarise(result)}) if args.markdown
+                  else summary_line(split, summarise(result)))
         return
     run(args.splits, args.seconds, args.workers, args.chunk, args.overrides, args.out, args.runs, args.max_tasks)
 
