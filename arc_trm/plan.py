@@ -34,6 +34,7 @@ from arc_trm.budget import format_duration
 from arc_trm.cost import step_flops
 from arc_trm.io import write_json
 from arc_trm.model import TRMConfig
+from arc_trm.solve_config import SolveConfig
 from arc_trm.solve_task import SAFETY  # the margin solve puts on a measured rollout
 from arc_trm.tasks import Task
 
@@ -90,7 +91,7 @@ def _bench_model(row: dict) -> TRMConfig:
                      T=row["T"], n=row["n"], mixer="mlp" if "mlp" in row["config"] else "attention")
 
 
-def measure(config: Any, device: Any, canvases: tuple[int, int] = (10, 30), steps: int = 3) -> CostModel:
+def measure(config: SolveConfig, device: Any, canvases: tuple[int, int] = (10, 30), steps: int = 3) -> CostModel:
     """Time real training steps of `config.model` on `device` at two canvases; fit overhead and FLOP/s."""
     import torch
 
@@ -117,7 +118,7 @@ def measure(config: Any, device: Any, canvases: tuple[int, int] = (10, 30), step
                      source=f"{steps} steps each at canvases {canvases[0]} and {canvases[1]}")
 
 
-def measure_apart(config: Any, device: str) -> CostModel:
+def measure_apart(config: SolveConfig, device: str) -> CostModel:
     """`measure` in a process of its own (spawned), so that the caller never holds the device: no CUDA context
     or cached memory stays behind beside the workers that will use it. The source names that process."""
     context = multiprocessing.get_context("spawn")
@@ -125,7 +126,7 @@ def measure_apart(config: Any, device: str) -> CostModel:
         return pool.submit(_measure_here, config, device).result()
 
 
-def _measure_here(config: Any, device: str) -> CostModel:
+def _measure_here(config: SolveConfig, device: str) -> CostModel:
     import torch
 
     cost = measure(config, torch.device(device))
@@ -215,7 +216,7 @@ def default_margin(budget: float) -> float:
     return 0.05 * budget + 60.0 if budget > 120 else 0.1 * budget
 
 
-def make_plan(tasks: Iterable[Task], config: Any, devices: int, budget: float, cost: CostModel,
+def make_plan(tasks: Iterable[Task], config: SolveConfig, devices: int, budget: float, cost: CostModel,
               margin: float | None = None, min_steps: int = 50) -> Plan:
     """The per-task work for `tasks` under `config` (a SolveConfig) on `devices` devices; see the module doc."""
     if devices < 1:
@@ -267,7 +268,7 @@ class _Item:
     batch: int
 
     @classmethod
-    def of(cls, task: Task, config: Any, cost: CostModel) -> _Item:
+    def of(cls, task: Task, config: SolveConfig, cost: CostModel) -> _Item:
         canvas = task_encoding.task_canvas(task, config.ttt.translate)
         rows = ttt.batch_size(config.ttt, canvas)
         tests = sum(g is not None for g in task.test_inputs)
@@ -279,7 +280,7 @@ class _Item:
                                                                     self.batch)
 
 
-def config_for(config: Any, plan: Mapping[str, TaskWork] | None, task_ids: Iterable[str]) -> Any:
+def config_for(config: SolveConfig, plan: Mapping[str, TaskWork] | None, task_ids: Iterable[str]) -> SolveConfig:
     """`config` with the planned versions and steps of these tasks (a group trained together: the most steps,
     the fewest versions); unchanged without a plan or for tasks it does not name."""
     works = [plan[t] for t in task_ids if t in plan] if plan is not None else []
@@ -294,7 +295,7 @@ def seconds_of(plan: Mapping[str, TaskWork] | None) -> dict[str, float] | None:
     return None if plan is None else {t: w.seconds for t, w in plan.items()}
 
 
-def preview(tasks: Iterable[Task], config: Any, cost: CostModel, budget: float | None = None,
+def preview(tasks: Iterable[Task], config: SolveConfig, cost: CostModel, budget: float | None = None,
             workers: int = 1) -> list[dict]:
     """What `solve` would give each task, without training it (`solve --dry-run`): canvas, augmented versions,
     seconds (`task_seconds`, or its share of the budget among `workers`), the steps those seconds buy by the

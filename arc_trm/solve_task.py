@@ -13,7 +13,7 @@ from __future__ import annotations
 import dataclasses
 import time
 from contextlib import nullcontext
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import torch
 
@@ -22,10 +22,8 @@ from arc_trm.config import to_dict
 from arc_trm.events import Listener, Phase, Progress, Retry
 from arc_trm.model import TRM
 from arc_trm.records import make_record
+from arc_trm.solve_config import SolveConfig
 from arc_trm.tasks import Task
-
-if TYPE_CHECKING:
-    from arc_trm.solve import SolveConfig
 
 SAFETY = 1.25  # margin on measured step times
 TRAIN_STEP_FACTOR = 3.0  # a training step per row against an eval step per row (backward, optimiser), roughly
