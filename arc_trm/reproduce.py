@@ -43,6 +43,7 @@ import numpy as np
 import torch
 
 from arc_trm import checkpoint, devices, report, scoring, tasks
+from arc_trm.config import load_config
 from arc_trm.dataset import DataConfig, PretrainData, read_build
 from arc_trm.encoding import decode
 from arc_trm.io import write_json, write_text
@@ -50,6 +51,7 @@ from arc_trm.model import TRM
 from arc_trm.predict import supervise
 from arc_trm.records import RecordStore, make_record, records_dir
 from arc_trm.submission import fallback_grid
+from arc_trm.train import TrainConfig
 from arc_trm.vote import Candidate, Ranked, vote
 
 PASS_KS = (1, 2, 5, 10, 100, 1000)  # the official evaluator's pass_Ks
@@ -57,6 +59,7 @@ SUBMISSION_K = 2
 SAVED_CANDIDATES = 5  # per test input, in the records and the report
 DEFAULT_BATCH = 256  # rows per batch for a checkpoint that does not name its run's global batch size
 EMPTY = np.zeros((0, 0), np.uint8)  # the official crop of a prediction with no colour at its top-left
+
 
 class ReproduceError(ValueError):
     """Bad input to `reproduce`: the message names the file and what is wrong."""
@@ -74,17 +77,19 @@ class Checkpoint:
     kind: str  # "official" (a step file with its run's all_config.yaml) or "arc-trm"
     batch: int  # the run's global batch size: the official evaluation's rows per batch
     identifiers: Path | None  # an identifiers.json of the run, where there is one
+    data: DataConfig | None = None  # ours: the data its run trained on (the run folder's config.yaml)
 
 
-def load_checkpoint(path: str | Path) -> Checkpoint:
+def read_checkpoint(path: str | Path) -> Checkpoint:
     """Our checkpoint (its JSON beside it) or an official step file with the run's all_config.yaml beside it;
     architecture, n, T, N_sup and forward dtype come from the file. Any problem is one ReproduceError."""
     path = Path(path)
     try:
         if checkpoint.meta_path(path).is_file():
-            model, meta = checkpoint.load_checkpoint(path)
+            model, _ = checkpoint.load_checkpoint(path)
             run = path.parent.parent  # a train run folder: checkpoints/step_N.pt
-            return Checkpoint(model, path, "arc-trm", DEFAULT_BATCH, _existing(run / "identifiers.json"))
+            data = load_config(TrainConfig, run / "config.yaml").data if (run / "config.yaml").is_file() else None
+            return Checkpoint(model, path, "arc-trm", DEFAULT_BATCH, _existing(run / "identifiers.json"), data)
         if not path.is_file():
             raise ReproduceError(f"{path}: no such checkpoint file")
         config = path.parent / "all_config.yaml"
@@ -240,19 +245,17 @@ class ReproduceResult:
         return f"{self.tasks} tasks, {self.rows:,} rows: {ks}"
 
 
-def reproduce(ckpt_path: str | Path, data_source: str | Path, run_dir: str | Path, ids: list[str] | None = None,
+def reproduce(ckpt_path: str | Path, data_source: str | Path | None, run_dir: str | Path, ids: list[str] | None = None,
               limit: int | None = None, device: str = "auto", batch: int | None = None,
               on_event: Callable[[str, Any], None] | None = None) -> ReproduceResult:
     """Evaluate the checkpoint on the held-out test pairs of the build (all, or `ids`/the first `limit` of
-    them in the build's order) as the official code does, and write the run folder. `on_event(name, value)`
+    them in the build's order) as the official code does, and write the run folder. Without `data_source`, a
+    checkpoint of ours is evaluated on its own run's data (its config.yaml). `on_event(name, value)`
     hears ("rows", total) once and ("batch", rows done in it) per batch."""
     emit = on_event or (lambda name, value: None)
     run_dir, timings, start = Path(run_dir), {}, time.monotonic()
-    ckpt = load_checkpoint(ckpt_path)
-    try:
-        config = read_build(data_source)
-    except ValueError as error:
-        raise ReproduceError(str(error)) from None
+    ckpt = read_checkpoint(ckpt_path)
+    config = build_of(ckpt, data_source)
     run_dir.mkdir(parents=True, exist_ok=True)
     data = PretrainData.build(config, cache=run_dir / "versions.npz")
     check_identifiers(ckpt, data)
@@ -278,6 +281,19 @@ def reproduce(ckpt_path: str | Path, data_source: str | Path, run_dir: str | Pat
     scores = scoring.score(submission, truths, k=2)
     write_run(run_dir, ckpt, config, data, rows, outputs, ranked, submission, passes, scores, timings, held)
     return ReproduceResult(run_dir, passes, scores, len(rows.puzzle_ids), len(groups), timings)
+
+
+def build_of(ckpt: Checkpoint, data_source: str | Path | None) -> DataConfig:
+    """The data build to redo: `data_source` (`dataset.read_build`), or else our checkpoint's own run's."""
+    if data_source is None:
+        if ckpt.data is None:
+            raise ReproduceError(f"{ckpt.path}: give --data (arc1, arc2 or the official build's settings); only a "
+                                 "checkpoint of ours inside its run folder knows its data")
+        return ckpt.data
+    try:
+        return read_build(data_source)
+    except ValueError as error:
+        raise ReproduceError(str(error)) from None
 
 
 def select(data: PretrainData, ids: list[str] | None, limit: int | None) -> list[int]:

@@ -15,9 +15,11 @@ from arc_trm_cli.options import Device, Ids, Limit, Quiet, id_list, input_errors
 def reproduce(
     ckpt: Annotated[Path, typer.Argument(
         metavar="CKPT", help="An official step file with its run's all_config.yaml beside it, or a checkpoint of ours.")],
-    data: Annotated[str, typer.Option(
-        "--data", help="arc1 or arc2 (the paper's builds), or a YAML file of the official build's settings.")],
-    out: Annotated[Path, typer.Option("--out", "-o", help="Run folder: submission, scores, rows, report.")],
+    data: Annotated[Optional[str], typer.Option(
+        "--data", help="arc1 or arc2 (the paper's builds), or a YAML file of the official build's settings "
+                       "(default for a checkpoint of ours: its run's data).")] = None,
+    out: Annotated[Path, typer.Option("--out", "-o", help="Run folder: submission, scores, rows, report.")] = Path(
+        "runs/reproduce"),
     ids: Ids = None,
     limit: Limit = None,
     device: Device = "auto",

@@ -246,3 +246,24 @@ def test_a_build_never_drops_test_pairs_without_outputs(fixture, tmp_path):
     with pytest.raises(ValueError, match="without their test outputs"):
         PretrainData.build(DataConfig(subsets=[str(tmp_path / "evaluation.json")], test=str(tmp_path / "evaluation.json"),
                                       augmentations=1))
+
+
+def test_a_checkpoint_of_ours_is_evaluated_on_its_own_runs_data(tmp_path):
+    from arc_trm.train import train
+
+    cfg = load_config(TrainConfig, REPO / "configs" / "debug.yaml", ["steps=2", "eval_every=2"])
+    train(cfg, tmp_path / "train")
+    done = cli(tmp_path / "train" / "checkpoints" / "step_2.pt", "--out", tmp_path / "out")
+    assert done.exit_code == 0, done.output
+    scores = json.loads((tmp_path / "out" / "scores.json").read_text())
+    evaluated = json.loads((tmp_path / "train" / "evals" / "step_2" / "submission.json").read_text())
+    assert scores["checkpoint_kind"] == "arc-trm" and scores["n_tasks"] == len(evaluated) == cfg.data.eval_tasks
+    assert set(json.loads((tmp_path / "out" / "submission.json").read_text())) == set(evaluated)
+    data = PretrainData.build(cfg.data)  # the run's own build: its first eval_tasks, eval_versions versions each
+    expected = sum(min(cfg.data.eval_versions, data.version_start[g + 1] - data.version_start[g])
+                   * len(data.groups[g].held_out) for g in data.eval_groups())
+    assert len(np.load(tmp_path / "out" / "rows.npz")["preds"]) == scores["rows"] == expected
+
+
+def test_an_official_step_file_needs_data(fixture, tmp_path):
+    refused(cli(fixture / RUN / "step_300", "--out", tmp_path / "out"), "give --data")
