@@ -118,7 +118,7 @@ def measure(name: str, ours, official, rows: reproduce.Rows, repeats: int) -> di
 
 
 def fixture_case(subfolder: str, repeats: int) -> dict:
-    ckpt = reproduce.load_checkpoint(FIXTURE / RUN / subfolder / "step_300")
+    ckpt = reproduce.read_checkpoint(FIXTURE / RUN / subfolder / "step_300")
     data = PretrainData.build(read_build(FIXTURE / "data.yaml"))
     groups = data.eval_groups()
     rows = reproduce.held_out_rows(data, groups)

@@ -69,7 +69,7 @@ def test_the_shipped_prior_keeps_the_network_and_one_mean_puzzle_row(tmp_path):
     provenance = meta["provenance"]
     assert provenance["data"]["excluded"] == ["arc1-eval", "arc2-eval", "concept"] and provenance["steps_run"] == 8
     assert provenance["best_step"] in (4, 8) and [e["step"] for e in provenance["evaluations"]] == [4, 8]
-    assert provenance["training_seconds"] >= 0 and provenance["config"]["ttt"]["augmentations"] == 2
+    assert provenance["config"]["ttt"]["augmentations"] == 2
 
 
 def test_train_cli_runs_the_prior_recipe_and_solve_starts_from_it(tmp_path):

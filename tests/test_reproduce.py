@@ -77,6 +77,7 @@ def test_float32_equals_the_official_evaluation(fixture, float32_run):
     assert scores["forward_dtype"] == "float32" and scores["rows"] == 54
 
 
+@pytest.mark.slow
 def test_bfloat16_equals_the_official_evaluation(fixture, tmp_path):
     """The shared fixture's bf16 folder: the same float32 checkpoint under forward_dtype bfloat16. The official
     loader keeps the stored float32 init states, so the carries stay float32 and the embeddings are rounded
@@ -86,6 +87,7 @@ def test_bfloat16_equals_the_official_evaluation(fixture, tmp_path):
     assert json.loads((run / "scores.json").read_text())["forward_dtype"] == "bfloat16"
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("subfolder", ["", "bf16"])
 def test_a_fixture_with_solved_tasks_is_reproduced_exactly(subfolder, tmp_path):
     """A fixture whose easy tasks a short official run solves (pass@K 0.125: the evaluator's right-answer
@@ -248,6 +250,7 @@ def test_a_build_never_drops_test_pairs_without_outputs(fixture, tmp_path):
                                       augmentations=1))
 
 
+@pytest.mark.slow
 def test_a_checkpoint_of_ours_is_evaluated_on_its_own_runs_data(tmp_path):
     from arc_trm.train import train
 
