@@ -342,6 +342,10 @@ class EMA:
     averaged: they are whatever the model holds. Create it once the model is on its device (and any
     checkpoint is loaded), call ``update(model)`` after every optimiser step, and evaluate or save
     through ``ema_copy(model)`` or ``with ema.swapped_in(model): ...``.
+
+    Why not ``torch.optim.swa_utils.AveragedModel`` with ``get_ema_multi_avg_fn``: it computes the same average
+    but holds a deep copy of the whole module, the puzzle-embedding table included (1.8 GB for the paper's
+    ARC-AGI-1 build), where this holds the trainable parameters only and swaps them in for evaluation.
     """
 
     def __init__(self, model: nn.Module, mu: float = 0.999) -> None:

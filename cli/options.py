@@ -82,7 +82,11 @@ def _without_type(option):
 
 
 def _reflow(text: str | None) -> str | None:
-    """Each paragraph on one line, except those with indented lines (examples keep their layout)."""
+    """Each paragraph on one line, except those with indented lines (examples keep their layout).
+
+    Why not Typer's rich_markup_mode="markdown", which also joins a paragraph's lines: it reads every help text
+    as Markdown, so `*` and `_` in file patterns and names (*_solutions.json, N_sup) would need escaping in each
+    string; this keeps the text as written."""
     if not text:
         return text
     paragraphs = inspect.cleandoc(text).split("\n\n")
