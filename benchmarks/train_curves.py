@@ -9,7 +9,9 @@ names); ours: a run folder's metrics.jsonl written with `--set log_every=1`. The
 sides: lm_loss is summed over every row of the global batch and divided by its size; token accuracy is over the
 rows that halted at that step (steps where none halted are left out of it). Each curve is cut into windows of
 `--window` steps; a window of ours is inside when its mean lies within the official runs' range for that
-window. Writes benchmarks/results/train_curves.json.
+window, and the same share is computed for each official run against the others (leave one out), so that
+ours is judged against what the official code's own seed-to-seed spread gives. Writes
+benchmarks/results/train_curves.json.
 """
 
 from __future__ import annotations
@@ -49,18 +51,30 @@ def windows(curve: dict[str, np.ndarray], size: int, steps: int) -> dict[str, li
     return out
 
 
+def share_inside(run: np.ndarray, others: np.ndarray) -> float:
+    """The share of a run's windows that lie within the range (min to max) of other runs' same windows."""
+    low, high = np.nanmin(others, 0), np.nanmax(others, 0)
+    return float(np.mean((low <= run) & (run <= high)))
+
+
 def compare(official: list[dict], ours: list[dict], size: int, steps: int) -> dict:
-    theirs = [windows(c, size, steps) for c in official]
+    """Per metric: each of our runs' share of windows inside the official runs' range, against the same share
+    of each official run inside the range of the other official runs (leave one out: what a run of the
+    official code itself gets, for the same number of other runs); and our mean's distance to the official
+    mean in official standard deviations, per window."""
     result = {"window": size, "steps": steps, "official_runs": len(official), "our_runs": len(ours), "metrics": {}}
     for metric in ("lm_loss", "accuracy"):
-        table = np.array([w[metric] for w in theirs])
-        low, high = np.nanmin(table, 0), np.nanmax(table, 0)
-        mine = [windows(c, size, steps)[metric] for c in ours]
+        table = np.array([windows(c, size, steps)[metric] for c in official])
+        mine = np.array([windows(c, size, steps)[metric] for c in ours])
+        others = [np.delete(table, i, 0) for i in range(len(table))]
+        sd = np.nanstd(table, 0, ddof=1) if len(table) > 1 else np.full(table.shape[1], np.nan)
         result["metrics"][metric] = {
-            "official_min": low.tolist(), "official_max": high.tolist(), "ours": mine,
-            "inside": [[bool(low[i] <= v <= high[i]) for i, v in enumerate(run)] for run in mine],
-            "share_inside": float(np.mean([[low[i] <= v <= high[i] for i, v in enumerate(run)] for run in mine])),
-            "official_last_window": table[:, -1].tolist(), "ours_last_window": [run[-1] for run in mine]}
+            "official": table.tolist(), "ours": mine.tolist(),
+            "ours_inside_official_range": [share_inside(run, table) for run in mine],
+            "official_inside_others_range": [share_inside(table[i], others[i][:len(table) - 1])
+                                             for i in range(len(table))] if len(table) > 2 else None,
+            "ours_inside_range_of_as_many": [share_inside(run, table[:len(table) - 1]) for run in mine],
+            "z_of_our_mean": ((mine.mean(0) - table.mean(0)) / sd).tolist()}
     return result
 
 
@@ -106,8 +120,12 @@ def main() -> None:
               **compare(official, ours, args.window, args.steps)}
     args.out.write_text(json.dumps(result, indent=1))
     for metric, m in result["metrics"].items():
-        print(f"{metric}: {100 * m['share_inside']:.0f}% of our windows inside the official range; last window "
-              f"official {np.round(m['official_last_window'], 3).tolist()}, ours {np.round(m['ours_last_window'], 3).tolist()}")
+        own = m["official_inside_others_range"]
+        print(f"{metric}: our windows inside the range of the {len(official)} official runs: "
+              f"{[round(x, 2) for x in m['ours_inside_official_range']]}; inside the range of {len(official) - 1} of "
+              f"them: {[round(x, 2) for x in m['ours_inside_range_of_as_many']]}, where each official run is inside "
+              f"the others' range: {[round(x, 2) for x in own] if own else 'n/a'}; our mean's z per window "
+              f"{[round(z, 1) for z in m['z_of_our_mean']]}")
     if args.plot:
         plot(official, ours, [p.name for p in args.ours], args.window, args.plot)
         print(f"wrote {args.plot}")

@@ -190,7 +190,8 @@ class TRM(nn.Module):
 
     def step(self, y: torch.Tensor, z: torch.Tensor, inputs: torch.Tensor, puzzle_ids: torch.Tensor | None,
              out_shape: torch.Tensor | None = None):
-        """One supervision step: (y, z) detached, logits (B, S, V) and q_halt, q_continue (B,), all float32."""
+        """One supervision step: (y, z) detached (in the carries' dtype), logits (B, S, V) and q_halt, q_continue
+        (B,) in float32."""
         device, c = inputs.device, self.config
         with autocast(device, getattr(torch, c.cuda_dtype) if c.forward_dtype == "float32" else torch.float32):
             positions = self.positions(inputs.shape[1], device)
