@@ -144,9 +144,13 @@ def shape_kind(task: tasks.Task) -> str:
     return "fixed shape" if len({b.shape for _, b in task.train}) == 1 else "scaled"
 
 
+CANVAS_BINS = ("up to 10", "11-20", "21-30")  # the task's canvas side (its largest grid or likely output, + 1)
+SHAPE_KINDS = ("same shape", "scaled", "fixed shape", "no rule")
+ORDER = {"canvas": CANVAS_BINS, "output shape": SHAPE_KINDS}  # the breakdowns' row order
+
+
 def canvas_bin(side: int) -> str:
-    """The task's canvas side (its largest grid or likely output, + 1), in three bins."""
-    return "up to 10" if side <= 10 else "11-20" if side <= 20 else "21-30"
+    return CANVAS_BINS[0] if side <= 10 else CANVAS_BINS[1] if side <= 20 else CANVAS_BINS[2]
 
 
 def breakdowns(result: dict) -> dict[str, dict[str, dict]]:
@@ -161,7 +165,8 @@ def breakdowns(result: dict) -> dict[str, dict[str, dict]]:
                          "macro": float(np.mean([r["n_correct"] / r["n_test"] for r in part])),
                          "copies": sum(t["top_is_input"] for r in part for t in r["tests"]),
                          "median_steps": float(np.median([r["steps"] for r in part]))}
-                   for key, part in sorted(parts.items())} for name, parts in groups.items()}
+                   for key, part in sorted(parts.items(), key=lambda kv: ORDER[name].index(kv[0]))}
+            for name, parts in groups.items()}
 
 
 def markdown(result: dict) -> str:
