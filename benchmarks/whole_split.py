@@ -172,7 +172,7 @@ def breakdowns(result: dict) -> dict[str, dict[str, dict]]:
 def markdown(result: dict) -> str:
     """The tables docs/scoreboard.md quotes: classes, and the breakdowns."""
     s = result["summary"]
-    lines = [summary_line(result["split"], s), "", "| class | test outputs |", "|---|---|"]
+    lines = [f"**{summary_line(result['split'], s)}**", "", "| class | test outputs |", "|---|---|"]
     lines += [f"| {CLASSES[name]} | {count} |" for name, count in s["classes"].items()]
     lines += [f"| *the top grid is the test input unchanged* | *{s['top_is_input']}* |", ""]
     for name, parts in breakdowns(result).items():
@@ -182,9 +182,9 @@ def markdown(result: dict) -> str:
                   f"{p['median_steps']:.0f} |" for key, p in parts.items()]
         lines.append("")
     for n, r in s.get("samples", {}).items():
-        lines.append(f"samples of {n} tasks (10,000 draws): macro 95% range {100 * r['p2.5']:.1f}%-"
-                     f"{100 * r['p97.5']:.1f}%, median {100 * r['p50']:.1f}%")
-    return "\n".join(lines)
+        lines.append(f"- samples of {n} of these tasks (10,000 draws): pass@2 macro from {100 * r['p2.5']:.1f}% to "
+                     f"{100 * r['p97.5']:.1f}% (95%), median {100 * r['p50']:.1f}%")
+    return "\n".join(lines).rstrip() + "\n"
 
 
 def summary_line(split: str, s: dict) -> str:
