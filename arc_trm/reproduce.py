@@ -213,12 +213,16 @@ def _same(a: np.ndarray, b: np.ndarray) -> bool:
 
 
 def pass_at(ranked: dict[str, list[list[Ranked]]], truths: dict[str, list[np.ndarray]]) -> dict[int, float]:
-    """The official pass@K: per task the share of its test outputs among the top K grids, averaged over tasks."""
+    """The official pass@K: per task the share of its test outputs among the top K grids, averaged over tasks
+    (summed in task order, then divided, as the official evaluator does, so that the floats are the same)."""
     result = {}
     for k in PASS_KS:
-        shares = [np.mean([any(_same(r.grid, truth) for r in per_test[:k]) for per_test, truth in
-                           zip(ranked[task_id], truths[task_id])]) for task_id in ranked]
-        result[k] = float(np.mean(shares)) if shares else 0.0
+        total = 0.0
+        for task_id, per_tests in ranked.items():
+            right = sum(any(_same(r.grid, truth) for r in per_test[:k])
+                        for per_test, truth in zip(per_tests, truths[task_id]))
+            total += right / len(per_tests)
+        result[k] = total / len(ranked) if ranked else 0.0
     return result
 
 
