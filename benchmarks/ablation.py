@@ -32,10 +32,10 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from arc_trm.cost import step_flops
-from arc_trm.losses import act_loss
+from arc_trm.model.cost import step_flops
+from arc_trm.model.losses import act_loss
 from arc_trm.model import TRM, TRMConfig
-from arc_trm.optim import AdamATan2, lr_at
+from arc_trm.ttt.optim import AdamATan2, lr_at
 
 RESULTS = Path(__file__).resolve().parent / "results"
 SIDE, BOX = 6, (2, 3)  # 6 x 6 grid, boxes of 2 rows x 3 columns

@@ -62,7 +62,7 @@ def cuda_tests() -> dict:
 
 
 def parity() -> dict:
-    from arc_trm.parity import run_parity
+    from arc_trm.model.parity import run_parity
 
     found = {}
     for fixture in ("official_att", "official_mlp", "official_hrm"):
@@ -76,7 +76,7 @@ def parity() -> dict:
 
 
 def throughput(peak_tflops: float) -> dict:
-    from arc_trm.losses import act_loss
+    from arc_trm.model.losses import act_loss
     from arc_trm.model import TRM, TRMConfig
 
     config = TRMConfig(hidden_size=512, num_heads=8, T=3, n=4, num_puzzle_ids=1024, halt_exploration_prob=0.0)
@@ -117,8 +117,10 @@ def throughput(peak_tflops: float) -> dict:
 
 
 def solve_arc2(tasks_count: int, seconds: float, out_dir: Path) -> dict:
-    from arc_trm import scoring, submission, tasks
-    from arc_trm.solve import solve
+    from arc_trm.eval import scoring
+    from arc_trm.core import submission
+    from arc_trm.core import tasks
+    from arc_trm.solve.run import solve
 
     taskset = tasks.TaskSet(tasks.load("arc2-eval").tasks[:tasks_count])
     config = _default_on_cuda()
@@ -134,15 +136,16 @@ def solve_arc2(tasks_count: int, seconds: float, out_dir: Path) -> dict:
 
 def _default_on_cuda(*overrides: str):
     """The CPU default config (configs/cpu.yaml) on the GPU, with overrides."""
-    from arc_trm.config import load_config
-    from arc_trm.solve import SolveConfig
+    from arc_trm.core.config import load_config
+    from arc_trm.solve.config import SolveConfig
 
     return load_config(SolveConfig, ROOT / "configs" / "cpu.yaml", ["device=cuda", *overrides])
 
 
 def _smallest(split: str, count: int, candidates: int = 60):
     """`count` tasks of a split with the smallest canvases (of its first `candidates`), for quick solves."""
-    from arc_trm import tasks, task_encoding
+    from arc_trm.core import tasks
+    from arc_trm.data import task_encoding
 
     chosen = sorted(tasks.load(split).tasks[:candidates], key=task_encoding.task_canvas)[:count]
     return tasks.TaskSet(chosen)
@@ -150,9 +153,10 @@ def _smallest(split: str, count: int, candidates: int = 60):
 
 def oom_retry(out_dir: Path) -> dict:
     """Force solve's out-of-memory retry: cap the process's CUDA memory at 60% of an uncapped run's peak."""
-    from arc_trm import tasks, task_encoding
-    from arc_trm.events import Retry
-    from arc_trm.solve import solve
+    from arc_trm.core import tasks
+    from arc_trm.data import task_encoding
+    from arc_trm.core.events import Retry
+    from arc_trm.solve.run import solve
 
     big = max(tasks.load("arc1-eval").tasks[:60], key=task_encoding.task_canvas)
     taskset = tasks.TaskSet([big])
@@ -185,8 +189,9 @@ def oom_retry(out_dir: Path) -> dict:
 
 def workers(out_dir: Path) -> dict:
     """`solve(..., workers=2)` on the examples, both workers on the one GPU: records merged, submission valid."""
-    from arc_trm import submission, tasks
-    from arc_trm.solve import solve
+    from arc_trm.core import submission
+    from arc_trm.core import tasks
+    from arc_trm.solve.run import solve
 
     taskset = tasks.load(ROOT / "examples" / "tasks")
     start = time.monotonic()
@@ -201,8 +206,9 @@ def workers(out_dir: Path) -> dict:
 
 def groups(out_dir: Path, count: int = 8, steps: int = 300) -> dict:
     """The same `count` small tasks at the same steps, one model per task against one model for all."""
-    from arc_trm import scoring, submission
-    from arc_trm.solve import solve
+    from arc_trm.eval import scoring
+    from arc_trm.core import submission
+    from arc_trm.solve.run import solve
 
     taskset = _smallest("arc1-eval", count)
     rows = {}
@@ -275,8 +281,8 @@ def _time(step, device: str, warmup: int = 2, timed: int = 4) -> tuple[float, fl
 
 
 def _ours(official_config: dict, device: str, compile_: bool):
-    from arc_trm.checkpoint import config_from_official
-    from arc_trm.losses import act_loss
+    from arc_trm.model.checkpoint import config_from_official
+    from arc_trm.model.losses import act_loss
     from arc_trm.model import TRM
 
     torch.manual_seed(0)
@@ -301,7 +307,7 @@ def _official(official_config: dict, device: str, compile_: bool, ours_model):
     from models.losses import ACTLossHead
     from models.recursive_reasoning.trm import TinyRecursiveReasoningModel_ACTV1
 
-    from arc_trm.checkpoint import official_name
+    from arc_trm.model.checkpoint import official_name
 
     with torch.device(device):
         head = ACTLossHead(TinyRecursiveReasoningModel_ACTV1(dict(official_config)),
@@ -329,8 +335,8 @@ def _official(official_config: dict, device: str, compile_: bool, ours_model):
 def paper_step(device: str, peak_tflops: float, batches: tuple[int, ...], hidden: int, heads: int) -> dict:
     """The paper model's training step (forward, loss, backward) at 30 x 30: ours and the official code's on the
     same batch and weights, eager and compiled; tokens/s and model FLOP utilisation against `peak_tflops`."""
-    from arc_trm.checkpoint import config_from_official
-    from arc_trm.cost import step_flops
+    from arc_trm.model.checkpoint import config_from_official
+    from arc_trm.model.cost import step_flops
 
     rows = []
     for batch_size in batches:
@@ -360,8 +366,9 @@ def paper_step(device: str, peak_tflops: float, batches: tuple[int, ...], hidden
 def canvas_step(device: str, peak_tflops: float, batch_size: int, hidden: int, heads: int, count: int = 12) -> dict:
     """Ours on the per-task canvases of real arc1-eval tasks (the official code pads every one to 30 x 30):
     seconds per example against the 30 x 30 step of the same batch."""
-    from arc_trm import tasks, task_encoding
-    from arc_trm.checkpoint import config_from_official
+    from arc_trm.core import tasks
+    from arc_trm.data import task_encoding
+    from arc_trm.model.checkpoint import config_from_official
 
     chosen = tasks.load("arc1-eval").tasks[::400 // count][:count]
     sides = sorted({task_encoding.task_canvas(t) for t in chosen} | {30})
@@ -393,10 +400,14 @@ def torchrun_nccl(device: str, out_dir: Path) -> dict:
 def kaggle_steps(device: str, peak_tflops: float, count: int, overrides: tuple[str, ...] = ()) -> dict:
     """The Kaggle config's training and rollout steps on `count` arc2-eval tasks, measured, against what the
     planner predicts from `plan.measure` (its FLOP rate and overhead fitted on this device)."""
-    from arc_trm import plan, predict, task_encoding, tasks, ttt
-    from arc_trm.config import load_config
-    from arc_trm.solve import SolveConfig
-    from arc_trm.solve_task import encode_group
+    from arc_trm.solve import plan
+    from arc_trm.ttt import predict
+    from arc_trm.data import task_encoding
+    from arc_trm.core import tasks
+    from arc_trm.ttt import trainer as ttt
+    from arc_trm.core.config import load_config
+    from arc_trm.solve.config import SolveConfig
+    from arc_trm.solve.task import encode_group
 
     config = load_config(SolveConfig, ROOT / "configs" / "kaggle-4xl4.yaml", [f"device={device}", *overrides])
     cost = plan.measure(config, torch.device(device))

@@ -23,9 +23,11 @@ import tempfile
 import time
 from pathlib import Path
 
-from arc_trm import devices, submission, tasks
-from arc_trm.budget import STOP_MARGIN
-from arc_trm.records import RecordStore, records_dir
+from arc_trm.core import devices
+from arc_trm.core import submission
+from arc_trm.core import tasks
+from arc_trm.solve.budget import STOP_MARGIN
+from arc_trm.solve.records import RecordStore, records_dir
 
 ROOT = Path(__file__).resolve().parent.parent
 

@@ -14,11 +14,12 @@ import argparse
 import dataclasses
 from pathlib import Path
 
-from arc_trm import plan, tasks
-from arc_trm.budget import format_duration, parse_duration
-from arc_trm.config import load_config, to_dict
-from arc_trm.io import write_json
-from arc_trm.solve import SolveConfig
+from arc_trm.solve import plan
+from arc_trm.core import tasks
+from arc_trm.solve.budget import format_duration, parse_duration
+from arc_trm.core.config import load_config, to_dict
+from arc_trm.core.io import write_json
+from arc_trm.solve.config import SolveConfig
 
 ROOT = Path(__file__).resolve().parent.parent
 LIMIT = 12 * 3600  # Kaggle's limit for the notebook

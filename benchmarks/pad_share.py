@@ -24,10 +24,12 @@ from pathlib import Path
 
 import numpy as np
 
-from arc_trm import augment, tasks, ttt
-from arc_trm.config import load_config
-from arc_trm.solve import SolveConfig
-from arc_trm.task_encoding import task_canvas
+from arc_trm.data import augment
+from arc_trm.core import tasks
+from arc_trm.ttt import trainer as ttt
+from arc_trm.core.config import load_config
+from arc_trm.solve.config import SolveConfig
+from arc_trm.data.task_encoding import task_canvas
 
 RESULTS = Path(__file__).resolve().parent / "results" / "pad_share.json"
 CPU_CONFIG = Path(__file__).resolve().parent.parent / "configs" / "cpu.yaml"

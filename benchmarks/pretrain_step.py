@@ -1,4 +1,4 @@
-"""Pretraining step time on this machine, measured by the training loop itself (`arc_trm.train`).
+"""Pretraining step time on this machine, measured by the training loop itself (`arc_trm.train.pretrain`).
 
     OMP_NUM_THREADS=1 python -m benchmarks.pretrain_step [--steps 4] [--smoke] [--out benchmarks/results]
     python -m benchmarks.pretrain_step --device cuda --batch 192 768 [--compile]      # on a GPU
@@ -19,8 +19,8 @@ from pathlib import Path
 
 import torch
 
-from arc_trm.config import load_config
-from arc_trm.train import TrainConfig, train
+from arc_trm.core.config import load_config
+from arc_trm.train.pretrain import TrainConfig, train
 
 ROOT = Path(__file__).resolve().parent.parent
 SMALL_DATA = ["data.max_tasks=2", "data.augmentations=3", "data.eval_tasks=1", "data.eval_versions=1"]

@@ -19,8 +19,8 @@ from typing import NamedTuple
 
 import numpy as np
 
-from arc_trm.augment import dihedral
-from arc_trm.tasks import Task, TaskSet, load
+from arc_trm.data.augment import dihedral
+from arc_trm.core.tasks import Task, TaskSet, load
 
 SPLITS = ("arc1-train", "arc1-eval")
 JSON_PATH = Path(__file__).with_name("primitive_tasks.json")

@@ -29,8 +29,9 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from arc_trm import checkpoint, reproduce
-from arc_trm.dataset import PretrainData, read_build
+from arc_trm.model import checkpoint
+from arc_trm.eval import reproduce
+from arc_trm.data.dataset import PretrainData, read_build
 
 ROOT = Path(__file__).resolve().parent.parent
 FIXTURE = Path(os.environ.get("ARC_TRM_SHARED", ROOT.parent / "shared")) / "reference" / "official_eval"

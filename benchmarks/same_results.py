@@ -27,10 +27,17 @@ def rows(tasks: int, steps: int, overrides: list[str]) -> dict:
     (solved by whichever `arc_trm` this process imports)."""
     import torch
 
-    from arc_trm import tasks as task_io
-    from arc_trm.config import load_config
-    from arc_trm.records import RecordStore, records_dir
-    from arc_trm.solve import SolveConfig, solve
+    try:
+        from arc_trm.core import tasks as task_io
+        from arc_trm.core.config import load_config
+        from arc_trm.solve.config import SolveConfig
+        from arc_trm.solve.records import RecordStore, records_dir
+        from arc_trm.solve.run import solve
+    except ImportError:  # a revision before the package layout (add5c82 and earlier): flat modules
+        from arc_trm import tasks as task_io  # type: ignore[no-redef]
+        from arc_trm.config import load_config  # type: ignore[no-redef]
+        from arc_trm.records import RecordStore, records_dir  # type: ignore[no-redef]
+        from arc_trm.solve import SolveConfig, solve  # type: ignore[no-redef]
 
     torch.set_num_threads(1)
     found = json.loads((ROOT / "benchmarks" / "primitive_tasks.json").read_text())

@@ -37,10 +37,11 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from arc_trm import devices, tasks
-from arc_trm.config import load_config, to_dict
-from arc_trm.records import RecordStore, records_dir
-from arc_trm.solve import SolveConfig
+from arc_trm.core import devices
+from arc_trm.core import tasks
+from arc_trm.core.config import load_config, to_dict
+from arc_trm.solve.records import RecordStore, records_dir
+from arc_trm.solve.config import SolveConfig
 
 ROOT = Path(__file__).resolve().parent.parent
 RESULTS = Path(__file__).resolve().parent / "results"

@@ -21,9 +21,12 @@ from pathlib import Path
 
 import torch
 
-from arc_trm import scoring, submission, tasks
-from arc_trm.config import load_config, to_dict
-from arc_trm.solve import SolveConfig, solve
+from arc_trm.eval import scoring
+from arc_trm.core import submission
+from arc_trm.core import tasks
+from arc_trm.core.config import load_config, to_dict
+from arc_trm.solve.config import SolveConfig
+from arc_trm.solve.run import solve
 
 ROOT = Path(__file__).resolve().parent.parent
 PRIMITIVES = Path(__file__).resolve().parent / "primitive_tasks.json"

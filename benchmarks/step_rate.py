@@ -7,7 +7,7 @@ For each canvas side (the arc1-eval distribution's 5, 8, 12, 16, 20, 25, 30) one
 is encoded as solve encodes it (configs/cpu.yaml: versions, batch from batch_tokens). Timed: the training step
 as solve runs it (`Trainer.step` on `task_encoding.sample_joint`: batch drawn, forward, loss, backward, both
 optimisers, EMA) and a rollout supervision step (eval forward) on 64 test rows, after warm-up steps. The FLOPs
-of each (`arc_trm.cost.step_flops`) against a float32 matmul's rate measured in the same process give the share
+of each (`arc_trm.model.cost.step_flops`) against a float32 matmul's rate measured in the same process give the share
 of the machine's arithmetic rate that a step achieves. Each canvas's first step is reported apart (`first_step_s`:
 where code compiles, its compilation; no default compiles today, docs/lab/2026-11-30-cpu-step.md says why).
 Writes benchmarks/results/step_rate.json.
@@ -30,8 +30,8 @@ ROLLOUT_ROWS = 64
 
 def _task_at(side: int):
     """The first arc1-train task (by id) whose canvas is `side`, or the nearest side above it."""
-    from arc_trm import tasks
-    from arc_trm.task_encoding import task_canvas
+    from arc_trm.core import tasks
+    from arc_trm.data.task_encoding import task_canvas
 
     found = sorted(tasks.load("arc1-train"), key=lambda t: (task_canvas(t) < side, task_canvas(t), t.id))
     return found[0]
@@ -54,11 +54,13 @@ def measure(steps: int, sides: tuple[int, ...]) -> dict:
     """Per side: the training and rollout step times (median of `steps`), FLOPs and achieved FLOP/s."""
     import torch
 
-    from arc_trm import predict, task_encoding, ttt
-    from arc_trm.config import load_config
-    from arc_trm.cost import step_flops
-    from arc_trm.solve import SolveConfig
-    from arc_trm.solve_task import encode_group
+    from arc_trm.ttt import predict
+    from arc_trm.data import task_encoding
+    from arc_trm.ttt import trainer as ttt
+    from arc_trm.core.config import load_config
+    from arc_trm.model.cost import step_flops
+    from arc_trm.solve.config import SolveConfig
+    from arc_trm.solve.task import encode_group
 
     config = load_config(SolveConfig, ROOT / "configs" / "cpu.yaml", ["device=cpu"])
     rate = _matmul_rate()

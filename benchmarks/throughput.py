@@ -9,7 +9,7 @@ Models: `cpu` is the model of configs/cpu.yaml (what `solve` trains per task), `
 Per task and layout, the real augmented demonstrations are encoded on the task's canvas (task_encoding.task_canvas)
 or on 30 x 30, then one training step (forward, backward, optimiser: ttt.Trainer.step) on a batch of them and
 one rollout supervision step (eval, no gradient) on the test inputs of every version are timed (median of
-`--reps` after a warm-up). FLOPs are counted from the layer shapes (`arc_trm.cost`): per block 2 x weights x
+`--reps` after a warm-up). FLOPs are counted from the layer shapes (`arc_trm.model.cost`): per block 2 x weights x
 tokens plus 4 x tokens^2 x hidden for attention; backward counts twice the forward of the part with gradients
 (TRM's last cycle). Peak memory: CUDA's max_memory_allocated, or on the CPU the peak resident set of a child
 process above its resident set before the first step. Prints tables; writes throughput.json (throughput_smoke.json
@@ -31,14 +31,17 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from arc_trm import augment, predict, task_encoding, ttt
-from arc_trm.config import load_config
-from arc_trm.cost import step_flops
-from arc_trm.encoding import OFFICIAL_CANVAS
+from arc_trm.data import augment
+from arc_trm.ttt import predict
+from arc_trm.data import task_encoding
+from arc_trm.ttt import trainer as ttt
+from arc_trm.core.config import load_config
+from arc_trm.model.cost import step_flops
+from arc_trm.data.encoding import OFFICIAL_CANVAS
 from arc_trm.model import TRMConfig
-from arc_trm import devices
-from arc_trm.solve import SolveConfig
-from arc_trm.tasks import Task, load
+from arc_trm.core import devices
+from arc_trm.solve.config import SolveConfig
+from arc_trm.core.tasks import Task, load
 
 ROOT = Path(__file__).resolve().parent.parent
 VERSIONS = 8  # augmented versions per task (the rollout answers every test input in each)

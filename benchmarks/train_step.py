@@ -18,11 +18,11 @@ from pathlib import Path
 
 import torch
 
-from arc_trm.checkpoint import config_from_official
-from arc_trm.config import load_config
-from arc_trm.losses import act_loss
+from arc_trm.model.checkpoint import config_from_official
+from arc_trm.core.config import load_config
+from arc_trm.model.losses import act_loss
 from arc_trm.model import TRMConfig, build_model
-from arc_trm.solve import SolveConfig
+from arc_trm.solve.config import SolveConfig
 
 ROOT = Path(__file__).resolve().parent.parent
 REFERENCE = Path(os.environ.get("ARC_TRM_SHARED", ROOT.parent / "shared")) / "reference"

@@ -28,10 +28,12 @@ from pathlib import Path
 
 import numpy as np
 
-from arc_trm import devices, scoring, tasks
-from arc_trm.io import write_json
-from arc_trm.records import RecordStore, records_dir
-from arc_trm.task_encoding import output_shape_rule
+from arc_trm.core import devices
+from arc_trm.eval import scoring
+from arc_trm.core import tasks
+from arc_trm.core.io import write_json
+from arc_trm.solve.records import RecordStore, records_dir
+from arc_trm.data.task_encoding import output_shape_rule
 from benchmarks.scoreboard import (
     CLASSES, RESULTS, ROOT, _commit, _machine, evaluate_command, protocol_overrides, sample, task_row,
 )

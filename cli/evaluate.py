@@ -8,10 +8,10 @@ from typing import Annotated, Optional
 import typer
 from rich.console import Console
 
-from arc_trm import tasks
-from arc_trm.budget import parse_duration
-from arc_trm.config import save_config
-from arc_trm.records import records_dir
+from arc_trm.core import tasks
+from arc_trm.solve.budget import parse_duration
+from arc_trm.core.config import save_config
+from arc_trm.solve.records import records_dir
 from arc_trm_cli import STARTED
 from arc_trm_cli.options import (
     CheckpointFile, Device, Fresh, Ids, Limit, Overrides, Quiet, Seed, SolveConfigFile, TimeBudget, Workers, id_list,
@@ -40,8 +40,8 @@ def evaluate(
     old_ids: Annotated[Optional[str], typer.Option("--tasks", hidden=True, help="Old name of --ids.")] = None,
 ) -> None:
     """Solve TASKS whose answers are known, score pass@2 (macro, micro, 95% intervals) and write report.html."""
-    from arc_trm.checkpoint import load_for_solve  # torch: imported by the commands that need it
-    from arc_trm.evaluate import evaluate as evaluate_run
+    from arc_trm.model.checkpoint import load_for_solve  # torch: imported by the commands that need it
+    from arc_trm.eval.evaluate import evaluate as evaluate_run
 
     console = Console()
     with input_errors(console):

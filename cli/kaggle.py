@@ -8,7 +8,7 @@ from typing import Annotated, Optional
 import typer
 from rich.console import Console
 
-from arc_trm.budget import format_duration, parse_duration
+from arc_trm.solve.budget import format_duration, parse_duration
 from arc_trm_cli.options import Command, Overrides, input_errors, repo_config
 
 
@@ -33,7 +33,7 @@ def build(
              "on the placeholder tasks): 10m, or 'full' for the whole --time-budget.")] = "10m",
 ) -> None:
     """Write OUT/notebook.ipynb and OUT/dataset/ (upload as the dataset `arc-trm`) for an offline Kaggle run."""
-    from arc_trm import kaggle as kaggle_lib  # torch: imported by the commands that need it
+    from arc_trm.kaggle import notebook as kaggle_lib  # torch: imported by the commands that need it
 
     console = Console()
     with input_errors(console):

@@ -12,7 +12,7 @@ from rich.table import Table
 from arc_trm_cli.options import input_errors
 
 if TYPE_CHECKING:
-    from arc_trm.parity import ParityReport
+    from arc_trm.model.parity import ParityReport
 
 
 def parity(
@@ -26,7 +26,7 @@ def parity(
     """Import FIXTURE_DIR's official checkpoint, replay its batch (every ACT step in eval mode, the first in train
     mode with loss and gradients) and compare with the official outputs. Exit 0 only within tolerance."""
     console = Console()
-    from arc_trm.parity import run_parity  # torch: imported by the commands that need it
+    from arc_trm.model.parity import run_parity  # torch: imported by the commands that need it
 
     with input_errors(console):
         report = run_parity(fixture_dir, device, cuda_dtype)

@@ -20,8 +20,8 @@ def report(
 ) -> None:
     """Write RUN's report.html: one self-contained page with every task's attempts, votes and statuses, next to
     the truth where it is known (an evaluation run, or TASKS with their answers)."""
-    from arc_trm import tasks
-    from arc_trm.evaluate import write_report, write_solve_report  # torch: imported by the commands that need it
+    from arc_trm.core import tasks
+    from arc_trm.eval.evaluate import write_report, write_solve_report  # torch: imported by the commands that need it
 
     console = Console()
     with input_errors(console):

@@ -33,7 +33,7 @@ def reproduce(
         arc-trm reproduce arc_v1_public/step_518071 --data arc1 --out runs/reproduce-arc1
         arc-trm reproduce step_300 --data data.yaml --out runs/fixture --limit 2 --device cpu
     """
-    from arc_trm.reproduce import reproduce as run  # torch: imported by the commands that need it
+    from arc_trm.eval.reproduce import reproduce as run  # torch: imported by the commands that need it
 
     console = Console()
     columns = TextColumn("rows"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn()

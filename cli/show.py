@@ -8,8 +8,8 @@ from typing import Annotated, Optional
 import typer
 from rich.console import Console
 
-from arc_trm import tasks as arc_tasks
-from arc_trm.render import task_view
+from arc_trm.core import tasks as arc_tasks
+from arc_trm.eval.render import task_view
 from arc_trm_cli.options import input_errors
 
 

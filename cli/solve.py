@@ -12,10 +12,11 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from arc_trm import events, tasks
-from arc_trm.budget import format_duration, parse_duration
-from arc_trm.config import load_config, save_config, to_dict
-from arc_trm.records import problems_path, records_dir
+from arc_trm.core import events
+from arc_trm.core import tasks
+from arc_trm.solve.budget import format_duration, parse_duration
+from arc_trm.core.config import load_config, save_config, to_dict
+from arc_trm.solve.records import problems_path, records_dir
 from arc_trm_cli import STARTED
 from arc_trm_cli.options import (
     REPO, CheckpointFile, Device, Fresh, Ids, Limit, Overrides, Quiet, Seed, SolveConfigFile, TimeBudget, Workers,
@@ -23,7 +24,8 @@ from arc_trm_cli.options import (
 )
 
 if TYPE_CHECKING:
-    from arc_trm.solve import SolveConfig, SolveReport
+    from arc_trm.solve.config import SolveConfig
+    from arc_trm.solve.run import SolveReport
 
 DEFAULT_TASKS = REPO / "examples" / "tasks"
 
@@ -51,8 +53,8 @@ def solve(
     strict: Annotated[bool, typer.Option("--strict", metavar="", help="Exit 1 when any task failed (the submission is still written).")] = False,
 ) -> None:
     """Solve TASKS with test-time training of TRM and augmentation voting; write a complete submission."""
-    from arc_trm.checkpoint import load_for_solve  # torch: imported by the commands that need it
-    from arc_trm.solve import solve as run_solve
+    from arc_trm.model.checkpoint import load_for_solve  # torch: imported by the commands that need it
+    from arc_trm.solve.run import solve as run_solve
 
     console = Console()
     with input_errors(console):
@@ -93,7 +95,7 @@ def solve_config(config: Optional[Path], overrides: Optional[list[str]], checkpo
 
     Without --config, configs/cpu.yaml of the checkout; where it is absent (a wheel install), SolveConfig's
     defaults, which equal it (tests/test_config.py)."""
-    from arc_trm.solve import SolveConfig
+    from arc_trm.solve.config import SolveConfig
 
     cfg = load_config(SolveConfig, config or repo_config("cpu.yaml"), shortcuts(overrides, device, seed))
     if checkpoint_file is not None:
@@ -181,7 +183,8 @@ def dry_run_table(taskset: tasks.TaskSet, cfg: SolveConfig, budget: float | None
     data; no task is trained), and when the run would end."""
     import dataclasses
 
-    from arc_trm import devices, plan
+    from arc_trm.core import devices
+    from arc_trm.solve import plan
 
     planned = dataclasses.replace(cfg, model=base.config) if base is not None else cfg
     cost = plan.measure(planned, devices.resolve(cfg.device))

@@ -9,9 +9,9 @@ import typer
 import yaml
 from rich.console import Console
 
-from arc_trm.budget import format_duration
-from arc_trm.config import load_config
-from arc_trm.events import Evaluated, Event, Logged, Measured, Resumed, TrainDone, TrainStarted, Warned
+from arc_trm.solve.budget import format_duration
+from arc_trm.core.config import load_config
+from arc_trm.core.events import Evaluated, Event, Logged, Measured, Resumed, TrainDone, TrainStarted, Warned
 from arc_trm_cli.options import Overrides, input_errors, repo_config
 
 
@@ -41,8 +41,8 @@ def train(
         with input_errors(console):
             if official is None or data is None or config is not None:
                 raise ValueError("--official ALL_CONFIG and --data DATA go together, without --config")
-            from arc_trm.dataset import read_build  # torch: imported by the commands that need it
-            from arc_trm.train import from_official, train as run_training
+            from arc_trm.data.dataset import read_build  # torch: imported by the commands that need it
+            from arc_trm.train.pretrain import from_official, train as run_training
 
             cfg = from_official(official, read_build(data), overrides or [])
             out = out or Path("runs/official")
@@ -54,12 +54,12 @@ def train(
     printer = _Printer(console, out)
     with input_errors(console):
         if recipe == "task-canvas":
-            from arc_trm.prior import PriorConfig, train_prior  # torch: imported by the commands that need it
+            from arc_trm.train.prior import PriorConfig, train_prior  # torch: imported by the commands that need it
 
             prior = load_config(PriorConfig, path, overrides or [])
             train_prior(prior, out, printer.event, stop_at=stop_at, fresh=fresh)
             return
-        from arc_trm.train import TrainConfig, train as run_training
+        from arc_trm.train.pretrain import TrainConfig, train as run_training
 
         cfg = load_config(TrainConfig, path, overrides or [])
         run_training(cfg, out, on_event=printer.event, stop_at=stop_at, fresh=fresh)

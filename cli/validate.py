@@ -8,7 +8,8 @@ from typing import Annotated, Optional
 import typer
 from rich.console import Console
 
-from arc_trm import submission, tasks
+from arc_trm.core import submission
+from arc_trm.core import tasks
 from arc_trm_cli.options import input_errors
 
 

@@ -1,4 +1,4 @@
-"""Tests for arc_trm.augment: dihedral ids, Aug apply/invert, official names, the augmentation planner."""
+"""Tests for arc_trm.data.augment: dihedral ids, Aug apply/invert, official names, the augmentation planner."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from hypothesis.extra.numpy import arrays
 
-from arc_trm.augment import (
+from arc_trm.data.augment import (
     DIHEDRAL_INVERSE,
     IDENTITY,
     Aug,
@@ -21,8 +21,8 @@ from arc_trm.augment import (
     plan,
     swaps_sides,
 )
-from arc_trm.encoding import decode, encode
-from arc_trm.tasks import Task, load
+from arc_trm.data.encoding import decode, encode
+from arc_trm.core.tasks import Task, load
 
 FIXTURES = ("official_att", "official_mlp", "official_hrm")
 G = np.array([[1, 2, 3], [4, 5, 6]], np.uint8)

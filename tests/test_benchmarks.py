@@ -8,9 +8,9 @@ import numpy as np
 import pytest
 import torch
 
-from arc_trm.records import RecordStore, records_dir
-from arc_trm.tasks import Task
-from arc_trm.ttt import TTTConfig
+from arc_trm.solve.records import RecordStore, records_dir
+from arc_trm.core.tasks import Task
+from arc_trm.ttt.trainer import TTTConfig
 from benchmarks.pad_share import batch_cells, needed_cells
 from benchmarks.solve_primitives import primitive_tasks
 from conftest import REPO

@@ -8,7 +8,7 @@ import random
 import numpy as np
 import pytest
 
-from arc_trm.budget import (
+from arc_trm.solve.budget import (
     ROLLOUT_SHARE,
     BudgetPlanner,
     Deadline,
@@ -17,8 +17,8 @@ from arc_trm.budget import (
     parse_duration,
     task_cost,
 )
-from arc_trm.task_encoding import task_canvas as canvas_size
-from arc_trm.tasks import Task, load
+from arc_trm.data.task_encoding import task_canvas as canvas_size
+from arc_trm.core.tasks import Task, load
 
 EPS = 1e-9  # seconds of float rounding allowed in sums
 

@@ -1,4 +1,4 @@
-"""Tests for arc_trm.checkpoint: official key/config mapping, importer errors, identifiers, our save/load."""
+"""Tests for arc_trm.model.checkpoint: official key/config mapping, importer errors, identifiers, our save/load."""
 
 from __future__ import annotations
 
@@ -7,8 +7,8 @@ import json
 import pytest
 import torch
 
-from arc_trm.augment import Aug
-from arc_trm.checkpoint import (CheckpointError, config_from_official, import_official_state_dict, load_checkpoint,
+from arc_trm.data.augment import Aug
+from arc_trm.model.checkpoint import (CheckpointError, config_from_official, import_official_state_dict, load_checkpoint,
                                 load_official, load_weights, meta_path, official_name, parse_identifiers,
                                 save_checkpoint)
 from arc_trm.model import HRM, TRM, TRMConfig

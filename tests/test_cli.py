@@ -8,7 +8,8 @@ import pytest
 from typer.testing import CliRunner
 
 import arc_trm
-from arc_trm import submission, tasks
+from arc_trm.core import submission
+from arc_trm.core import tasks
 from arc_trm_cli.app import app
 from arc_trm_cli.options import _reflow
 from conftest import REPO

@@ -3,8 +3,8 @@
 import pytest
 import yaml
 
-from arc_trm.config import ConfigError, load_config, save_config, to_dict
-from arc_trm.solve import SolveConfig
+from arc_trm.core.config import ConfigError, load_config, save_config, to_dict
+from arc_trm.solve.config import SolveConfig
 from conftest import REPO
 
 

@@ -6,7 +6,7 @@ import pytest
 import torch
 from torch.utils.flop_counter import FlopCounterMode
 
-from arc_trm.cost import step_flops
+from arc_trm.model.cost import step_flops
 from arc_trm.model import TRM, TRMConfig
 
 BASE = TRMConfig(hidden_size=32, num_heads=2, puzzle_emb_dim=32, puzzle_emb_len=2, T=2, n=2, N_sup=2, seq_len=49)

@@ -6,13 +6,14 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from arc_trm import augment, vote
-from arc_trm.augment import parse_name
-from arc_trm.config import load_config
-from arc_trm.dataset import DataConfig, PretrainData, Sampler
-from arc_trm.encoding import COLOUR_OFFSET, EOS, OFFICIAL_CANVAS, decode
-from arc_trm.scoring import score
-from arc_trm.train import TrainConfig
+from arc_trm.data import augment
+from arc_trm.ttt import vote
+from arc_trm.data.augment import parse_name
+from arc_trm.core.config import load_config
+from arc_trm.data.dataset import DataConfig, PretrainData, Sampler
+from arc_trm.data.encoding import COLOUR_OFFSET, EOS, OFFICIAL_CANVAS, decode
+from arc_trm.eval.scoring import score
+from arc_trm.train.pretrain import TrainConfig
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -42,7 +43,7 @@ def test_groups_versions_and_held_out_pairs(data, config):
 
 
 def test_test_subset_trains_on_demonstrations_only(data):
-    from arc_trm import tasks
+    from arc_trm.core import tasks
 
     arc1_eval = tasks.load("arc1-eval")
     for index in data.test_groups:

@@ -1,4 +1,4 @@
-"""The device and core rules (arc_trm/devices.py)."""
+"""The device and core rules (arc_trm/core/devices.py)."""
 
 import os
 import shutil
@@ -8,7 +8,7 @@ import sys
 import pytest
 import torch
 
-from arc_trm import devices
+from arc_trm.core import devices
 
 PRINT_CORES = "from arc_trm import devices; print(devices.cores())"
 

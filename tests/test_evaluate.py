@@ -7,9 +7,11 @@ from html.parser import HTMLParser
 import pytest
 from typer.testing import CliRunner
 
-from arc_trm import scoring, submission, tasks
-from arc_trm.evaluate import evaluate, write_report
-from arc_trm.records import RecordStore, records_dir
+from arc_trm.eval import scoring
+from arc_trm.core import submission
+from arc_trm.core import tasks
+from arc_trm.eval.evaluate import evaluate, write_report
+from arc_trm.solve.records import RecordStore, records_dir
 from arc_trm_cli.app import app
 from conftest import REPO
 

@@ -1,13 +1,13 @@
-"""Generated tasks (arc_trm/generate.py): every family gives valid tasks whose pairs follow one rule, the same
+"""Generated tasks (arc_trm/data/generate.py): every family gives valid tasks whose pairs follow one rule, the same
 tasks for the same seed; the prior adds them to its data and never holds them out."""
 
 import numpy as np
 import pytest
 from scipy import ndimage
 
-from arc_trm import generate
-from arc_trm.augment import dihedral
-from arc_trm.prior import PriorConfig, PriorData, encode_all, pretraining_tasks
+from arc_trm.data import generate
+from arc_trm.data.augment import dihedral
+from arc_trm.train.prior import PriorConfig, PriorData, encode_all, pretraining_tasks
 
 
 def pairs(task):

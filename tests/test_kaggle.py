@@ -23,9 +23,13 @@ import yaml
 import torch
 from typer.testing import CliRunner
 
-from arc_trm import checkpoint, kaggle, submission, tasks, ttt
-from arc_trm.config import load_config
-from arc_trm.solve import SolveConfig
+from arc_trm.model import checkpoint
+from arc_trm.kaggle import notebook as kaggle
+from arc_trm.core import submission
+from arc_trm.core import tasks
+from arc_trm.ttt import trainer as ttt
+from arc_trm.core.config import load_config
+from arc_trm.solve.config import SolveConfig
 from arc_trm_cli.app import app
 
 REPO = Path(__file__).resolve().parents[1]
@@ -57,7 +61,7 @@ def test_build_writes_notebook_dataset_and_metadata(built):
     assert not any(w.split("-")[0].lower() in ("torch", "numpy", "scipy", "pyyaml") for w in wheels)
     with zipfile.ZipFile(next((dataset / "wheels").glob("arc_trm-*.whl"))) as whl:
         names = whl.namelist()
-    assert "arc_trm/plan.py" in names and "arc_trm_cli/kaggle.py" in names
+    assert "arc_trm/solve/plan.py" in names and "arc_trm_cli/kaggle.py" in names
     assert json.loads((dataset / "dataset-metadata.json").read_text())["id"] == "someone/arc-trm"
     meta = json.loads((built / "kernel-metadata.json").read_text())
     assert meta["enable_internet"] is False and meta["dataset_sources"] == ["someone/arc-trm"]
@@ -242,7 +246,7 @@ def test_baked_values_survive_any_file_name(tmp_path):
 
 def test_the_plan_is_measured_in_a_process_of_its_own():
     """The notebook's parent process never holds the device that its workers use (here: the CPU path)."""
-    from arc_trm import plan
+    from arc_trm.solve import plan
 
     config = load_config(SolveConfig, REPO / "configs" / "cpu.yaml")
     cost = plan.measure_apart(config, "cpu")

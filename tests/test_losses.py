@@ -1,4 +1,4 @@
-"""Tests for arc_trm.losses: stablemax / softmax cross entropy, ignored positions, the Q-halt target, reduction."""
+"""Tests for arc_trm.model.losses: stablemax / softmax cross entropy, ignored positions, the Q-halt target, reduction."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from arc_trm.losses import (IGNORE_INDEX, act_loss, log_stablemax, softmax_cross_entropy, stablemax_cross_entropy,
+from arc_trm.model.losses import (IGNORE_INDEX, act_loss, log_stablemax, softmax_cross_entropy, stablemax_cross_entropy,
                             supervised)
 
 

@@ -8,10 +8,10 @@ import numpy as np
 import pytest
 import torch
 
-from arc_trm.losses import act_loss
+from arc_trm.model.losses import act_loss
 from arc_trm.model import HRM, HRMConfig, TRM, TRMConfig
 from arc_trm.model.layers import Block, SwiGLU, rms_norm, trunc_normal_
-from arc_trm.optim import PuzzleEmbeddingSignSGD
+from arc_trm.ttt.optim import PuzzleEmbeddingSignSGD
 
 TINY = dict(hidden_size=32, num_heads=4, expansion=2.0, num_layers=1, T=2, n=2, N_sup=3, puzzle_emb_dim=32,
             num_puzzle_ids=5, halt_exploration_prob=0.0)
@@ -106,7 +106,7 @@ def test_learned_positions_on_a_small_canvas_use_the_full_canvas_rows():
 
 
 def test_grid_coordinates_turn_a_reflection_into_swapped_quarters():
-    from arc_trm.encoding import encode
+    from arc_trm.data.encoding import encode
     from arc_trm.model.trm import grid_coordinates
 
     grid = np.arange(15).reshape(3, 5) % 10
@@ -125,7 +125,7 @@ def test_grid_coordinates_turn_a_reflection_into_swapped_quarters():
 
 
 def test_output_coordinates_turn_a_four_way_mirror_into_paired_shares():
-    from arc_trm.encoding import encode
+    from arc_trm.data.encoding import encode
     from arc_trm.model.trm import grid_coordinates
 
     grid = np.arange(12).reshape(3, 4) % 10  # a 3 x 4 input whose output (3af2c5a8) is 6 x 8, four mirrored copies
@@ -285,7 +285,9 @@ def test_hrm_one_step_gradient_and_shapes():
 
 
 def test_a_small_canvas_trains_on_a_real_task():
-    from arc_trm import encoding, task_encoding, tasks
+    from arc_trm.data import encoding
+    from arc_trm.data import task_encoding
+    from arc_trm.core import tasks
 
     task = next(t for t in tasks.load_split("arc1-eval") if t.id == "34b99a2b")
     side = task_encoding.task_canvas(task)

@@ -1,4 +1,4 @@
-"""Tests for arc_trm.optim: AdamATan2, sparse SignSGD (incl. a 2-process gloo run), lr_at and EMA."""
+"""Tests for arc_trm.ttt.optim: AdamATan2, sparse SignSGD (incl. a 2-process gloo run), lr_at and EMA."""
 
 from __future__ import annotations
 
@@ -15,8 +15,8 @@ import torch.distributed as dist
 import torch.multiprocessing as mp
 from torch import nn
 
-from arc_trm import optim
-from arc_trm.optim import EMA, AdamATan2, PuzzleEmbeddingSignSGD, adam_atan2_update, lr_at, signsgd_step
+from arc_trm.ttt import optim
+from arc_trm.ttt.optim import EMA, AdamATan2, PuzzleEmbeddingSignSGD, adam_atan2_update, lr_at, signsgd_step
 
 # ---------------------------------------------------------------------------------------------- AdamATan2
 

@@ -6,8 +6,8 @@ import numpy as np
 import pytest
 from typer.testing import CliRunner
 
-from arc_trm import parity
-from arc_trm.parity import Check, ParityReport, compare, run_parity
+from arc_trm.model import parity
+from arc_trm.model.parity import Check, ParityReport, compare, run_parity
 from arc_trm_cli.app import app
 
 

@@ -12,12 +12,18 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from arc_trm import augment, predict, scoring, submission, tasks, task_encoding
-from arc_trm.config import load_config
-from arc_trm.encoding import VOCAB_SIZE, encode
-from arc_trm.records import attempts_of
-from arc_trm.solve import SolveConfig, solve
-from arc_trm.solve_task import encode_group, task_record
+from arc_trm.data import augment
+from arc_trm.ttt import predict
+from arc_trm.eval import scoring
+from arc_trm.core import submission
+from arc_trm.core import tasks
+from arc_trm.data import task_encoding
+from arc_trm.core.config import load_config
+from arc_trm.data.encoding import VOCAB_SIZE, encode
+from arc_trm.solve.records import attempts_of
+from arc_trm.solve.config import SolveConfig
+from arc_trm.solve.run import solve
+from arc_trm.solve.task import encode_group, task_record
 from arc_trm.model import TRMConfig
 from conftest import REPO
 

@@ -11,11 +11,13 @@ import torch
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from arc_trm import plan, tasks
-from arc_trm.config import load_config
-from arc_trm.records import records_dir
-from arc_trm.solve import SolveConfig, solve
-from arc_trm.tasks import Task, TaskSet
+from arc_trm.solve import plan
+from arc_trm.core import tasks
+from arc_trm.core.config import load_config
+from arc_trm.solve.records import records_dir
+from arc_trm.solve.config import SolveConfig
+from arc_trm.solve.run import solve
+from arc_trm.core.tasks import Task, TaskSet
 
 REPO = Path(__file__).resolve().parents[1]
 KAGGLE = load_config(SolveConfig, REPO / "configs" / "kaggle-4xl4.yaml")

@@ -9,11 +9,12 @@ import pytest
 import torch
 from typer.testing import CliRunner
 
-from arc_trm import checkpoint, tasks
-from arc_trm.config import load_config
-from arc_trm.prior import (PriorConfig, PriorData, copy_cell_accuracy, export_prior, pretraining_tasks, ship,
+from arc_trm.model import checkpoint
+from arc_trm.core import tasks
+from arc_trm.core.config import load_config
+from arc_trm.train.prior import (PriorConfig, PriorData, copy_cell_accuracy, export_prior, pretraining_tasks, ship,
                            train_prior, training_seconds)
-from arc_trm.solve import SolveConfig
+from arc_trm.solve.config import SolveConfig
 from arc_trm_cli.app import app
 
 REPO = Path(__file__).resolve().parents[1]

@@ -14,7 +14,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from arc_trm.records import (
+from arc_trm.solve.records import (
     RecordStore,
     attempts_of,
     check_record,
@@ -23,7 +23,7 @@ from arc_trm.records import (
     problems_path,
     records_dir,
 )
-from arc_trm.tasks import Task, load
+from arc_trm.core.tasks import Task, load
 
 
 @pytest.fixture(scope="module")
@@ -201,7 +201,7 @@ def test_concept_ids(tmp_path):
 WRITER = textwrap.dedent(
     """
     import sys
-    from arc_trm.records import RecordStore, make_record
+    from arc_trm.solve.records import RecordStore, make_record
 
     store = RecordStore(sys.argv[1])
     grid = [[i % 10 for i in range(30)] for _ in range(30)]

@@ -5,9 +5,12 @@ from html.parser import HTMLParser
 import numpy as np
 import pytest
 
-from arc_trm import report, scoring, submission, tasks
-from arc_trm.records import make_record
-from arc_trm.render import PALETTE
+from arc_trm.eval import report
+from arc_trm.eval import scoring
+from arc_trm.core import submission
+from arc_trm.core import tasks
+from arc_trm.solve.records import make_record
+from arc_trm.eval.render import PALETTE
 
 
 class Page(HTMLParser):

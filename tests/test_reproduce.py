@@ -11,11 +11,12 @@ import torch
 import yaml
 from typer.testing import CliRunner
 
-from arc_trm import checkpoint, tasks
-from arc_trm.config import load_config
-from arc_trm.dataset import PAPER_BUILDS, DataConfig, PretrainData, read_build
-from arc_trm.reproduce import PASS_KS
-from arc_trm.train import TrainConfig
+from arc_trm.model import checkpoint
+from arc_trm.core import tasks
+from arc_trm.core.config import load_config
+from arc_trm.data.dataset import PAPER_BUILDS, DataConfig, PretrainData, read_build
+from arc_trm.eval.reproduce import PASS_KS
+from arc_trm.train.pretrain import TrainConfig
 from arc_trm_cli.app import app
 
 REPO = Path(__file__).resolve().parents[1]
@@ -252,7 +253,7 @@ def test_a_build_never_drops_test_pairs_without_outputs(fixture, tmp_path):
 
 @pytest.mark.slow
 def test_a_checkpoint_of_ours_is_evaluated_on_its_own_runs_data(tmp_path):
-    from arc_trm.train import train
+    from arc_trm.train.pretrain import train
 
     cfg = load_config(TrainConfig, REPO / "configs" / "debug.yaml", ["steps=2", "eval_every=2"])
     train(cfg, tmp_path / "train")

@@ -13,10 +13,13 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
-from arc_trm import claims, submission, tasks
-from arc_trm.config import load_config, to_dict
-from arc_trm.records import RecordStore, make_record, records_dir
-from arc_trm.solve import SolveConfig, resume_kind, solve
+from arc_trm.solve import claims
+from arc_trm.core import submission
+from arc_trm.core import tasks
+from arc_trm.core.config import load_config, to_dict
+from arc_trm.solve.records import RecordStore, make_record, records_dir
+from arc_trm.solve.config import SolveConfig
+from arc_trm.solve.run import resume_kind, solve
 from arc_trm_cli.app import app
 from benchmarks.hard_stop import worker_pids
 from conftest import REPO

@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 from scipy.stats import binomtest
 
-from arc_trm.scoring import score, solved, wilson
+from arc_trm.eval.scoring import score, solved, wilson
 
 A = [[1, 2], [3, 4]]
 B = [[0]]

@@ -12,11 +12,14 @@ import pytest
 
 from typer.testing import CliRunner
 
-from arc_trm import submission, tasks, task_encoding
-from arc_trm.config import load_config
-from arc_trm.events import Started, TaskDone
-from arc_trm.records import RecordStore, problems_path, records_dir
-from arc_trm.solve import SolveConfig, groups, solve
+from arc_trm.core import submission
+from arc_trm.core import tasks
+from arc_trm.data import task_encoding
+from arc_trm.core.config import load_config
+from arc_trm.core.events import Started, TaskDone
+from arc_trm.solve.records import RecordStore, problems_path, records_dir
+from arc_trm.solve.config import SolveConfig
+from arc_trm.solve.run import groups, solve
 from arc_trm_cli.app import app
 from conftest import REPO
 

@@ -8,8 +8,8 @@ import json
 import numpy as np
 import pytest
 
-from arc_trm import submission as sub
-from arc_trm.tasks import Task, load
+from arc_trm.core import submission as sub
+from arc_trm.core.tasks import Task, load
 
 
 @pytest.fixture(scope="module")

@@ -5,8 +5,8 @@ import json
 import numpy as np
 import pytest
 
-from arc_trm import tasks
-from arc_trm.tasks import GridError, load, load_solutions, to_grid
+from arc_trm.core import tasks
+from arc_trm.core.tasks import GridError, load, load_solutions, to_grid
 from conftest import REPO
 
 

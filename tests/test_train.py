@@ -11,12 +11,15 @@ import pytest
 import torch
 import yaml
 
-from arc_trm import checkpoint, scoring, task_encoding, ttt
-from arc_trm.config import ConfigError, load_config, to_dict
-from arc_trm.dataset import PretrainData
+from arc_trm.model import checkpoint
+from arc_trm.eval import scoring
+from arc_trm.data import task_encoding
+from arc_trm.ttt import trainer as ttt
+from arc_trm.core.config import ConfigError, load_config, to_dict
+from arc_trm.data.dataset import PretrainData
 from arc_trm.model import TRM, TRMConfig
-from arc_trm.tasks import Task
-from arc_trm.train import TrainConfig, build_model, cost_model, read_metrics, train
+from arc_trm.core.tasks import Task
+from arc_trm.train.pretrain import TrainConfig, build_model, cost_model, read_metrics, train
 
 REPO = Path(__file__).resolve().parents[1]
 DEBUG = REPO / "configs" / "debug.yaml"

@@ -5,8 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from arc_trm.augment import IDENTITY, Aug
-from arc_trm.vote import Candidate, top2, vote
+from arc_trm.data.augment import IDENTITY, Aug
+from arc_trm.ttt.vote import Candidate, top2, vote
 
 RIGHT = np.array([[1, 2, 3], [4, 5, 6]], dtype=np.uint8)  # not symmetric, so every Aug moves it
 WRONG = np.array([[7, 7, 7], [0, 0, 0]], dtype=np.uint8)

@@ -22,7 +22,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from arc_trm.encoding import COLOUR_OFFSET
+from arc_trm.data.encoding import COLOUR_OFFSET
 from arc_trm.model.layers import Block, Embedding, Linear, Reasoner, Rotary, SparseEmbedding, autocast, trunc_normal_
 
 

@@ -1,0 +1,1 @@
+"""The offline Kaggle notebook and its dataset: wheels, checkpoint, config (notebook)."""

@@ -1,0 +1,3 @@
+"""A run over many tasks within a runtime limit: its config (config), one task within its slice of time (task),
+the run with its workers, resume and submission (run), the time plan (plan, budget), the claims that share tasks
+between processes (claims) and the per-task records (records)."""
