@@ -213,3 +213,27 @@ def test_a_broken_task_in_a_group_costs_the_others_nothing(tmp_path):
     status = {r.task_id: r.status for r in report.results}
     assert status == {"0d3d703e": "predicted", "broken": "failed"}
     assert "group" not in report.results[0].record  # solved alone after the group failed
+
+
+@pytest.mark.slow
+def test_a_task_from_the_prior_trains_the_same_whatever_ran_before():
+    """Training draws from torch's global generator (ACT's halting exploration), which this torch seeds afresh
+    in every process: each task seeds it, so the prior's path is reproducible across processes and does not
+    depend on the tasks before it. 150 steps: this task's Q head starts to halt early near step 90, where
+    unseeded draws made two runs part (seen before the seed was set)."""
+    import torch
+
+    from arc_trm.core.events import ignore
+    from arc_trm.model import checkpoint
+    from arc_trm.solve.task import solve_group
+
+    task = tasks.load("arc1-train")["3c9b0459"]
+    config = load_config(SolveConfig, REPO / "configs" / "cpu.yaml", ["ttt.max_steps=150", "device=cpu"])
+    base = checkpoint.load_for_solve(checkpoint.locate(config.checkpoint))
+    runs = []
+    for before in (1, 2):  # the generator as two different histories left it
+        torch.manual_seed(before)
+        (record,) = solve_group([task], config, 1000.0, torch.device("cpu"), ignore, base)
+        runs.append((record["steps"], record["train_metrics"], record["attempts"]))
+    assert runs[0][0] == 150
+    assert runs[0] == runs[1]

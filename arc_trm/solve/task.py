@@ -114,6 +114,7 @@ def solve_group(group: list[Task], config: SolveConfig, seconds: float, device: 
     canvas = max(task_encoding.task_canvas(task, c.translate) for task in group)
     parts = encode_group(group, config, canvas)
     num_versions = sum(len(part.augs) for part in parts)
+    torch.manual_seed(config.seed)  # training draws from the global RNG (ACT exploration): seeded on both paths
     model = ttt.from_pretrained(base, num_versions, device) if base is not None else \
         ttt.new_model(config.model, num_versions, device, seed=config.seed)
     trainer = ttt.Trainer(model, c, c.max_steps)
