@@ -43,8 +43,15 @@ def test_every_file_the_docs_name_exists():
 
 def test_the_modules_named_in_how_it_works_exist():
     section = README.split("## How it works", 1)[1].split("\n## ", 1)[0]
-    for module in re.findall(r"`?(\w+\.py)`?", section):
-        assert list(REPO.glob(f"arc_trm/**/{module}")), module
+    for module in re.findall(r"`?([\w/]+\.py)`?", section):
+        assert list(REPO.glob(f"arc_trm/**/{module}")) or (REPO / module).is_file(), module
+
+
+def test_how_it_works_names_the_folders_in_data_flow_order():
+    from test_layout import LAYERS
+
+    section = README.split("## How it works", 1)[1].split("\n## ", 1)[0]
+    assert re.findall(r"^\| `(\w+)/` \|", section, re.M) == LAYERS
 
 
 def test_every_command_in_the_table_parses(tmp_path):
