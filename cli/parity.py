@@ -16,7 +16,8 @@ if TYPE_CHECKING:
 
 
 def parity(
-    fixture_dir: Annotated[Path, typer.Argument(help="A fixture folder (config.json, checkpoint.pt, batch.npz, ...).")],
+    fixture_dir: Annotated[Path, typer.Argument(
+        metavar="FIXTURE_DIR", help="A fixture folder (config.json, checkpoint.pt, batch.npz, ...).")],
     out: Annotated[Path | None, typer.Option(
         "--out", "-o", help="Write our outputs, under the fixture's keys, to this .npz.")] = None,
     device: Device = None,

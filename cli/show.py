@@ -21,7 +21,8 @@ def show(
     limit: Limit = None,
     answers: Annotated[bool, typer.Option(metavar="", help="Show the test outputs when known.")] = True,
 ) -> None:
-    """Render tasks' demonstrations and test inputs (and answers) in the ARC palette.
+    """Render tasks' demonstrations and test inputs (and answers) in the ARC palette: one task by its id, or
+    TASKS (all of them, or those --ids and --limit pick).
 
         arc-trm show 007bbfb7
         arc-trm show concept --ids AboveBelow1 --no-answers
