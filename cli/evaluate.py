@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated, Optional
+from typing import Annotated
 
 import typer
 from rich.console import Console
@@ -14,19 +14,19 @@ from arc_trm.core.config import save_config
 from arc_trm.solve.records import records_dir
 from arc_trm_cli import STARTED
 from arc_trm_cli.options import (
-    CheckpointFile, Device, Fresh, Ids, Limit, Overrides, Quiet, Seed, SolveConfigFile, TimeBudget, Workers, id_list,
-    input_errors,
+    CheckpointFile, Device, Fresh, Ids, Limit, Overrides, Quiet, Seed, Solutions, SolveConfigFile, TimeBudget, Workers,
+    id_list, input_errors,
 )
 from arc_trm_cli.solve import Display, results_table, solve_config
 
 
 def evaluate(
-    task_source: Annotated[Optional[str], typer.Argument(
-        metavar="TASKS", help=f"A split ({', '.join(tasks.SPLITS)}), task files or a challenges file with answers.")] = None,
+    task_source: Annotated[str, typer.Argument(
+        metavar="TASKS", help=f"A split ({', '.join(tasks.SPLITS)}), task files or a challenges file with answers.")],
     ids: Ids = None,
     limit: Limit = None,
-    solutions: Annotated[Optional[str], typer.Option(help="The answers, when TASKS does not hold them.")] = None,
-    out: Annotated[Optional[Path], typer.Option("--out", "-o", help="Run folder (default: submissions/eval-TASKS).")] = None,
+    solutions: Solutions = None,
+    out: Annotated[Path | None, typer.Option("--out", "-o", help="Run folder (default: submissions/eval-TASKS).")] = None,
     config: SolveConfigFile = None,
     overrides: Overrides = None,
     device: Device = None,
@@ -36,10 +36,9 @@ def evaluate(
     workers: Workers = 1,
     fresh: Fresh = False,
     quiet: Quiet = False,
-    split: Annotated[Optional[str], typer.Option(hidden=True, help="Old name of TASKS.")] = None,
-    old_ids: Annotated[Optional[str], typer.Option("--tasks", hidden=True, help="Old name of --ids.")] = None,
 ) -> None:
-    """Solve TASKS whose answers are known, score pass@2 (macro, micro, 95% intervals) and write report.html."""
+    """Solve TASKS whose answers are known (in TASKS, or --solutions where it does not hold them), score pass@2
+    (macro, micro, 95% intervals) and write report.html."""
     from arc_trm.model.checkpoint import load_for_solve  # torch: imported by the commands that need it
     from arc_trm.eval.evaluate import evaluate as evaluate_run
 
@@ -48,19 +47,14 @@ def evaluate(
         budget = parse_duration(time_budget) if time_budget else None
         cfg = solve_config(config, overrides, checkpoint_file, device, seed)
         base = load_for_solve(cfg.checkpoint) if cfg.checkpoint else None  # a bad one: an error before any task
-        source = task_source or split
-        if source is None:
-            raise ValueError("give TASKS: a split, task files or a challenges file with their answers")
-        taskset = tasks.load(source, solutions).select(id_list(ids or old_ids), limit)
+        taskset = tasks.load(task_source, solutions).select(id_list(ids), limit)
         if not len(taskset):
             raise ValueError("no tasks to evaluate")
-    run_dir = out or Path("submissions") / f"eval-{Path(source).stem}"
+    run_dir = out or Path("submissions") / f"eval-{Path(task_source).stem}"
     save_config(cfg, records_dir(run_dir / "submission.json") / "config.yaml")
-    with Display(console, len(taskset), budget, quiet) as display:
-        with input_errors(console):
-            result = evaluate_run(taskset, run_dir, cfg, budget, fresh=fresh, on_event=display.event,
-                                  workers=workers, title=f"{source}, {len(taskset)} tasks", started=STARTED,
-                                  base=base)
+    with Display(console, len(taskset), budget, quiet) as display, input_errors(console):
+        result = evaluate_run(taskset, run_dir, cfg, budget, fresh=fresh, on_event=display.event, workers=workers,
+                              title=f"{task_source}, {len(taskset)} tasks", started=STARTED, base=base)
     if not quiet:
         console.print(results_table(result.solve))
     console.print(result.scores.summary())

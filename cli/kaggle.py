@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated, Optional
+from typing import Annotated
 
 import typer
 from rich.console import Console
 
 from arc_trm.solve.budget import format_duration, parse_duration
-from arc_trm_cli.options import Command, Overrides, input_errors, repo_config
+from arc_trm_cli.options import CheckpointFile, Command, Overrides, TimeBudget, input_errors, repo_config
 
 
 app = typer.Typer(help="Kaggle code submissions: an offline notebook and its dataset.", no_args_is_help=True)
@@ -19,11 +19,10 @@ app = typer.Typer(help="Kaggle code submissions: an offline notebook and its dat
 def build(
     out: Annotated[Path, typer.Option("--out", "-o", help="Folder for notebook.ipynb, kernel-metadata.json, dataset/.")],
     owner: Annotated[str, typer.Option(help="Your Kaggle username (dataset and kernel ids); required.")],
-    checkpoint: Annotated[Optional[Path], typer.Option(
-        help="A pretrained model (ours or official) to start every task from; shipped in the dataset.")] = None,
-    config: Annotated[Optional[Path], typer.Option(help="SolveConfig YAML (default: configs/kaggle-4xl4.yaml).")] = None,
+    checkpoint: CheckpointFile = None,
+    config: Annotated[Path | None, typer.Option(help="SolveConfig YAML (default: configs/kaggle-4xl4.yaml).")] = None,
     overrides: Overrides = None,
-    time_budget: Annotated[str, typer.Option(help="Wall-clock limit from the notebook's start: 11h30m, 45m.")] = "11h30m",
+    time_budget: TimeBudget = "11h30m",
     wheels: Annotated[str, typer.Option(
         help="Where dependency wheels come from: pypi, installed (repacked from this environment, offline) "
              "or a folder of wheels.")] = "pypi",
@@ -32,7 +31,9 @@ def build(
         help="The budget when Kaggle runs the notebook outside a competition rerun (an interactive Save Version, "
              "on the placeholder tasks): 10m, or 'full' for the whole --time-budget.")] = "10m",
 ) -> None:
-    """Write OUT/notebook.ipynb and OUT/dataset/ (upload as the dataset `arc-trm`) for an offline Kaggle run."""
+    """Write OUT/notebook.ipynb and OUT/dataset/ (upload as the dataset `arc-trm`) for an offline Kaggle run.
+
+    --checkpoint is shipped in the dataset; --time-budget counts from the notebook's start."""
     from arc_trm.kaggle import notebook as kaggle_lib  # torch: imported by the commands that need it
 
     console = Console()

@@ -1,31 +1,101 @@
-"""Command-line options that several commands share, declared once (Typer `Annotated` aliases)."""
+"""Command-line options that several commands share, declared once (Typer `Annotated` aliases), and GRAMMAR, the
+table of every command's arguments and options."""
 
 from __future__ import annotations
 
 import inspect
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Annotated, Optional
+from typing import Annotated, NamedTuple
 
 import typer
 import typer.core
 from rich.console import Console
 
-SolveConfigFile = Annotated[Optional[Path], typer.Option(
+from arc_trm.core.tasks import SPLITS
+
+SolveConfigFile = Annotated[Path | None, typer.Option(
     "--config", help="YAML config (default: configs/cpu.yaml, the CPU default).")]
-Overrides = Annotated[Optional[list[str]], typer.Option("--set", metavar="KEY=VALUE",
-                                                       help="Override a config key: key.sub=value (repeatable).")]
-TimeBudget = Annotated[Optional[str], typer.Option(help="Wall-clock limit for the whole run: 90s, 45m, 12h.")]
-CheckpointFile = Annotated[Optional[Path], typer.Option(
+Overrides = Annotated[list[str] | None, typer.Option("--set", metavar="KEY=VALUE",
+                                                    help="Override a config key: key.sub=value (repeatable).")]
+TimeBudget = Annotated[str | None, typer.Option(help="Wall-clock limit for the whole run: 90s, 45m, 12h.")]
+CheckpointFile = Annotated[Path | None, typer.Option(
     "--checkpoint", help="Start every task from this pretrained model (ours, or an official TRM/HRM one).")]
 Workers = Annotated[int, typer.Option(min=1, help="Processes to shard the tasks over (one per GPU).")]
-Ids = Annotated[Optional[str], typer.Option("--ids", help="Only these task ids (comma-separated), in this order.")]
-Limit = Annotated[Optional[int], typer.Option(min=1, help="Only the first N tasks (after --ids).")]
-Device = Annotated[Optional[str], typer.Option(help="cpu, cuda, cuda:1, auto (the same as --set device=...).")]
-Seed = Annotated[Optional[int], typer.Option(help="The seed of augmentations and weights (--set seed=...).")]
-Fresh = Annotated[bool, typer.Option(metavar="", help="Ignore saved per-task results and start over.")]
+Ids = Annotated[str | None, typer.Option("--ids", help="Only these task ids (comma-separated), in this order.")]
+Limit = Annotated[int | None, typer.Option(min=1, help="Only the first N tasks (after --ids).")]
+Device = Annotated[str | None, typer.Option(
+    help="Where to run: auto (a GPU when there is one, else the CPU), cpu, cuda or cuda:N (default: the config's "
+         "device where the command reads a config, else auto).")]
+Seed = Annotated[int | None, typer.Option(help="The seed of augmentations and weights (--set seed=...).")]
+Fresh = Annotated[bool, typer.Option(metavar="", help="Ignore what an earlier run saved in --out and start over.")]
 Quiet = Annotated[bool, typer.Option(
-    "--quiet", "-q", metavar="", help="Plain lines only: no live display and no tables (the same in every command).")]
+    "--quiet", "-q", metavar="", help="Plain lines only: no live display and no tables.")]
+Solutions = Annotated[str | None, typer.Option(
+    help=f"The answers: a Kaggle solutions file, task files or a challenges file holding them, or a split "
+         f"({', '.join(SPLITS)}).")]
+Data = Annotated[str | None, typer.Option(
+    help="The data build: arc1 or arc2 (the paper's), or a YAML file of the official build's settings.")]
+SubmissionFile = Annotated[Path, typer.Argument(metavar="SUB", help="A submission.json (Kaggle's format).")]
+
+
+class Name(NamedTuple):
+    """A name of the grammar: the commands that take it, and what each of them words for itself."""
+
+    commands: str  # comma-separated: "solve, kaggle build" ("arc-trm" is the root)
+    own: str = ""  # "help" and/or "default": each command's own; all else (flags, type, ...) is the same everywhere
+
+
+# The grammar of the command line: every argument and option of every command, by name. A name means one thing
+# wherever it appears: the same flags, type, default and help (the aliases above declare them once), except what
+# its entry lets each command word for itself. tests/test_cli_grammar.py holds the commands to this table; there
+# are no hidden options (no legacy aliases). The rules it writes down:
+# - TASKS, the positional argument, is the task input (a folder, a task file, a challenges file or a split) of
+#   every command that reads tasks; --ids and --limit pick among them. Answers are --solutions (a file or a split).
+# - The file or folder a command writes, where the user picks it, is --out/-o (report writes beside its RUN).
+# - --quiet/-q where there is a live display or a table to leave out; --device, auto unless the config says;
+#   --strict on solve only, whose exit status is otherwise 0 whenever a submission is written (DESIGN.md).
+GRAMMAR: dict[str, Name] = {
+    "--version": Name("arc-trm"),
+    # task inputs, answers, submissions
+    # what the tasks are for, and whether there is a fallback (solve: the examples; report: an evaluation folder)
+    "TASKS": Name("solve, evaluate, validate, show, report", own="help default"),
+    "--ids": Name("solve, evaluate, show, reproduce"),
+    "--limit": Name("solve, evaluate, show, reproduce"),
+    "--solutions": Name("score, evaluate"),
+    "SUB": Name("score, validate"),
+    "RUN": Name("report"),
+    "CKPT": Name("reproduce"),
+    "FIXTURE_DIR": Name("parity"),
+    "--data": Name("reproduce, train"),
+    # outputs
+    "--out": Name("solve, evaluate, score, parity, reproduce, train, kaggle build", own="help default"),  # what, where
+    "--quiet": Name("solve, evaluate, score, parity, reproduce"),
+    "--fresh": Name("solve, evaluate, train"),
+    # the run: its config, where and how long
+    "--config": Name("solve, evaluate, train, kaggle build", own="help"),  # each command's default config
+    "--set": Name("solve, evaluate, train, kaggle build"),
+    "--device": Name("solve, evaluate, reproduce, parity"),
+    "--seed": Name("solve, evaluate"),
+    "--time-budget": Name("solve, evaluate, kaggle build", own="default"),  # none, but a Kaggle notebook's is 11h30m
+    "--checkpoint": Name("solve, evaluate, kaggle build"),
+    "--workers": Name("solve, evaluate"),
+    # one command's own
+    "--dry-run": Name("solve"),
+    "--strict": Name("solve"),
+    "--answers": Name("show"),
+    "-k": Name("score"),
+    "--title": Name("report"),
+    "--cuda-dtype": Name("parity"),
+    "--batch": Name("reproduce"),
+    "--stop-at": Name("train"),
+    "--official": Name("train"),
+    "--owner": Name("kaggle build"),
+    "--wheels": Name("kaggle build"),
+    "--competition": Name("kaggle build"),
+    "--interactive-budget": Name("kaggle build"),
+}
+
 
 def id_list(ids: str | None) -> list[str] | None:
     """'a, b,c' -> ['a', 'b', 'c'] (None when not given)."""

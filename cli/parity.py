@@ -3,25 +3,26 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, Optional
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.console import Console
 from rich.table import Table
 
-from arc_trm_cli.options import input_errors
+from arc_trm_cli.options import Device, Quiet, input_errors
 
 if TYPE_CHECKING:
     from arc_trm.model.parity import ParityReport
 
 
 def parity(
-    fixture_dir: Annotated[Path, typer.Argument(help="A fixture folder (config.json, checkpoint.pt, batch.npz, ...).")],
-    dump: Annotated[
-        Optional[Path], typer.Option("--dump", help="Write our outputs, under the fixture's keys, to this .npz.")
-    ] = None,
-    device: Annotated[str, typer.Option(help="cpu, cuda, cuda:1, ...")] = "cpu",
+    fixture_dir: Annotated[Path, typer.Argument(
+        metavar="FIXTURE_DIR", help="A fixture folder (config.json, checkpoint.pt, batch.npz, ...).")],
+    out: Annotated[Path | None, typer.Option(
+        "--out", "-o", help="Write our outputs, under the fixture's keys, to this .npz.")] = None,
+    device: Device = None,
     cuda_dtype: Annotated[str, typer.Option(help="On CUDA: float32 (parity) or bfloat16 (autocast, report only).")] = "float32",
+    quiet: Quiet = False,
 ) -> None:
     """Import FIXTURE_DIR's official checkpoint, replay its batch (every ACT step in eval mode, the first in train
     mode with loss and gradients) and compare with the official outputs. Exit 0 only within tolerance."""
@@ -29,10 +30,11 @@ def parity(
     from arc_trm.model.parity import run_parity  # torch: imported by the commands that need it
 
     with input_errors(console):
-        report = run_parity(fixture_dir, device, cuda_dtype)
-    console.print(_table(report))
-    if dump is not None:
-        console.print(f"our outputs written to {report.dump(dump)}")
+        report = run_parity(fixture_dir, device or "auto", cuda_dtype)
+    if not quiet:
+        console.print(_table(report))
+    if out is not None:
+        console.print(f"our outputs written to {report.dump(out)}")
     failed = [c for c in report.checks if not c.ok]
     if failed:
         name, total = report.fixture.name, len(report.checks)

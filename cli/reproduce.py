@@ -3,32 +3,31 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated, Optional
+from typing import Annotated
 
 import typer
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
-from arc_trm_cli.options import Device, Ids, Limit, Quiet, id_list, input_errors
+from arc_trm_cli.options import Data, Device, Ids, Limit, Quiet, id_list, input_errors
 
 
 def reproduce(
     ckpt: Annotated[Path, typer.Argument(
         metavar="CKPT", help="An official step file with its run's all_config.yaml beside it, or a checkpoint of ours.")],
-    data: Annotated[Optional[str], typer.Option(
-        "--data", help="arc1 or arc2 (the paper's builds), or a YAML file of the official build's settings "
-                       "(default for a checkpoint of ours: its run's data).")] = None,
+    data: Data = None,
     out: Annotated[Path, typer.Option("--out", "-o", help="Run folder: submission, scores, rows, report.")] = Path(
         "runs/reproduce"),
     ids: Ids = None,
     limit: Limit = None,
-    device: Device = "auto",
-    batch: Annotated[Optional[int], typer.Option(
+    device: Device = None,
+    batch: Annotated[int | None, typer.Option(
         min=1, help="Rows per batch (default: the run's global_batch_size, as the official evaluation).")] = None,
     quiet: Quiet = False,
 ) -> None:
     """Evaluate CKPT on the held-out test pairs of its data build as the official TRM evaluation does: every
-    test input in every version for N_sup steps, the official vote, pass@1..1000 and the submission.
+    test input in every version for N_sup steps, the official vote, pass@1..1000 and the submission. --data
+    is required for an official step file; a checkpoint of ours defaults to its run's data.
 
         arc-trm reproduce arc_v1_public/step_518071 --data arc1 --out runs/reproduce-arc1
         arc-trm reproduce step_300 --data data.yaml --out runs/fixture --limit 2 --device cpu

@@ -12,7 +12,7 @@ from rich.console import Console
 from arc_trm.solve.budget import format_duration
 from arc_trm.core.config import load_config
 from arc_trm.core.events import Evaluated, Event, Logged, Measured, Resumed, TrainDone, TrainStarted, Warned
-from arc_trm_cli.options import Overrides, input_errors, repo_config
+from arc_trm_cli.options import Data, Fresh, Overrides, input_errors, repo_config
 
 
 def train(
@@ -23,11 +23,10 @@ def train(
                             "for a prior).")] = None,
     overrides: Overrides = None,
     stop_at: Annotated[Optional[int], typer.Option(help="Stop (state saved) after this step; run again to go on.")] = None,
-    fresh: Annotated[bool, typer.Option(metavar="", help="Discard the saved state in --out and start over.")] = False,
+    fresh: Fresh = False,
     official: Annotated[Optional[Path], typer.Option(
         metavar="ALL_CONFIG", help="Train as an official run's all_config.yaml says (with --data), instead of --config.")] = None,
-    data: Annotated[Optional[str], typer.Option(
-        help="With --official: arc1, arc2, or a YAML file of the official build's settings.")] = None,
+    data: Data = None,
 ) -> None:
     """Pretrain TRM on the ARC tasks of the config (resumes the run in --out when it holds one).
 

@@ -2,30 +2,26 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-from typing import Annotated, Optional
+from typing import Annotated
 
 import typer
 from rich.console import Console
 
 from arc_trm.core import submission
 from arc_trm.core import tasks
-from arc_trm_cli.options import input_errors
+from arc_trm_cli.options import SubmissionFile, input_errors
 
 
 def validate(
-    submission_file: Annotated[Path, typer.Argument(metavar="SUB", help="The submission.json to check.")],
-    task_source: Annotated[Optional[str], typer.Argument(
-        metavar="TASKS", help="The tasks it answers: a folder, a task file, a challenges file or a split name.")] = None,
-    old_tasks: Annotated[Optional[str], typer.Option("--tasks", hidden=True, help="Old name of TASKS.")] = None,
+    submission_file: SubmissionFile,
+    task_source: Annotated[str, typer.Argument(
+        metavar="TASKS", help="The tasks it answers: a folder, a task file, a challenges file or a split name.")],
 ) -> None:
     """Check SUB against TASKS: every task id, one entry per test input, both attempts, valid grids."""
     console = Console()
     with input_errors(console):
-        if (task_source or old_tasks) is None:
-            raise ValueError("give TASKS: the folder, challenges file or split that SUB answers")
         sub = submission.read(submission_file)
-        taskset = tasks.load(task_source or old_tasks)
+        taskset = tasks.load(task_source)
     problems = submission.validate(sub, taskset)
     for problem in taskset.problems:
         console.print(f"[yellow]task input problem:[/] {problem}")

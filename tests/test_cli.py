@@ -29,23 +29,27 @@ def test_version_and_help():
     assert all(name in result.output for name in ("show", "score", "validate"))
 
 
-def test_show_a_file_and_an_id():
+def test_show_a_file_an_id_and_tasks_of_a_split():
     result = run("show", EXAMPLES / "tasks" / "3c9b0459.json")
     assert result.exit_code == 0
     assert "train 3 in 3x3" in result.output and "test 0 out 3x3" in result.output
     assert "2 2 1" in result.output  # the first row of the first demonstration, as digits
-    result = run("show", "AboveBelow1", "--split", "concept", "--no-answers")
+    result = run("show", "AboveBelow1", "--no-answers")  # a task id, looked up in every split
     assert result.exit_code == 0 and "AboveBelow1" in result.output and "test 0 out" not in result.output
+    result = run("show", EXAMPLES / "tasks", "--ids", "25ff71a9,3c9b0459", "--limit", "1")
+    assert result.exit_code == 0 and "25ff71a9" in result.output and "3c9b0459" not in result.output
 
 
 def test_show_unknown_id_fails_clearly():
-    result = run("show", "nosuchtask", "--split", "arc1-eval")
+    result = run("show", "arc1-eval", "--ids", "nosuchtask")
+    assert result.exit_code == 2 and "nosuchtask" in result.output
+    result = run("show", "nosuchtask")
     assert result.exit_code == 2 and "nosuchtask" in result.output
 
 
 def test_score_examples_and_json(tmp_path):
     out = tmp_path / "scores.json"
-    result = run("score", EXAMPLES / "submission.json", "--solutions", EXAMPLES / "tasks", "--json", out)
+    result = run("score", EXAMPLES / "submission.json", "--solutions", EXAMPLES / "tasks", "--out", out)
     assert result.exit_code == 0, result.output
     assert "macro 50.00%" in result.output and "3c9b0459" in result.output
     scores = json.loads(out.read_text())
@@ -61,29 +65,27 @@ def test_score_against_a_split(tmp_path):
     result = run("score", path, "--solutions", "arc2-eval", "-q")
     assert result.exit_code == 0
     assert "macro 10.00%" in result.output  # 12 of 120 tasks right
-    assert "macro 10.00%" in run("score", path, "--split", "arc2-eval", "-q").output  # the old form
 
 
-def test_score_needs_exactly_one_truth_source_and_a_readable_file(tmp_path):
-    assert run("score", EXAMPLES / "submission.json").exit_code == 2
-    both = run("score", EXAMPLES / "submission.json", "--split", "arc1-eval", "--solutions", EXAMPLES / "tasks")
-    assert both.exit_code == 2
+def test_score_needs_the_answers_and_a_readable_file(tmp_path):
+    result = run("score", EXAMPLES / "submission.json")
+    assert result.exit_code == 2 and "--solutions" in result.output
     bad = tmp_path / "bad.json"
     bad.write_text("{not json")
-    result = run("score", bad, "--split", "arc1-eval")
+    result = run("score", bad, "--solutions", "arc1-eval")
     assert result.exit_code == 2 and "bad.json" in result.output and "not valid JSON" in result.output
 
 
 def test_validate(tmp_path):
     assert run("validate", EXAMPLES / "submission.json", EXAMPLES / "tasks").exit_code == 0
-    assert run("validate", EXAMPLES / "submission.json", "--tasks", EXAMPLES / "tasks").exit_code == 0  # old name
+    assert run("validate", EXAMPLES / "submission.json").exit_code == 2  # TASKS is required
     sub = json.loads((EXAMPLES / "submission.json").read_text())
     del sub["3c9b0459"]
     sub["25ff71a9"][1].pop("attempt_2")
     sub["0d3d703e"][0]["attempt_1"] = [[1, 2], [3]]
     path = tmp_path / "sub.json"
     path.write_text(json.dumps(sub))
-    result = run("validate", path, "--tasks", EXAMPLES / "tasks")
+    result = run("validate", path, EXAMPLES / "tasks")
     assert result.exit_code == 1
     for expected in ("3c9b0459: missing task", "25ff71a9[1]: missing attempt_2", "0d3d703e[0].attempt_1"):
         assert expected in result.output

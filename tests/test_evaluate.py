@@ -95,10 +95,10 @@ def test_clear_errors(tmp_path):
     runner = CliRunner()
     result = runner.invoke(app, ["report", str(tmp_path)], env=ENV)
     assert result.exit_code == 2 and "not an evaluation run folder" in result.output
-    result = runner.invoke(app, ["evaluate", "--split", "arc1-eval", "--tasks", "nonexistent", "--out",
+    result = runner.invoke(app, ["evaluate", "arc1-eval", "--ids", "nonexistent", "--out",
                                  str(tmp_path / "x")], env=ENV)
     assert result.exit_code == 2 and "nonexistent" in result.output
-    result = runner.invoke(app, ["evaluate", "--split", "arc1-eval", "--limit", "1", "--checkpoint",
+    result = runner.invoke(app, ["evaluate", "arc1-eval", "--limit", "1", "--checkpoint",
                                  str(tmp_path / "none.pt"), "--out", str(tmp_path / "y"), "-q"], env=ENV)
     assert result.exit_code == 2 and "none.pt: no such checkpoint file" in result.output
     blind = tasks.load("arc1-eval")["66e6c45b"]

@@ -54,9 +54,11 @@ def test_compare_catches_a_difference(mlp_report, reference_dir):
 
 def test_cli_passes_and_dumps_under_the_fixture_keys(reference_dir, tmp_path):
     fixture = reference_dir / "official_mlp"
-    result = CliRunner().invoke(app, ["parity", str(fixture), "--dump", str(tmp_path / "ours.npz")])
+    result = CliRunner().invoke(app, ["parity", str(fixture), "--out", str(tmp_path / "ours.npz")])
     assert result.exit_code == 0, result.output
     assert "PASS" in result.output and "logits_last" in result.output
+    quiet = CliRunner().invoke(app, ["parity", str(fixture), "-q"])
+    assert quiet.exit_code == 0 and "PASS" in quiet.output and "logits_last" not in quiet.output  # no table
     dumped, reference = np.load(tmp_path / "ours.npz"), expected_keys(fixture)
     assert sorted(dumped.files) == sorted(reference)
     for key, value in reference.items():

@@ -20,9 +20,10 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from arc_trm.core import devices
+from arc_trm.model import TRM
 from arc_trm.model.checkpoint import load_official, official_name
 from arc_trm.model.losses import act_loss
-from arc_trm.model import TRM
 
 LOGIT_KEYS = ("q_halt_logits", "q_continue_logits", "logits_step1", "logits_step2", "logits_last")
 LOSS_KEYS = ("train_loss_step1", "train_lm_loss_step1", "train_q_halt_loss_step1")
@@ -163,8 +164,9 @@ def compare(ours: dict[str, np.ndarray], expected: dict[str, np.ndarray], grads:
 def run_parity(fixture_dir: str | Path, device: str | torch.device = "cpu", cuda_dtype: str = "float32") -> ParityReport:
     """Import the fixture's official checkpoint, replay its batch and compare with its expected outputs.
 
-    On a CUDA `device`, `cuda_dtype` "float32" checks parity as on the CPU; "bfloat16" runs under autocast (the
-    speed setting), whose differences are expected to exceed the float32 tolerances and are reported as such.
+    `device` as core/devices.py reads it ("auto": a GPU when there is one). On a CUDA `device`, `cuda_dtype`
+    "float32" checks parity as on the CPU; "bfloat16" runs under autocast (the speed setting), whose differences
+    are expected to exceed the float32 tolerances and are reported as such.
     """
     fixture = Path(fixture_dir)
     for name in ("config.json", "checkpoint.pt", "batch.npz", "expected.npz", "grads_step1.npz"):
@@ -172,6 +174,7 @@ def run_parity(fixture_dir: str | Path, device: str | torch.device = "cpu", cuda
             raise FileNotFoundError(f"{fixture}: not a parity fixture (no {name})")
     spread = json.loads((fixture / "spread.json").read_text()) if (fixture / "spread.json").is_file() else {}
     official = load_official(fixture / "checkpoint.pt")  # with the config.json beside it
+    device = devices.resolve(str(device))
     model = official.model.float().to(device)
     model.config.cuda_dtype = cuda_dtype
     batch = {k: v.to(device) for k, v in load_batch(fixture).items()}
