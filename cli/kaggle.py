@@ -3,14 +3,13 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated, Optional
+from typing import Annotated
 
 import typer
+from arc_trm_cli.options import Command, Overrides, input_errors, repo_config
 from rich.console import Console
 
-from arc_trm.solve.budget import format_duration, parse_duration
-from arc_trm_cli.options import Command, Overrides, input_errors, repo_config
-
+from arc_trm.core.durations import format_duration, parse_duration
 
 app = typer.Typer(help="Kaggle code submissions: an offline notebook and its dataset.", no_args_is_help=True)
 
@@ -19,9 +18,9 @@ app = typer.Typer(help="Kaggle code submissions: an offline notebook and its dat
 def build(
     out: Annotated[Path, typer.Option("--out", "-o", help="Folder for notebook.ipynb, kernel-metadata.json, dataset/.")],
     owner: Annotated[str, typer.Option(help="Your Kaggle username (dataset and kernel ids); required.")],
-    checkpoint: Annotated[Optional[Path], typer.Option(
+    checkpoint: Annotated[Path | None, typer.Option(
         help="A pretrained model (ours or official) to start every task from; shipped in the dataset.")] = None,
-    config: Annotated[Optional[Path], typer.Option(help="SolveConfig YAML (default: configs/kaggle-4xl4.yaml).")] = None,
+    config: Annotated[Path | None, typer.Option(help="SolveConfig YAML (default: configs/kaggle-4xl4.yaml).")] = None,
     overrides: Overrides = None,
     time_budget: Annotated[str, typer.Option(help="Wall-clock limit from the notebook's start: 11h30m, 45m.")] = "11h30m",
     wheels: Annotated[str, typer.Option(
@@ -33,7 +32,9 @@ def build(
              "on the placeholder tasks): 10m, or 'full' for the whole --time-budget.")] = "10m",
 ) -> None:
     """Write OUT/notebook.ipynb and OUT/dataset/ (upload as the dataset `arc-trm`) for an offline Kaggle run."""
-    from arc_trm.kaggle import notebook as kaggle_lib  # torch: imported by the commands that need it
+    from arc_trm.kaggle import (
+        notebook as kaggle_lib,  # torch: imported by the commands that need it
+    )
 
     console = Console()
     with input_errors(console):

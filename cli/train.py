@@ -3,30 +3,39 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated, Optional
+from typing import Annotated
 
 import typer
 import yaml
+from arc_trm_cli.options import Overrides, input_errors, repo_config
 from rich.console import Console
 
-from arc_trm.solve.budget import format_duration
 from arc_trm.core.config import load_config
-from arc_trm.core.events import Evaluated, Event, Logged, Measured, Resumed, TrainDone, TrainStarted, Warned
-from arc_trm_cli.options import Overrides, input_errors, repo_config
+from arc_trm.core.durations import format_duration
+from arc_trm.core.events import (
+    Evaluated,
+    Event,
+    Logged,
+    Measured,
+    Resumed,
+    TrainDone,
+    TrainStarted,
+    Warned,
+)
 
 
 def train(
-    config: Annotated[Optional[Path], typer.Option(help="YAML config (default: configs/arc1.yaml; configs/prior.yaml: "
+    config: Annotated[Path | None, typer.Option(help="YAML config (default: configs/arc1.yaml; configs/prior.yaml: "
                                                         "a prior for solve).")] = None,
-    out: Annotated[Optional[Path], typer.Option(
+    out: Annotated[Path | None, typer.Option(
         "--out", "-o", help="Run folder: config, metrics, checkpoints, resume state (default: runs/arc1, or runs/prior "
                             "for a prior).")] = None,
     overrides: Overrides = None,
-    stop_at: Annotated[Optional[int], typer.Option(help="Stop (state saved) after this step; run again to go on.")] = None,
+    stop_at: Annotated[int | None, typer.Option(help="Stop (state saved) after this step; run again to go on.")] = None,
     fresh: Annotated[bool, typer.Option(metavar="", help="Discard the saved state in --out and start over.")] = False,
-    official: Annotated[Optional[Path], typer.Option(
+    official: Annotated[Path | None, typer.Option(
         metavar="ALL_CONFIG", help="Train as an official run's all_config.yaml says (with --data), instead of --config.")] = None,
-    data: Annotated[Optional[str], typer.Option(
+    data: Annotated[str | None, typer.Option(
         help="With --official: arc1, arc2, or a YAML file of the official build's settings.")] = None,
 ) -> None:
     """Pretrain TRM on the ARC tasks of the config (resumes the run in --out when it holds one).
@@ -41,8 +50,11 @@ def train(
         with input_errors(console):
             if official is None or data is None or config is not None:
                 raise ValueError("--official ALL_CONFIG and --data DATA go together, without --config")
-            from arc_trm.data.dataset import read_build  # torch: imported by the commands that need it
-            from arc_trm.train.pretrain import from_official, train as run_training
+            from arc_trm.data.dataset import (
+                read_build,  # torch: imported by the commands that need it
+            )
+            from arc_trm.train.pretrain import from_official
+            from arc_trm.train.pretrain import train as run_training
 
             cfg = from_official(official, read_build(data), overrides or [])
             out = out or Path("runs/official")
@@ -54,12 +66,16 @@ def train(
     printer = _Printer(console, out)
     with input_errors(console):
         if recipe == "task-canvas":
-            from arc_trm.train.prior import PriorConfig, train_prior  # torch: imported by the commands that need it
+            from arc_trm.train.prior import (  # torch: imported by the commands that need it
+                PriorConfig,
+                train_prior,
+            )
 
             prior = load_config(PriorConfig, path, overrides or [])
             train_prior(prior, out, printer.event, stop_at=stop_at, fresh=fresh)
             return
-        from arc_trm.train.pretrain import TrainConfig, train as run_training
+        from arc_trm.train.pretrain import TrainConfig
+        from arc_trm.train.pretrain import train as run_training
 
         cfg = load_config(TrainConfig, path, overrides or [])
         run_training(cfg, out, on_event=printer.event, stop_at=stop_at, fresh=fresh)
