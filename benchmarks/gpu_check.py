@@ -76,8 +76,8 @@ def parity() -> dict:
 
 
 def throughput(peak_tflops: float) -> dict:
-    from arc_trm.model.losses import act_loss
     from arc_trm.model import TRM, TRMConfig
+    from arc_trm.model.losses import act_loss
 
     config = TRMConfig(hidden_size=512, num_heads=8, T=3, n=4, num_puzzle_ids=1024, halt_exploration_prob=0.0)
     model = TRM(config).cuda().train()
@@ -117,9 +117,8 @@ def throughput(peak_tflops: float) -> dict:
 
 
 def solve_arc2(tasks_count: int, seconds: float, out_dir: Path) -> dict:
+    from arc_trm.core import submission, tasks
     from arc_trm.eval import scoring
-    from arc_trm.core import submission
-    from arc_trm.core import tasks
     from arc_trm.solve.run import solve
 
     taskset = tasks.TaskSet(tasks.load("arc2-eval").tasks[:tasks_count])
@@ -154,8 +153,8 @@ def _smallest(split: str, count: int, candidates: int = 60):
 def oom_retry(out_dir: Path) -> dict:
     """Force solve's out-of-memory retry: cap the process's CUDA memory at 60% of an uncapped run's peak."""
     from arc_trm.core import tasks
-    from arc_trm.data import task_encoding
     from arc_trm.core.events import Retry
+    from arc_trm.data import task_encoding
     from arc_trm.solve.run import solve
 
     big = max(tasks.load("arc1-eval").tasks[:60], key=task_encoding.task_canvas)
@@ -189,8 +188,7 @@ def oom_retry(out_dir: Path) -> dict:
 
 def workers(out_dir: Path) -> dict:
     """`solve(..., workers=2)` on the examples, both workers on the one GPU: records merged, submission valid."""
-    from arc_trm.core import submission
-    from arc_trm.core import tasks
+    from arc_trm.core import submission, tasks
     from arc_trm.solve.run import solve
 
     taskset = tasks.load(ROOT / "examples" / "tasks")
@@ -206,8 +204,8 @@ def workers(out_dir: Path) -> dict:
 
 def groups(out_dir: Path, count: int = 8, steps: int = 300) -> dict:
     """The same `count` small tasks at the same steps, one model per task against one model for all."""
-    from arc_trm.eval import scoring
     from arc_trm.core import submission
+    from arc_trm.eval import scoring
     from arc_trm.solve.run import solve
 
     taskset = _smallest("arc1-eval", count)
@@ -281,9 +279,9 @@ def _time(step, device: str, warmup: int = 2, timed: int = 4) -> tuple[float, fl
 
 
 def _ours(official_config: dict, device: str, compile_: bool):
+    from arc_trm.model import TRM
     from arc_trm.model.checkpoint import config_from_official
     from arc_trm.model.losses import act_loss
-    from arc_trm.model import TRM
 
     torch.manual_seed(0)
     model = TRM(config_from_official(official_config, "trm")).to(device).train()
@@ -399,18 +397,18 @@ def torchrun_nccl(device: str, out_dir: Path) -> dict:
 
 def kaggle_steps(device: str, peak_tflops: float, count: int, overrides: tuple[str, ...] = ()) -> dict:
     """The Kaggle config's training and rollout steps on `count` arc2-eval tasks, measured, against what the
-    planner predicts from `plan.measure` (its FLOP rate and overhead fitted on this device)."""
-    from arc_trm.solve import plan
-    from arc_trm.ttt import predict
-    from arc_trm.data import task_encoding
+    planner predicts from `schedule.measure` (its FLOP rate and overhead fitted on this device)."""
     from arc_trm.core import tasks
-    from arc_trm.ttt import trainer as ttt
     from arc_trm.core.config import load_config
+    from arc_trm.data import task_encoding
+    from arc_trm.solve import schedule
     from arc_trm.solve.config import SolveConfig
     from arc_trm.solve.task import encode_group
+    from arc_trm.ttt import predict
+    from arc_trm.ttt import trainer as ttt
 
     config = load_config(SolveConfig, ROOT / "configs" / "kaggle-4xl4.yaml", [f"device={device}", *overrides])
-    cost = plan.measure(config, torch.device(device))
+    cost = schedule.measure(config, torch.device(device))
     rows = []
     for task in tasks.load("arc2-eval").tasks[:count]:
         canvas = task_encoding.task_canvas(task, config.ttt.translate)
@@ -432,8 +430,8 @@ def kaggle_steps(device: str, peak_tflops: float, count: int, overrides: tuple[s
                                                          config.rollout_batch)})
     share = cost.flops / (peak_tflops * 1e12)
     return {"cost_model": dataclasses.asdict(cost), "rows": rows, "share_of_peak": share,
-            "l4_flops_at_the_same_share": share * plan.L4_BF16_DENSE, "l4_assumed_share": plan.L4.flops /
-            plan.L4_BF16_DENSE, "l4_assumed_step_overhead": plan.L4.step_overhead,
+            "l4_flops_at_the_same_share": share * schedule.L4_BF16_DENSE, "l4_assumed_share": schedule.L4.flops /
+            schedule.L4_BF16_DENSE, "l4_assumed_step_overhead": schedule.L4.step_overhead,
             "note": "an L4 at the same share of its dense bf16 peak as this device is an assumption (small kernels "
                     "need not scale with the peak); the per-step overhead (launches, Python) is not scaled"}
 

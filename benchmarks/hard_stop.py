@@ -23,11 +23,9 @@ import tempfile
 import time
 from pathlib import Path
 
-from arc_trm.core import devices
-from arc_trm.core import submission
-from arc_trm.core import tasks
-from arc_trm.solve.budget import STOP_MARGIN
+from arc_trm.core import devices, submission, tasks
 from arc_trm.solve.records import RecordStore, records_dir
+from arc_trm.solve.schedule import STOP_MARGIN
 
 ROOT = Path(__file__).resolve().parent.parent
 

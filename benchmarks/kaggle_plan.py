@@ -3,7 +3,7 @@
     python -m benchmarks.kaggle_plan [--config configs/kaggle-4xl4.yaml] [--budget 11h30m] [--out benchmarks/results]
 
 The 240 tasks are ARC-AGI-2 evaluation as on Kaggle in 2025 (120 tasks, 172 test inputs) twice over, so the
-canvas, demonstration and test-count distribution is exactly that set's. The cost model is `plan.L4` (datasheet
+canvas, demonstration and test-count distribution is exactly that set's. The cost model is `schedule.L4` (datasheet
 bf16 peak at an assumed efficiency; the notebook measures the real one); the sensitivity rows show the plan at
 other efficiencies. Prints a table and writes kaggle_plan.json (with every task's planned work).
 """
@@ -14,11 +14,11 @@ import argparse
 import dataclasses
 from pathlib import Path
 
-from arc_trm.solve import plan
 from arc_trm.core import tasks
-from arc_trm.solve.budget import format_duration, parse_duration
 from arc_trm.core.config import load_config, to_dict
+from arc_trm.core.durations import format_duration, parse_duration
 from arc_trm.core.io import write_json
+from arc_trm.solve import schedule
 from arc_trm.solve.config import SolveConfig
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -42,17 +42,17 @@ def main(argv: list[str] | None = None) -> dict:
     config = load_config(SolveConfig, args.config)
     budget = parse_duration(args.budget)
     taskset = hidden_set_like()
-    p = plan.make_plan(taskset, config, args.devices, budget, plan.L4)
+    p = schedule.make_plan(taskset, config, args.devices, budget, schedule.L4)
     rows = p.by_canvas()
     sensitivity = []
     for efficiency in (0.1, 0.25, 0.5):
-        cost = dataclasses.replace(plan.L4, flops=efficiency * plan.L4_BF16_DENSE, name=f"L4 at {efficiency:.0%}")
-        q = plan.make_plan(taskset, config, args.devices, budget, cost)
+        cost = dataclasses.replace(schedule.L4, flops=efficiency * schedule.L4_BF16_DENSE, name=f"L4 at {efficiency:.0%}")
+        q = schedule.make_plan(taskset, config, args.devices, budget, cost)
         sensitivity.append({"efficiency": efficiency, "steps": q.steps, "versions": q.augmentations,
                             "dropped": len(q.dropped), "max_load": max(q.loads())})
 
     print(f"{len(taskset)} tasks ({sum(len(t.test_inputs) for t in taskset)} test inputs), {args.devices} x "
-          f"{plan.L4.name}, budget {format_duration(budget)} of Kaggle's {format_duration(LIMIT)}, usable "
+          f"{schedule.L4.name}, budget {format_duration(budget)} of Kaggle's {format_duration(LIMIT)}, usable "
           f"{format_duration(p.usable)}; config {Path(args.config).name}")
     print(f"device loads: {', '.join(format_duration(x) for x in p.loads())} (at most {format_duration(p.usable)})")
     print("\n| canvas | tasks | test inputs | steps | versions | seconds per task (mean) | (max) |")

@@ -8,7 +8,7 @@ from typing import Annotated
 import typer
 from rich.console import Console
 
-from arc_trm.solve.budget import format_duration, parse_duration
+from arc_trm.core.durations import format_duration, parse_duration
 from arc_trm_cli.options import CheckpointFile, Command, Overrides, TimeBudget, input_errors, repo_config
 
 

@@ -4,24 +4,43 @@ from __future__ import annotations
 
 import time
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, Optional
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 import yaml
-from rich.console import Console
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
-from rich.table import Table
-
-from arc_trm.core import events
-from arc_trm.core import tasks
-from arc_trm.solve.budget import format_duration, parse_duration
-from arc_trm.core.config import load_config, save_config, to_dict
-from arc_trm.solve.records import problems_path, records_dir
 from arc_trm_cli import STARTED
 from arc_trm_cli.options import (
-    REPO, CheckpointFile, Device, Fresh, Ids, Limit, Overrides, Quiet, Seed, SolveConfigFile, TimeBudget, Workers,
-    id_list, input_errors, repo_config, shortcuts,
+    REPO,
+    CheckpointFile,
+    Device,
+    Fresh,
+    Ids,
+    Limit,
+    Overrides,
+    Quiet,
+    Seed,
+    SolveConfigFile,
+    TimeBudget,
+    Workers,
+    id_list,
+    input_errors,
+    repo_config,
+    shortcuts,
 )
+from rich.console import Console
+from rich.progress import (
+    BarColumn,
+    MofNCompleteColumn,
+    Progress,
+    TextColumn,
+    TimeElapsedColumn,
+)
+from rich.table import Table
+
+from arc_trm.core import events, tasks
+from arc_trm.core.config import load_config, save_config, to_dict
+from arc_trm.core.durations import format_duration, parse_duration
+from arc_trm.solve.records import problems_path, records_dir
 
 if TYPE_CHECKING:
     from arc_trm.solve.config import SolveConfig
@@ -32,7 +51,7 @@ DEFAULT_TASKS = REPO / "examples" / "tasks"
 
 def solve(
     task_source: Annotated[
-        Optional[str], typer.Argument(metavar="TASKS", help="Folder, challenges file or split (default: the examples).")
+        str | None, typer.Argument(metavar="TASKS", help="Folder, challenges file or split (default: the examples).")
     ] = None,
     ids: Ids = None,
     limit: Limit = None,
@@ -53,7 +72,9 @@ def solve(
     strict: Annotated[bool, typer.Option("--strict", metavar="", help="Exit 1 when any task failed (the submission is still written).")] = False,
 ) -> None:
     """Solve TASKS with test-time training of TRM and augmentation voting; write a complete submission."""
-    from arc_trm.model.checkpoint import load_for_solve  # torch: imported by the commands that need it
+    from arc_trm.model.checkpoint import (
+        load_for_solve,  # torch: imported by the commands that need it
+    )
     from arc_trm.solve.run import solve as run_solve
 
     console = Console()
@@ -88,8 +109,8 @@ def solve(
         raise typer.Exit(1)
 
 
-def solve_config(config: Optional[Path], overrides: Optional[list[str]], checkpoint_file: Optional[Path],
-                 device: Optional[str] = None, seed: Optional[int] = None) -> SolveConfig:
+def solve_config(config: Path | None, overrides: list[str] | None, checkpoint_file: Path | None,
+                 device: str | None = None, seed: int | None = None) -> SolveConfig:
     """The config of a run: the YAML (default: the CPU default) with the --set overrides (--device and --seed
     among them), then --checkpoint.
 
@@ -131,6 +152,9 @@ class Display:
                          f"{event.problems} input problem(s)"
                          + (f"; retrying {retried} without an answer ({', '.join(event.retried)})" if retried else "")
                          + (f"; {event.redone} saved under another config are redone" if event.redone else ""))
+            case events.Planned():
+                self.log(("kept the plan of the run this one resumes" if event.kept else "planned")
+                         + f" ({event.path}):\n{event.summary}")
             case events.TaskStarted():
                 self.status(f"{event.task_id}: starting ({format_duration(event.seconds)} allowed)")
             case events.Phase():
@@ -179,16 +203,16 @@ def results_table(report: SolveReport) -> Table:
 
 
 def dry_run_table(taskset: tasks.TaskSet, cfg: SolveConfig, budget: float | None, workers: int, base) -> Table:
-    """Per task, what solve would give it, from step times measured on the device (a few steps on random
-    data; no task is trained), and when the run would end."""
+    """Per task, what solve would give it (with a budget: the whole-run plan solve would make), from step
+    times measured on the device (a few steps on random data; no task is trained), and when the run would end."""
     import dataclasses
 
     from arc_trm.core import devices
-    from arc_trm.solve import plan
+    from arc_trm.solve import schedule
 
     planned = dataclasses.replace(cfg, model=base.config) if base is not None else cfg
-    cost = plan.measure(planned, devices.resolve(cfg.device))
-    rows = plan.preview(taskset, planned, cost, budget, workers)
+    cost = schedule.measure(planned, devices.resolve(cfg.device))
+    rows = schedule.preview(taskset, planned, cost, budget, workers)
     end = time.strftime("%H:%M", time.localtime(time.time() + max((r["ends_at"] for r in rows), default=0)))
     table = Table(title=f"dry run: {len(rows)} tasks on {workers} worker(s), step times {cost.name}; "
                         f"the run would end about {end}")

@@ -9,7 +9,7 @@ import typer
 import yaml
 from rich.console import Console
 
-from arc_trm.solve.budget import format_duration
+from arc_trm.core.durations import format_duration
 from arc_trm.core.config import load_config
 from arc_trm.core.events import Evaluated, Event, Logged, Measured, Resumed, TrainDone, TrainStarted, Warned
 from arc_trm_cli.options import Data, Fresh, Overrides, input_errors, repo_config

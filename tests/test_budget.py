@@ -1,4 +1,5 @@
-"""Budget: durations, the deadline on a fake clock, task costs, and the planner keeping every run in budget."""
+"""Time: durations, the deadline on a fake clock, the table of `arc_trm.solve.schedule` (margins, reserve, the
+in-task split), and the live slices keeping every run in budget."""
 
 from __future__ import annotations
 
@@ -7,18 +8,18 @@ import random
 
 import numpy as np
 import pytest
+from conftest import REPO
 
-from arc_trm.solve.budget import (
-    ROLLOUT_SHARE,
-    BudgetPlanner,
-    Deadline,
-    default_reserve,
-    format_duration,
-    parse_duration,
-    task_cost,
-)
-from arc_trm.data.task_encoding import task_canvas as canvas_size
+from arc_trm.core.config import load_config
+from arc_trm.core.durations import Deadline, format_duration, parse_duration
 from arc_trm.core.tasks import Task, load
+from arc_trm.data.task_encoding import task_canvas as canvas_size
+from arc_trm.solve import schedule
+from arc_trm.solve.config import SolveConfig
+from arc_trm.solve.schedule import BudgetPlanner, end_reserve
+
+CPU = load_config(SolveConfig, REPO / "configs" / "cpu.yaml")
+CPU_COST = schedule.from_benchmark(REPO / "benchmarks" / "results" / "train_step.json")  # measured CPU steps
 
 EPS = 1e-9  # seconds of float rounding allowed in sums
 
@@ -147,27 +148,49 @@ def test_deadline_rejects_negative_budget():
 # ---------------------------------------------------------------------------------------------- costs
 
 
-def test_task_cost_model(mixed):
-    for task in mixed:
-        tests = sum(g is not None for g in task.test_inputs)
-        expected = canvas_size(task) ** 2 * (len(task.train) + ROLLOUT_SHARE * tests)
-        assert task_cost(task) == expected
-    task = mixed[0]
-    assert task_cost(task, translate=2) > task_cost(task)
+def planned(tasks: list[Task]) -> dict[str, float]:
+    """Each task's seconds in a roomy whole-run plan: the costs a budgeted run divides its time by."""
+    return schedule.task_costs(tasks, schedule.make_plan(tasks, CPU, 1, 12 * 3600, CPU_COST).work)
 
 
-def test_task_cost_grows_with_canvas_demonstrations_and_tests():
-    assert task_cost(make_task("a", side=10)) < task_cost(make_task("b", side=20))
-    assert task_cost(make_task("a", n_train=2)) < task_cost(make_task("b", n_train=5))
-    assert task_cost(make_task("a", n_test=1)) < task_cost(make_task("b", n_test=4))
-
-
-def test_task_cost_of_unworkable_tasks():
+def test_planned_costs_grow_with_canvas_and_tests_and_unworkable_tasks_cost_nothing():
     grid = np.zeros((3, 3), np.uint8)
-    assert task_cost(Task("no-train", [], [grid])) == 0
-    assert task_cost(Task("no-test", [(grid, grid)], [None])) == 0
-    half = Task("half", [(grid, grid)], [grid, None])
-    assert task_cost(half) == 16 * (1 + ROLLOUT_SHARE)
+    costs = planned([make_task("small", side=10), make_task("big", side=20), make_task("tests", side=10, n_test=4),
+                     Task("no-train", [], [grid]), Task("no-test", [(grid, grid)], [None])])
+    assert 0 < costs["small"] < costs["big"] and costs["small"] < costs["tests"]
+    assert costs["no-train"] == 0 and costs["no-test"] == 0
+
+
+def test_costs_without_a_plan_are_equal_and_a_plan_must_name_every_task():
+    grid = np.zeros((3, 3), np.uint8)
+    assert schedule.task_costs([make_task("a"), Task("empty", [], [grid])], None) == {"a": 1.0, "empty": 0.0}
+    with pytest.raises(ValueError, match="names no work for task"):
+        schedule.task_costs([make_task("a")], {})
+
+
+# ---------------------------------------------------------------------------------------------- the table
+
+
+def test_the_margins_of_the_table():
+    """Budget -> plan margin -> usable; the live slices' reserve; the hard stop: each rule's arithmetic."""
+    assert schedule.plan_margin(12 * 3600) == 2220 and schedule.plan_margin(100) == 10
+    assert end_reserve(None) == 0 and end_reserve(60) == 5 and end_reserve(12 * 3600) == 864
+    p = schedule.make_plan([make_task("a", side=10)], CPU, 1, 3600, schedule.L4)
+    assert p.usable == 3600 - schedule.plan_margin(3600)
+    assert 0 < schedule.STOP_MARGIN < end_reserve(60)  # the stop comes after the reserve has begun
+
+
+def test_the_in_task_split_of_a_slice():
+    """A slice -> rollout versions (predict_share, one step's room) -> training until the rollout must start."""
+    per_version = schedule.rollout_seconds(0.01, 2, 16)  # 0.01 s per row, 2 test rows, N_sup 16
+    assert per_version == pytest.approx(0.01 * 2 * 16 * schedule.SAFETY)
+    step = schedule.step_guess(0.01, 32, 1)
+    assert step == pytest.approx(0.01 * 32 * schedule.TRAIN_STEP_FACTOR)
+    assert schedule.rollout_versions(60, per_version, step, 0.3, 8) == 8  # 18 s for the rollout: all 8 fit
+    assert schedule.rollout_versions(6, per_version, step, 0.3, 8) == int(1.8 / per_version)  # share-bound
+    assert schedule.rollout_versions(1.0, per_version, 0.9, 1.0, 8) < 1  # no room for one step: none
+    assert schedule.step_fits(0.0, step, step * schedule.SAFETY + 1e-6)
+    assert not schedule.step_fits(0.0, step, step * schedule.SAFETY)
 
 
 # ---------------------------------------------------------------------------------------------- the planner
@@ -177,16 +200,12 @@ def all_slices(planner: BudgetPlanner, remaining: float) -> list[float]:
     return [planner.slice_for(task_id, remaining) for task_id in planner.pending]
 
 
-def test_default_reserve():
-    assert default_reserve(None) == 0 and default_reserve(60) == 5 and default_reserve(12 * 3600) == 864
-
-
 def test_slices_proportional_to_cost(mixed):
-    planner = BudgetPlanner(mixed, budget=3600)
+    planner = BudgetPlanner(planned(mixed), budget=3600)
     remaining = 3600
     usable = remaining - planner.reserve
     slices = all_slices(planner, remaining)
-    costs = [task_cost(t) for t in mixed]
+    costs = [planner.costs[t.id] for t in mixed]
     assert len(set(costs)) == len(costs)  # a real mix
     for s, c in zip(slices, costs):
         assert s == pytest.approx(usable * c / sum(costs))
@@ -205,7 +224,7 @@ def test_slices_never_exceed_remaining_minus_reserve(arc1_eval, name, budget):
         "full canvases": [make_task(f"big{i}", side=30, n_train=7) for i in range(300)],
         "four tests": [make_task(f"t{i}", side=5 + i % 25, n_test=4) for i in range(100)] + arc1_eval[:50],
     }[name]
-    planner = BudgetPlanner(tasks, budget)
+    planner = BudgetPlanner(planned(tasks), budget)
     for remaining in (budget, budget / 2, planner.reserve + 1, planner.reserve, 0):
         assert sum(all_slices(planner, remaining)) <= max(0.0, remaining - planner.reserve) + EPS
 
@@ -213,7 +232,7 @@ def test_slices_never_exceed_remaining_minus_reserve(arc1_eval, name, budget):
 def test_leftover_time_goes_to_later_tasks(mixed):
     clock = FakeClock()
     deadline = Deadline(600, clock)
-    planner = BudgetPlanner(mixed, 600)
+    planner = BudgetPlanner(planned(mixed), 600)
     ids = [t.id for t in reversed(mixed)]  # the smallest task last
     planned_last = planner.slice_for(ids[-1], deadline.remaining())
     for task_id in ids[:-1]:
@@ -225,20 +244,20 @@ def test_leftover_time_goes_to_later_tasks(mixed):
 
 
 def test_per_task_cap(mixed):
-    planner = BudgetPlanner(mixed, 3600, per_task_cap=30)
+    planner = BudgetPlanner(planned(mixed), 3600, per_task_cap=30)
     assert all(s <= 30 for s in all_slices(planner, 3600))
     assert max(all_slices(planner, 3600)) == 30
 
 
 def test_unlimited_budget(mixed):
-    assert all(s == math.inf for s in all_slices(BudgetPlanner(mixed, None), math.inf))
-    capped = BudgetPlanner(mixed, None, per_task_cap=45)
+    assert all(s == math.inf for s in all_slices(BudgetPlanner(planned(mixed), None), math.inf))
+    capped = BudgetPlanner(planned(mixed), None, per_task_cap=45)
     assert capped.reserve == 0 and all(s == 45 for s in all_slices(capped, math.inf))
     assert capped.can_start(mixed[0].id, math.inf, 45) and not capped.can_start(mixed[0].id, math.inf, 46)
 
 
 def test_can_start_false_near_the_end(arc1_eval):
-    planner = BudgetPlanner(arc1_eval[:20], 600)
+    planner = BudgetPlanner(planned(arc1_eval[:20]), 600)
     first = arc1_eval[0].id
     assert planner.slice_for(first, 600) > 1
     assert planner.can_start(first, 600, min_seconds=1)
@@ -248,7 +267,7 @@ def test_can_start_false_near_the_end(arc1_eval):
 
 
 def test_done_and_unknown_ids(mixed):
-    planner = BudgetPlanner(mixed, 600)
+    planner = BudgetPlanner(planned(mixed), 600)
     planner.done(mixed[0].id)
     planner.done(mixed[0].id)  # idempotent
     assert planner.pending == [t.id for t in mixed[1:]]
@@ -261,7 +280,7 @@ def test_done_and_unknown_ids(mixed):
 
 def test_unworkable_task_gets_no_time():
     grid = np.zeros((3, 3), np.uint8)
-    planner = BudgetPlanner([Task("empty", [], [grid]), make_task("ok")], None)
+    planner = BudgetPlanner(planned([Task("empty", [], [grid]), make_task("ok")]), None)
     assert planner.slice_for("empty", math.inf) == 0 and planner.slice_for("ok", math.inf) == math.inf
 
 
@@ -269,7 +288,7 @@ def simulate(tasks: list[Task], budget: float, use, min_seconds: float = 0.0, **
     """Run a plan on a fake clock, each started task taking `use(slice)` seconds; (elapsed, tasks started)."""
     clock = FakeClock()
     deadline = Deadline(budget, clock)
-    planner = BudgetPlanner(tasks, budget, **kwargs)
+    planner = BudgetPlanner(planned(tasks), budget, **kwargs)
     started = 0
     for task in tasks:
         remaining = deadline.remaining()
@@ -282,7 +301,7 @@ def simulate(tasks: list[Task], budget: float, use, min_seconds: float = 0.0, **
 
 @pytest.mark.parametrize("budget", [60, 600, 43200])
 def test_simulated_run_stays_within_budget(arc1_eval, budget):
-    reserve = default_reserve(budget)
+    reserve = end_reserve(budget)
     elapsed, started = simulate(arc1_eval, budget, use=lambda s: s)
     assert elapsed <= budget - reserve + EPS
     assert elapsed == pytest.approx(budget - reserve)  # and uses all of it

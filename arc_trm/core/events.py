@@ -26,6 +26,16 @@ class Started:
 
 
 @dataclass(frozen=True)
+class Planned:
+    """A budgeted run's whole-run plan (`arc_trm.solve.schedule`): its summary, where it is saved, and whether
+    it was kept from the run this one resumes."""
+
+    summary: str
+    path: str
+    kept: bool = False
+
+
+@dataclass(frozen=True)
 class TaskStarted:
     """A task (or a group trained together: ids joined by '+') starts with this many seconds."""
 
@@ -146,7 +156,7 @@ class TrainDone:
     finished: bool
 
 
-Event = (Started | TaskStarted | Phase | Progress | Retry | TaskDone | Stopped | WorkerFailed
+Event = (Started | Planned | TaskStarted | Phase | Progress | Retry | TaskDone | Stopped | WorkerFailed
          | TrainStarted | Resumed | Measured | Logged | Evaluated | Warned | TrainDone)
 Listener = Callable[[Event], None]
 

@@ -107,3 +107,18 @@ def read(path: str | Path) -> dict:
     if not isinstance(data, dict):
         raise ValueError(f"{path}: expected a JSON object mapping task ids to entries, got {type(data).__name__}")
     return data
+
+
+def repair(path: str | Path, tasks: Iterable[Task]) -> list[str]:
+    """Make the submission at `path` valid for `tasks`: what is missing, malformed or unreadable gets its
+    fallback, the valid attempts stay. Returns the problems it had ([]: valid, left untouched)."""
+    tasks = list(tasks)
+    try:
+        current = read(path)
+    except ValueError as err:
+        current, problems = {}, [str(err)]
+    else:
+        problems = validate(current, tasks)
+    if problems:
+        write(build(tasks, current), path)
+    return problems

@@ -7,9 +7,10 @@ dataset `arc-trm`): wheels/ (arc-trm and the pure-Python packages it needs beyon
 config.yaml (resolved), checkpoint/ (if given), arc-trm-dataset.json (what was baked) and dataset-metadata.json.
 
 The notebook runs with the internet off: it pre-fills a valid submission from the challenges file with plain
-Python at once, installs arc-trm from the wheels (`pip install --no-index --find-links`), plans the run
-(`arc_trm.solve.plan`, step times measured on the first device), solves on every GPU (the CPU when there is none),
-validates, and leaves /kaggle/working/submission.json. ARC_TRM_KAGGLE_ROOT moves /kaggle (rehearsals);
+Python at once, installs arc-trm from the wheels (`pip install --no-index --find-links`), then calls the library:
+`arc_trm.kaggle.submit` loads the dataset and solves (planning the run as `arc-trm solve --time-budget` does:
+`arc_trm.solve.schedule`) on every GPU (the CPU when there is none), and `submission.repair` validates, leaving
+/kaggle/working/submission.json. Only the pre-fill and the install are plain text in the notebook. ARC_TRM_KAGGLE_ROOT moves /kaggle (rehearsals);
 ARC_TRM_KAGGLE_STRICT=1 makes it raise on an error instead of keeping the fallback submission.
 """
 
@@ -17,7 +18,6 @@ from __future__ import annotations
 
 import base64
 import hashlib
-import importlib.metadata as metadata
 import json
 import re
 import shutil
@@ -26,13 +26,14 @@ import sys
 import tempfile
 import zipfile
 from datetime import datetime, timezone
+from importlib import metadata
 from pathlib import Path
 from typing import Any
 
 import arc_trm
-from arc_trm.model import checkpoint as checkpoints
 from arc_trm.core.config import load_config, save_config
 from arc_trm.core.io import write_json, write_text
+from arc_trm.model import checkpoint as checkpoints
 
 DATASET = "arc-trm"
 MARKER = "arc-trm-dataset.json"
@@ -284,65 +285,13 @@ except Exception:
     failed("install")
 '''
 
-_LOAD = '''\
-# The config (and checkpoint) from the dataset, the tasks, and one solve worker per GPU (the CPU when none).
-try:
-    import dataclasses
-    import torch
-    from arc_trm.model import checkpoint
-    from arc_trm.core import devices
-    from arc_trm.core import events
-    from arc_trm.solve import plan
-    from arc_trm.core import tasks
-    from arc_trm.core.config import load_config
-    from arc_trm.solve.config import SolveConfig
-    from arc_trm.solve.run import solve
-
-    config = load_config(SolveConfig, DATASET / BAKED["config"])
-    base = None
-    if BAKED["checkpoint"]:
-        config.checkpoint = str(DATASET / BAKED["checkpoint"])
-        base = checkpoint.load_for_solve(config.checkpoint)
-    taskset = tasks.load(CHALLENGES)
-    for problem in taskset.problems:
-        print("input problem:", problem)
-    gpus = devices.gpu_count(config.device)
-    workers = int(os.environ.get("ARC_TRM_KAGGLE_WORKERS") or max(1, gpus))
-    print(f"{len(taskset)} tasks, {workers} worker(s) on {'GPU' if gpus else 'CPU'}")
-except Exception:
-    failed("load")
-'''
-
-_PLAN = '''\
-# The whole-run plan from step times measured on the first device, in a process of its own: this one never
-# touches a GPU, so the workers have every device to themselves (without a plan, solve divides the time alone).
-the_plan = None
-try:
-    planned = dataclasses.replace(config, model=base.config) if base is not None else config
-    cost = plan.measure_apart(planned, "cuda:0" if gpus else "cpu")
-    the_plan = plan.make_plan(taskset, planned, workers, BUDGET - (time.time() - START), cost)
-    print(the_plan.summary())
-    the_plan.save(WORKING / "submission.json.records" / "run" / "plan.json")
-    taskset = tasks.TaskSet([taskset[t] for t in the_plan.order], taskset.problems)
-except Exception:
-    failed("plan")
-'''
-
 _SOLVE = '''\
-# Solve within what is left of the budget; the complete submission is rewritten after every task.
-def log(event):
-    if isinstance(event, events.TaskDone):
-        record = event.record
-        print(f"{time.time() - START:8.0f}s {event.task_id}: {record['status']}"
-              f" steps {record.get('steps', 0)}" + (f" ({record['reason']})" if record.get("reason") else ""))
-    elif isinstance(event, (events.WorkerFailed, events.Stopped)):
-        print(event)
-
+# Load the dataset's config and checkpoint and the tasks, plan the run (step times measured on the first device,
+# in a process of its own) and solve on every GPU (the CPU when none) within what is left of the budget:
+# arc_trm.kaggle.submit, the same plan and solve as `arc-trm solve --time-budget`.
 try:
-    report = solve(taskset, OUT, config, budget_seconds=BUDGET - (time.time() - START),
-                   on_event=log, base=base, workers=workers, plan=the_plan.work if the_plan else None)
-    print(f"solved {len(report.results)} tasks: {report.count('predicted')} predicted, "
-          f"{report.count('skipped')} skipped, {report.count('failed')} failed in {report.seconds:.0f}s")
+    from arc_trm.kaggle.submit import submit
+    submit(DATASET, CHALLENGES, OUT, BUDGET - (time.time() - START))
 except Exception:
     failed("solve")
 '''
@@ -350,15 +299,11 @@ except Exception:
 _VALIDATE = '''\
 # Validate; anything missing or malformed gets its fallback, so the file always scores.
 try:
-    from arc_trm.core import submission
-    from arc_trm.core import tasks
-    taskset = tasks.load(CHALLENGES)
-    problems = submission.validate(submission.read(OUT), taskset)
+    from arc_trm.core import submission, tasks
+    problems = submission.repair(OUT, tasks.load(CHALLENGES))
     if problems:
-        print(f"{len(problems)} problem(s), e.g. {problems[:3]}; repairing with fallbacks")
-        submission.write(submission.build(taskset, submission.read(OUT)), OUT)
-        assert not submission.validate(submission.read(OUT), taskset)
-    print(f"{OUT}: valid for {len(taskset)} tasks")
+        print(f"{len(problems)} problem(s), e.g. {problems[:3]}; repaired with fallbacks")
+    print(f"{OUT}: valid")
 except Exception:
     failed("validate")
 print(f"done in {time.time() - START:.0f}s; errors: {ERRORS or 'none'}")
@@ -372,7 +317,7 @@ def notebook_json(baked: dict[str, Any]) -> str:
              f"(arc-trm {baked['arc_trm']}, {baked['built']}). Attach the competition and the `{DATASET}` dataset; "
              "internet off; accelerator: 4 x L4 (other GPUs, or none, also work).")
     cells = [{"cell_type": "markdown", "metadata": {}, "source": intro.splitlines(keepends=True)}]
-    for source in (_SETUP.format(**fill), _PREFILL, _INSTALL, _LOAD, _PLAN, _SOLVE, _VALIDATE):
+    for source in (_SETUP.format(**fill), _PREFILL, _INSTALL, _SOLVE, _VALIDATE):
         cells.append({"cell_type": "code", "execution_count": None, "metadata": {}, "outputs": [],
                       "source": source.splitlines(keepends=True)})
     return json.dumps({"cells": cells, "metadata": {

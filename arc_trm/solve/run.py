@@ -12,7 +12,9 @@ The run's guarantees (docs/solving.md says more):
 - Workers claim tasks one at a time from a queue shared through the records folder (arc_trm.solve.claims): a worker
   that dies or hangs loses only the task it holds, which another takes over. Under torchrun every rank, on
   every node, works from the same queue.
-- With a budget, the workers (even a single one) run in their own processes, and this one kills them
+- With a budget, the run is planned first (`arc_trm.solve.schedule`: step times measured on the first device
+  in a process of its own, then each task's versions, steps and seconds; saved as records/run/plan.json, and
+  kept by a resumed run), the workers (even a single one) run in their own processes, and this one kills them
   STOP_MARGIN seconds before the budget's end and writes the submission from the saved records.
 Input problems go to `submission.problems.json`. Solving one task (or a group) within its slice of time is
 `arc_trm.solve.task`.
@@ -34,22 +36,27 @@ from typing import Any
 
 import torch
 
-from arc_trm.model import checkpoint
-from arc_trm.core import devices
-from arc_trm.core import events
-from arc_trm.core import submission
-from arc_trm.data import task_encoding
-from arc_trm.solve.budget import STOP_MARGIN, BudgetPlanner, Deadline
-from arc_trm.solve.claims import HOST, ClaimQueue, clear_claims, run_id
+from arc_trm.core import devices, events, submission
 from arc_trm.core.config import to_dict
+from arc_trm.core.durations import Deadline
 from arc_trm.core.events import Listener
 from arc_trm.core.io import write_json
-from arc_trm.model import TRM
-from arc_trm.solve.plan import TaskWork, config_for, seconds_of
-from arc_trm.solve.records import RecordStore, attempts_of, problems_path, records_dir
-from arc_trm.solve.config import SolveConfig
-from arc_trm.solve.task import fallback_record, group_name, solve_or_fail
 from arc_trm.core.tasks import Task, TaskSet
+from arc_trm.data import task_encoding
+from arc_trm.model import TRM, checkpoint
+from arc_trm.solve import schedule
+from arc_trm.solve.claims import HOST, ClaimQueue, clear_claims, run_id
+from arc_trm.solve.config import SolveConfig
+from arc_trm.solve.records import RecordStore, attempts_of, problems_path, records_dir
+from arc_trm.solve.schedule import (
+    STOP_MARGIN,
+    BudgetPlanner,
+    CostModel,
+    TaskWork,
+    config_for,
+    task_costs,
+)
+from arc_trm.solve.task import fallback_record, group_name, solve_or_fail
 
 
 @dataclass
@@ -95,14 +102,16 @@ DROPPED = "dropped by the plan"  # a skip that only another plan (so another ask
 def solve(taskset: TaskSet, out: str | Path, config: SolveConfig, budget_seconds: float | None = None,
           fresh: bool = False, on_event: Listener | None = None, base: TRM | None = None,
           workers: int = 1, plan: Mapping[str, TaskWork] | None = None,
-          started: float | None = None) -> SolveReport:
+          started: float | None = None, cost: CostModel | None = None) -> SolveReport:
     """Solve every task of `taskset` into the submission `out`; see the module docstring.
 
     `base` is a pretrained model to start each task from (else `config.checkpoint` is loaded, if set).
     `workers` processes claim the tasks one at a time from a shared queue (one per GPU when there are GPUs);
     with a budget, even one worker runs in its own process, so that the budget is enforced from outside.
-    `plan` (arc_trm.solve.plan) gives each task its versions, steps and share of the time (steps 0: fallback), and
-    its order. `started` (a `time.monotonic()` reading) is when the budget began: the command's start.
+    With a budget and no `plan`, the run plans itself (`arc_trm.solve.schedule.plan_run`, with `cost`, by
+    default measured on the first device); a `plan` given (every task named) replaces it. The plan gives each
+    task its versions, steps and share of the time (steps 0: fallback), and its order. `started` (a
+    `time.monotonic()` reading) is when the budget began: the command's start.
     """
     emit = on_event or events.ignore
     deadline = Deadline(budget_seconds, start=started)
@@ -113,6 +122,8 @@ def solve(taskset: TaskSet, out: str | Path, config: SolveConfig, budget_seconds
     records = _write_submission(taskset, store, out)
     problems = taskset.problems + store.problems  # unreadable saved records are redone, and reported
     write_json([p.__dict__ for p in problems], problems_path(out), indent=1)
+    if budget_seconds is not None and plan is None:
+        plan = _plan(taskset, out, config, deadline, workers, base, cost, fresh, emit)
     kinds = {tid: resume_kind(rec, config_for(config, plan, [tid])) for tid, rec in records.items()}
     retried = Counter(kind.removeprefix("retry: ") for kind in kinds.values() if kind.startswith("retry"))
     redone = sum(kind == "redo" for kind in kinds.values())
@@ -135,6 +146,19 @@ def solve(taskset: TaskSet, out: str | Path, config: SolveConfig, budget_seconds
     results = [TaskResult(t.id, records[t.id]["status"], records[t.id]) for t in taskset if t.id in records]
     return SolveReport(out, results, len(taskset) - len(todo), len(taskset.problems), deadline.elapsed(),
                        dict(retried), redone, stopped)
+
+
+def _plan(taskset: TaskSet, out: Path, config: SolveConfig, deadline: Deadline, workers: int, base: TRM | None,
+          cost: CostModel | None, fresh: bool, emit: Listener) -> dict[str, TaskWork]:
+    """A budgeted run's plan, for the model the tasks start from, over every process on the queue, with step
+    times measured on this rank's first device; reported, and saved in the records folder."""
+    model = base.config if base is not None else \
+        checkpoint.load_for_solve(config.checkpoint).config if config.checkpoint else config.model
+    device = str(devices.resolve(config.device, int(os.environ.get("LOCAL_RANK", "0")) * workers))
+    the_plan, kept = schedule.plan_run(taskset, dataclasses.replace(config, model=model), _sharing(workers),
+                                       deadline.remaining(), records_dir(out), device, cost, reuse=not fresh)
+    emit(events.Planned(the_plan.summary(), str(records_dir(out) / schedule.PLAN_FILE), kept))
+    return the_plan.work
 
 
 def resume_kind(record: dict, asked: SolveConfig) -> str:
@@ -176,6 +200,11 @@ def _under_torchrun() -> bool:
     return "TORCHELASTIC_RUN_ID" in os.environ and "RANK" in os.environ
 
 
+def _sharing(workers: int) -> int:
+    """The processes on the run's queue: this rank's workers times the ranks (all nodes together)."""
+    return workers * int(os.environ.get("WORLD_SIZE", "1"))
+
+
 # ---------------------------------------------------------------------------------------------- workers
 
 
@@ -188,8 +217,8 @@ def _work(units: list[list[Task]], taskset: TaskSet, out: Path, config: SolveCon
     store = RecordStore(records_dir(out))
     cap = config.task_seconds if deadline.budget is None else None
     todo = [task for unit in units for task in unit]
-    planner = BudgetPlanner(todo, None if deadline.budget is None else deadline.remaining(), per_task_cap=cap,
-                            translate=config.ttt.translate, costs=seconds_of(plan), workers=workers)
+    planner = BudgetPlanner(task_costs(todo, plan), None if deadline.budget is None else deadline.remaining(),
+                            per_task_cap=cap, workers=workers)
     device = devices.resolve(config.device)
     names = {group_name(unit): unit for unit in units}
     with queue.heartbeat():
@@ -242,9 +271,9 @@ def _supervise(units: list[list[Task]], taskset: TaskSet, out: Path, config: Sol
                workers: int, emit: Listener, plan: Mapping[str, TaskWork] | None, run: str) -> bool:
     """Run `workers` worker processes over the run's shared queue; report records as they land; at the hard
     deadline (the budget less STOP_MARGIN) kill them all. True when the deadline stopped them."""
-    rank = int(os.environ.get("LOCAL_RANK", 0))  # under torchrun: this node's ranks share its cores and GPUs
-    threads = max(1, devices.cores() // (workers * int(os.environ.get("LOCAL_WORLD_SIZE", 1))))
-    sharing = workers * int(os.environ.get("WORLD_SIZE", 1))  # processes on the queue, all nodes together
+    rank = int(os.environ.get("LOCAL_RANK", "0"))  # under torchrun: this node's ranks share its cores and GPUs
+    threads = max(1, devices.cores() // (workers * int(os.environ.get("LOCAL_WORLD_SIZE", "1"))))
+    sharing = _sharing(workers)
     end = time.monotonic() + deadline.remaining() if deadline.budget is not None else None
     context = multiprocessing.get_context("spawn")
     processes = []
@@ -255,7 +284,7 @@ def _supervise(units: list[list[Task]], taskset: TaskSet, out: Path, config: Sol
         process.start()
         processes.append(process)
     queue, store, seen, stopped = ClaimQueue(records_dir(out), run), RecordStore(records_dir(out)), set(), False
-    while any([p.is_alive() for p in processes]):  # every one polled: a dead worker is reaped, its claim freed
+    while any([p.is_alive() for p in processes]):  # noqa: C419 every one polled: a dead worker is reaped, its claim freed
         time.sleep(0.2)
         _report_new(units, queue, store, seen, emit)
         if deadline.budget is not None and deadline.remaining() <= STOP_MARGIN:

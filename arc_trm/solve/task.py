@@ -17,21 +17,22 @@ from typing import Any
 
 import torch
 
-from arc_trm.data import augment
-from arc_trm.ttt import predict
 from arc_trm.core import submission
-from arc_trm.data import task_encoding
-from arc_trm.ttt import trainer as ttt
-from arc_trm.ttt import vote
 from arc_trm.core.config import to_dict
 from arc_trm.core.events import Listener, Phase, Progress, Retry
-from arc_trm.model import TRM
-from arc_trm.solve.records import make_record
-from arc_trm.solve.config import SolveConfig
 from arc_trm.core.tasks import Task
-
-SAFETY = 1.25  # margin on measured step times
-TRAIN_STEP_FACTOR = 3.0  # a training step per row against an eval step per row (backward, optimiser), roughly
+from arc_trm.data import augment, task_encoding
+from arc_trm.model import TRM
+from arc_trm.solve.config import SolveConfig
+from arc_trm.solve.records import make_record
+from arc_trm.solve.schedule import (
+    rollout_seconds,
+    rollout_versions,
+    step_fits,
+    step_guess,
+)
+from arc_trm.ttt import predict, vote
+from arc_trm.ttt import trainer as ttt
 
 
 def group_name(group: list[Task]) -> str:
@@ -63,7 +64,7 @@ def solve_or_fail(group: list[Task], config: SolveConfig, seconds: float, device
             emit(Retry(name, "out of memory", smaller))
         except OutOfTime as err:
             return [fallback_record(task, "skipped", f"out of time: {err}", config) for task in group]
-        except Exception as err:  # one broken task never costs the others their answers
+        except Exception as err:  # noqa: BLE001 one broken task never costs the others their answers
             if len(group) == 1:
                 return [fallback_record(group[0], "failed", f"{type(err).__name__}: {err}", config)]
             emit(Retry(name, f"{type(err).__name__}: {err}; each task alone"))
@@ -106,7 +107,8 @@ def solve_group(group: list[Task], config: SolveConfig, seconds: float, device: 
 
     The rollout's cost is measured before training (one supervision step on a few test rows); it keeps as
     many augmented versions as fit in `predict_share` of the slice (at least one, else OutOfTime), and
-    training stops early enough for it, never starting a step that would not end in time.
+    training stops early enough for it, never starting a step that would not end in time (the split's rules:
+    `arc_trm.solve.schedule`).
     """
     start = time.monotonic()
     end = start + seconds
@@ -119,18 +121,17 @@ def solve_group(group: list[Task], config: SolveConfig, seconds: float, device: 
         ttt.new_model(config.model, num_versions, device, seed=config.seed)
     trainer = ttt.Trainer(model, c, c.max_steps)
     per_row = predict.time_step(model, parts[0])  # one eval supervision step of one test input in one version
-    per_version = per_row * sum(p.test_per_version for p in parts) * model.config.N_sup * SAFETY  # all tasks
+    per_version = rollout_seconds(per_row, sum(p.test_per_version for p in parts), model.config.N_sup)  # all tasks
     batch = ttt.batch_size(c, canvas)
-    step_time = per_row * batch * len(parts) * TRAIN_STEP_FACTOR  # a guess until the first step is measured
+    step_time = step_guess(per_row, batch, len(parts))  # until the first step is measured
     left = end - time.monotonic()
-    versions = min(min(len(p.augs) for p in parts),
-                   int(min(config.predict_share * left, left - step_time * SAFETY) / per_version))
+    versions = rollout_versions(left, per_version, step_time, config.predict_share, min(len(p.augs) for p in parts))
     if versions < 1:
         raise OutOfTime(f"a rollout and a training step need {per_version + step_time:.1f} s, {left:.1f} s left")
     train_until = end - versions * per_version
     emit(Phase(name, "train", num_versions, canvas))
     metrics: dict[str, float] = {}
-    while trainer.steps < c.max_steps and time.monotonic() + step_time * SAFETY < train_until:
+    while trainer.steps < c.max_steps and step_fits(time.monotonic(), step_time, train_until):
         began = time.monotonic()
         metrics = trainer.step(task_encoding.sample_joint(parts, batch))
         step_time = time.monotonic() - began if trainer.steps == 1 else max(step_time, time.monotonic() - began)
