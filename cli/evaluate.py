@@ -8,24 +8,8 @@ from typing import Annotated
 import typer
 from arc_trm_cli import STARTED
 from arc_trm_cli.options import (
-<<<<<<< HEAD
     CheckpointFile, Device, Fresh, Ids, Limit, Overrides, Quiet, Seed, Solutions, SolveConfigFile, TimeBudget, Workers,
     id_list, input_errors,
-=======
-    CheckpointFile,
-    Device,
-    Fresh,
-    Ids,
-    Limit,
-    Overrides,
-    Quiet,
-    Seed,
-    SolveConfigFile,
-    TimeBudget,
-    Workers,
-    id_list,
-    input_errors,
->>>>>>> 559ae60f5273939dc2eb23139fe169f37d8f3ff4
 )
 from arc_trm_cli.solve import Display, results_table, solve_config
 from rich.console import Console
@@ -37,19 +21,11 @@ from arc_trm.solve.records import records_dir
 
 
 def evaluate(
-<<<<<<< HEAD
     task_source: Annotated[str, typer.Argument(
         metavar="TASKS", help=f"A split ({', '.join(tasks.SPLITS)}), task files or a challenges file with answers.")],
     ids: Ids = None,
     limit: Limit = None,
     solutions: Solutions = None,
-=======
-    task_source: Annotated[str | None, typer.Argument(
-        metavar="TASKS", help=f"A split ({', '.join(tasks.SPLITS)}), task files or a challenges file with answers.")] = None,
-    ids: Ids = None,
-    limit: Limit = None,
-    solutions: Annotated[str | None, typer.Option(help="The answers, when TASKS does not hold them.")] = None,
->>>>>>> 559ae60f5273939dc2eb23139fe169f37d8f3ff4
     out: Annotated[Path | None, typer.Option("--out", "-o", help="Run folder (default: submissions/eval-TASKS).")] = None,
     config: SolveConfigFile = None,
     overrides: Overrides = None,
@@ -60,21 +36,11 @@ def evaluate(
     workers: Workers = 1,
     fresh: Fresh = False,
     quiet: Quiet = False,
-<<<<<<< HEAD
 ) -> None:
     """Solve TASKS whose answers are known (in TASKS, or --solutions where it does not hold them), score pass@2
     (macro, micro, 95% intervals) and write report.html."""
     from arc_trm.model.checkpoint import load_for_solve  # torch: imported by the commands that need it
-=======
-    split: Annotated[str | None, typer.Option(hidden=True, help="Old name of TASKS.")] = None,
-    old_ids: Annotated[str | None, typer.Option("--tasks", hidden=True, help="Old name of --ids.")] = None,
-) -> None:
-    """Solve TASKS whose answers are known, score pass@2 (macro, micro, 95% intervals) and write report.html."""
->>>>>>> 559ae60f5273939dc2eb23139fe169f37d8f3ff4
     from arc_trm.eval.evaluate import evaluate as evaluate_run
-    from arc_trm.model.checkpoint import (
-        load_for_solve,  # torch: imported by the commands that need it
-    )
 
     console = Console()
     with input_errors(console):

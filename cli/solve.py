@@ -155,6 +155,8 @@ class Display:
             case events.Planned():
                 self.log(("kept the plan of the run this one resumes" if event.kept else "planned")
                          + f" ({event.path}):\n{event.summary}")
+            case events.Warned():
+                self.log(f"[yellow]{event.text}[/]")
             case events.TaskStarted():
                 self.status(f"{event.task_id}: starting ({format_duration(event.seconds)} allowed)")
             case events.Phase():

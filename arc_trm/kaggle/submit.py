@@ -66,6 +66,8 @@ def _printer(start: float, log: Callable[[str], None]) -> events.Listener:
         match event:
             case events.Planned():
                 log(event.summary)
+            case events.Warned():
+                log(event.text)
             case events.TaskDone(record=record):
                 log(f"{time.monotonic() - start:8.0f}s {event.task_id}: {record['status']} steps "
                     f"{record.get('steps', 0)}" + (f" ({record['reason']})" if record.get("reason") else ""))

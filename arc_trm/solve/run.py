@@ -149,7 +149,7 @@ def solve(taskset: TaskSet, out: str | Path, config: SolveConfig, budget_seconds
 
 
 def _plan(taskset: TaskSet, out: Path, config: SolveConfig, deadline: Deadline, workers: int, base: TRM | None,
-          cost: CostModel | None, fresh: bool, emit: Listener) -> dict[str, TaskWork]:
+          cost: CostModel | None, fresh: bool, emit: Listener) -> dict[str, TaskWork] | None:
     """A budgeted run's plan, for the model the tasks start from, over every process on the queue, with step
     times measured on this rank's first device; reported, and saved in the records folder."""
     model = base.config if base is not None else \
@@ -157,6 +157,10 @@ def _plan(taskset: TaskSet, out: Path, config: SolveConfig, deadline: Deadline, 
     device = str(devices.resolve(config.device, int(os.environ.get("LOCAL_RANK", "0")) * workers))
     the_plan, kept = schedule.plan_run(taskset, dataclasses.replace(config, model=model), _sharing(workers),
                                        deadline.remaining(), records_dir(out), device, cost, reuse=not fresh)
+    if the_plan is None:
+        emit(events.Warned(f"no plan: measuring the step times took more than {schedule.MEASURE_SHARE:.0%} of the "
+                           "budget; every task gets an equal share of the time"))
+        return None
     emit(events.Planned(the_plan.summary(), str(records_dir(out) / schedule.PLAN_FILE), kept))
     return the_plan.work
 

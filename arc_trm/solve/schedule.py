@@ -9,7 +9,8 @@ How a task's seconds are derived (B: `--time-budget`, counted from the command's
 
 | step | seconds | rule |
 |---|---|---|
-| plan budget | P = what is left of B when the plan is made | measuring the step times comes first |
+| measuring | at most MEASURE_SHARE x B (10%) | a train step timed at two canvases on the first device, in a process of its own; past 10% it is stopped and the run goes unplanned (every task an equal share) |
+| plan budget | P = what is left of B when the plan is made | |
 | plan margin | U = P - `plan_margin(P)` | 5% + 60 s (10% under 2 min): start-up, writing, a slow device |
 | plan | per task: task_overhead + S x train step + rollout of k versions | `CostModel` (FLOPs of `model.cost`, the device's measured rate); S steps and k versions, the same for every task, the largest that fit U on every device (`make_plan`) |
 | reserve | R = `end_reserve(W)`, W what a worker has left when it starts | max(5 s, 2% of W): writing the submission |
@@ -26,7 +27,6 @@ fallback). The live slices and the hard stop still bound the run if the cost mod
 
 from __future__ import annotations
 
-import concurrent.futures
 import dataclasses
 import json
 import math
@@ -52,6 +52,7 @@ from arc_trm.ttt import trainer as ttt
 
 SAFETY = 1.25  # margin on measured (or modelled) step times: the rollout, the next training step
 TRAIN_STEP_FACTOR = 3.0  # a training step per row against an eval step per row (backward, optimiser), roughly
+MEASURE_SHARE = 0.1  # the most of a budget that measuring step times may take; past it the run goes unplanned
 STOP_MARGIN = 3.0  # seconds before the budget's end at which the supervisor kills the workers and writes the
 # submission from the saved records (measured: benchmarks/results/hard_stop.json)
 
@@ -174,12 +175,17 @@ def measure(config: SolveConfig, device: Any, canvases: tuple[int, int] = (10, 3
                      source=f"{steps} steps each at canvases {canvases[0]} and {canvases[1]}")
 
 
-def measure_apart(config: SolveConfig, device: str) -> CostModel:
+def measure_apart(config: SolveConfig, device: str, timeout: float | None = None) -> CostModel | None:
     """`measure` in a process of its own (spawned), so that the caller never holds the device: no CUDA context
-    or cached memory stays behind beside the workers that will use it. The source names that process."""
+    or cached memory stays behind beside the workers that will use it. The source names that process. None
+    when it takes longer than `timeout` seconds (the process is stopped)."""
     context = multiprocessing.get_context("spawn")
-    with concurrent.futures.ProcessPoolExecutor(1, mp_context=context) as pool:
-        return pool.submit(_measure_here, config, device).result()
+    with context.Pool(1) as pool:  # leaving the block terminates the process, finished or not
+        job = pool.apply_async(_measure_here, (config, device))
+        try:
+            return job.get(timeout)
+        except multiprocessing.TimeoutError:
+            return None
 
 
 def _measure_here(config: SolveConfig, device: str) -> CostModel:
@@ -350,11 +356,12 @@ PLAN_FILE = Path("run") / "plan.json"  # inside the run's records folder
 
 
 def plan_run(tasks: Iterable[Task], config: SolveConfig, devices: int, budget: float, folder: str | Path,
-             device: str, cost: CostModel | None = None, reuse: bool = True) -> tuple[Plan, bool]:
+             device: str, cost: CostModel | None = None, reuse: bool = True) -> tuple[Plan | None, bool]:
     """The run's plan, saved as `folder`/run/plan.json, and whether it was kept from there: with `reuse`, the
     plan saved for the same tasks, config and devices (a resumed run keeps its plan, so that its records,
     asked for the planned config, stay done); else `make_plan` within `budget` with `cost` (default: measured
-    on `device` in a process of its own, so that this one never holds a GPU the workers need)."""
+    on `device` in a process of its own, so that this one never holds a GPU the workers need). None when the
+    measuring takes more than MEASURE_SHARE of `budget` (a budget too short to plan: equal shares)."""
     tasks, path = list(tasks), Path(folder) / PLAN_FILE
     if reuse and path.is_file():
         try:
@@ -364,7 +371,10 @@ def plan_run(tasks: Iterable[Task], config: SolveConfig, devices: int, budget: f
         if saved is not None and saved.config == to_dict(config) and saved.devices == devices \
                 and sorted(saved.order) == sorted(t.id for t in tasks):
             return saved, True
-    plan = make_plan(tasks, config, devices, budget, cost or measure_apart(config, device))
+    cost = cost or measure_apart(config, device, timeout=MEASURE_SHARE * budget)
+    if cost is None:
+        return None, False
+    plan = make_plan(tasks, config, devices, budget, cost)
     plan.save(path)
     return plan, False
 
