@@ -183,11 +183,6 @@ def evaluate(model: TRM, data: PretrainData, groups: list[int], ranks: Ranks, ba
     return {**score(answers, solutions), "tasks": len(solutions)}, answers
 
 
-# What a resumed run may change: where it runs, how long, how often it logs, evaluates and saves.
-FREE_ON_RESUME = ("device", "steps", "epochs", "eval_every", "eval_interval", "log_every", "save_every",
-                  "eval_batch", "measure_steps", "tensorboard")
-
-
 # -------------------------------------------------------------------------------------------------- metrics
 
 
@@ -228,6 +223,11 @@ class Meter:
 
 
 # ----------------------------------------------------------------------------------------------- the run
+
+
+# What a resumed run may change: where it runs, how long, how often it logs, evaluates and saves.
+FREE_ON_RESUME = ("device", "steps", "epochs", "eval_every", "eval_interval", "log_every", "save_every",
+                  "eval_batch", "measure_steps", "tensorboard")
 
 
 def train(config: TrainConfig, out: str | Path, on_event: Listener | None = None, stop_at: int | None = None,
