@@ -387,7 +387,8 @@ def torchrun_nccl(device: str, out_dir: Path) -> dict:
     """`torchrun --nproc-per-node 1 arc-trm train` for a few steps: the process group (NCCL on a GPU)."""
     run_dir = out_dir / "torchrun"
     command = ["torchrun", "--standalone", "--nproc-per-node", "1", "--no-python", sys.executable, "-c",
-               "from arc_trm_cli.app import main; main()", "train", "--config", str(ROOT / "configs" / "debug.yaml"),
+               "from arc_trm_cli.app import main; main()", "train", "--recipe", "official",
+               "--config", str(ROOT / "configs" / "debug.yaml"),
                "--out", str(run_dir), "--fresh", "--set", "steps=4", "--set", "eval_every=4", "--set",
                f"device={device}"]
     run = subprocess.run(command, cwd=ROOT, capture_output=True, text=True, timeout=300)

@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
+from enum import Enum
 from pathlib import Path
 from typing import Annotated, Optional
 
 import typer
-import yaml
 from rich.console import Console
 
 from arc_trm.core.durations import format_duration
@@ -15,9 +15,23 @@ from arc_trm.core.events import Evaluated, Event, Logged, Measured, Resumed, Tra
 from arc_trm_cli.options import Data, Fresh, Overrides, input_errors, repo_config
 
 
+class Recipe(str, Enum):
+    """The pretraining programs: their default config and run folder."""
+
+    official = "official"  # the paper's (arc_trm.train.pretrain): configs/arc1.yaml, arc2.yaml, debug.yaml
+    prior = "prior"  # the solve model's prior on per-task canvases (arc_trm.train.prior): configs/prior.yaml
+
+    @property
+    def defaults(self) -> tuple[str, str]:
+        return ("arc1.yaml", "runs/arc1") if self is Recipe.official else ("prior.yaml", "runs/prior")
+
+
 def train(
-    config: Annotated[Optional[Path], typer.Option(help="YAML config (default: configs/arc1.yaml; configs/prior.yaml: "
-                                                        "a prior for solve).")] = None,
+    recipe: Annotated[Recipe | None, typer.Option(
+        case_sensitive=False, help="official: the paper's (configs/arc1.yaml, arc2.yaml, debug.yaml); prior: a prior "
+                                   "for solve (configs/prior.yaml). Required, except with --official.")] = None,
+    config: Annotated[Optional[Path], typer.Option(
+        help="YAML config of the recipe (default: configs/arc1.yaml, or configs/prior.yaml).")] = None,
     out: Annotated[Optional[Path], typer.Option(
         "--out", "-o", help="Run folder: config, metrics, checkpoints, resume state (default: runs/arc1, or runs/prior "
                             "for a prior).")] = None,
@@ -30,16 +44,18 @@ def train(
 ) -> None:
     """Pretrain TRM on the ARC tasks of the config (resumes the run in --out when it holds one).
 
-    The config's `recipe` picks the loop: the paper's (every example on 30 x 30, data-parallel; several GPUs or
-    nodes: torchrun --nproc-per-node N --no-python arc-trm train --config ... --out RUN_DIR) or "task-canvas",
-    the solve model on per-task canvases (configs/prior.yaml, one process). With --official and --data, the
-    run an official all_config.yaml describes, on that data build (docs/reproduce.md).
+    --recipe picks the program: official, the paper's (every example on 30 x 30, data-parallel; several GPUs
+    or nodes: torchrun --nproc-per-node N --no-python arc-trm train --recipe official --config ... --out
+    RUN_DIR), or prior, the solve model on per-task canvases (configs/prior.yaml, one process). With --official
+    and --data, the run an official all_config.yaml describes, on that data build (docs/reproduce.md).
     """
     console = Console()
     if official is not None or data is not None:
         with input_errors(console):
             if official is None or data is None or config is not None:
                 raise ValueError("--official ALL_CONFIG and --data DATA go together, without --config")
+            if recipe is Recipe.prior:
+                raise ValueError("--official ALL_CONFIG trains the official recipe, not --recipe prior")
             from arc_trm.data.dataset import read_build  # torch: imported by the commands that need it
             from arc_trm.train.pretrain import from_official, train as run_training
 
@@ -47,12 +63,13 @@ def train(
             out = out or Path("runs/official")
             run_training(cfg, out, on_event=_Printer(console, out).event, stop_at=stop_at, fresh=fresh)
         return
-    path = config or repo_config("arc1.yaml")
-    recipe = _recipe(path)
-    out = out or Path("runs/prior" if recipe == "task-canvas" else "runs/arc1")
-    printer = _Printer(console, out)
     with input_errors(console):
-        if recipe == "task-canvas":
+        if recipe is None:
+            raise ValueError("name the recipe: --recipe official (the paper's: configs/arc1.yaml, arc2.yaml, "
+                             "debug.yaml) or --recipe prior (configs/prior.yaml)")
+        path, out = config or repo_config(recipe.defaults[0]), out or Path(recipe.defaults[1])
+        printer = _Printer(console, out)
+        if recipe is Recipe.prior:
             from arc_trm.train.prior import PriorConfig, train_prior  # torch: imported by the commands that need it
 
             prior = load_config(PriorConfig, path, overrides or [])
@@ -62,15 +79,6 @@ def train(
 
         cfg = load_config(TrainConfig, path, overrides or [])
         run_training(cfg, out, on_event=printer.event, stop_at=stop_at, fresh=fresh)
-
-
-def _recipe(path: Path | None) -> str:
-    """The `recipe` key of a YAML config ("official" when absent or unreadable: load_config then says why)."""
-    try:
-        data = yaml.safe_load(Path(path).read_text(encoding="utf-8")) if path else None
-    except (OSError, yaml.YAMLError):
-        return "official"
-    return data.get("recipe", "official") if isinstance(data, dict) else "official"
 
 
 class _Printer:

@@ -134,3 +134,16 @@ def test_solve_dry_run_trains_nothing_and_writes_nothing(tmp_path):
     assert result.exit_code == 0, result.output
     assert "0d3d703e" in result.output and "25ff71a9" in result.output and "task_seconds: 45" in result.output
     assert "the run would end about" in result.output and not (tmp_path / "sub.json").exists()
+
+
+def test_train_needs_a_known_recipe_and_never_guesses_it(tmp_path):
+    out = tmp_path / "run"
+    unnamed = run("train", "--config", REPO / "configs" / "debug.yaml", "--out", out)
+    assert unnamed.exit_code == 2 and "name the recipe: --recipe official" in unnamed.output
+    assert "--recipe prior" in unnamed.output and len(unnamed.output.strip().splitlines()) == 1
+    unknown = run("train", "--recipe", "task-canvas", "--config", REPO / "configs" / "prior.yaml", "--out", out)
+    assert unknown.exit_code == 2 and "official" in unknown.output and "prior" in unknown.output
+    crossed = run("train", "--recipe", "official", "--config", REPO / "configs" / "prior.yaml", "--out", out)
+    assert crossed.exit_code == 2 and "prior.yaml" in crossed.output and "unknown key" in crossed.output
+    assert run("train", "--recipe", "prior", "--official", REPO / "configs" / "arc1.yaml", "--data", "arc1").exit_code == 2
+    assert not out.exists()  # nothing trained, nothing written

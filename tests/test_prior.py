@@ -52,6 +52,23 @@ def test_a_resumed_run_is_the_uninterrupted_run_and_best_is_an_evaluated_checkpo
     assert [e["step"] for e in evals] == [4, 8]
     best = max(evals, key=lambda e: (e["pass@2"], e["cell_accuracy"], e["step"]))
     assert whole["best"]["step"] == best["step"]
+    # The resume state: plain types only (weights_only=True), the canvases' batches and the data draws' position.
+    shared = torch.load(tmp_path / "split" / "resume" / "state.pt", weights_only=True)
+    own = torch.load(tmp_path / "split" / "resume" / "rank0_step_8.pt", weights_only=True)
+    assert shared["step"] == 8 and shared["best"]["step"] == whole["best"]["step"]
+    assert shared["rng"]["bit_generator"] == "PCG64"
+    assert own["carry"] is None and own["carries"] and all(c["y"].shape[0] > 0 for c in own["carries"].values())
+
+
+def test_a_resume_file_that_does_not_load_with_weights_only_is_refused(tmp_path):
+    (tmp_path / "resume.pt").write_bytes(b"pickled by the earlier prior code")
+    with pytest.raises(ValueError, match=r"resume\.pt: a resume file of the earlier prior code.*--fresh"):
+        train_prior(_config("steps=2", "eval_every=2"), tmp_path)
+    train_prior(_config("steps=2", "eval_every=2"), tmp_path, fresh=True)
+    assert not (tmp_path / "resume.pt").exists()
+    (tmp_path / "resume" / "state.pt").write_bytes(b"not a torch file")
+    with pytest.raises(ValueError, match=r"state\.pt: not a resume file that loads with weights_only=True"):
+        train_prior(_config("steps=4", "eval_every=2"), tmp_path)
 
 
 def test_the_shipped_prior_keeps_the_network_and_one_mean_puzzle_row(tmp_path):
@@ -75,7 +92,8 @@ def test_the_shipped_prior_keeps_the_network_and_one_mean_puzzle_row(tmp_path):
 
 def test_train_cli_runs_the_prior_recipe_and_solve_starts_from_it(tmp_path):
     run = tmp_path / "run"
-    result = CliRunner().invoke(app, ["train", "--config", str(REPO / "configs" / "prior.yaml"), "--out", str(run),
+    result = CliRunner().invoke(app, ["train", "--recipe", "prior", "--config", str(REPO / "configs" / "prior.yaml"),
+                                      "--out", str(run),
                                       *[a for o in TINY for a in ("--set", o)]])
     assert result.exit_code == 0, result.output
     assert "prior on cpu" in result.output and "pass@2" in result.output and "finished at step 8" in result.output
@@ -113,7 +131,7 @@ def test_the_copy_floor_counts_right_cells_of_the_input_and_zero_for_another_sha
 
 
 def test_the_shipped_prior_is_named_prior_and_none_means_from_scratch():
-    assert checkpoint.locate("prior") == REPO / "arc_trm" / "data" / "prior" / "prior.pt"
+    assert checkpoint.locate("prior") == REPO / "arc_trm" / "assets" / "prior" / "prior.pt"
     assert checkpoint.locate("runs/x.pt") == Path("runs/x.pt")
     model = checkpoint.load_for_solve("prior")
     assert model.config.hidden_size == load_config(PriorConfig, REPO / "configs" / "prior.yaml").model.hidden_size

@@ -19,7 +19,8 @@ from arc_trm.core.config import ConfigError, load_config, to_dict
 from arc_trm.data.dataset import PretrainData
 from arc_trm.model import TRM, TRMConfig
 from arc_trm.core.tasks import Task
-from arc_trm.train.pretrain import TrainConfig, build_model, cost_model, read_metrics, train
+from arc_trm.train.pretrain import TrainConfig, build_model, cost_model, train
+from arc_trm.train.run import read_metrics
 
 REPO = Path(__file__).resolve().parents[1]
 DEBUG = REPO / "configs" / "debug.yaml"
@@ -104,7 +105,7 @@ def test_two_gloo_processes_through_torchrun_keep_the_same_weights(whole, tmp_pa
     env = {**os.environ, "OMP_NUM_THREADS": "1", "COLUMNS": "400"}
     out = tmp_path / "run"
     command = [str(bin_dir / "torchrun"), "--standalone", "--nproc-per-node", "2", "--no-python",
-               str(bin_dir / "arc-trm"), "train", "--config", str(DEBUG), "--out", str(out),
+               str(bin_dir / "arc-trm"), "train", "--recipe", "official", "--config", str(DEBUG), "--out", str(out),
                "--set", "steps=4", "--set", "eval_every=2", "--set", "device=cpu"]
     result = subprocess.run(command, env=env, capture_output=True, text=True, timeout=600)
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]

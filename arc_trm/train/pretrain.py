@@ -11,19 +11,18 @@ decays, warmup, EMA; bf16 autocast on CUDA (inside the model), optional torch.co
 Data parallelism as the official loop (no DistributedDataParallel wrapper): every rank draws the same global
 batches and keeps its own contiguous slice (no overlap), the weight gradients are summed over ranks after
 backward, the puzzle-embedding rows of all ranks are gathered by their optimiser. Rank 0 alone writes the run
-folder: config.yaml (resolved), versions.npz (the tasks' versions, drawn once), identifiers.json (puzzle id ->
-official name), metrics.jsonl (one JSON line per logging step and per evaluation), checkpoints/step_N.pt (EMA
-weights, loadable by `solve --checkpoint`), evals/step_N/submission.json, and resume/state.pt; each rank adds
-its own resume/rank<r>_step_N.pt (its part of the persistent batch and its random state). The resume state is saved every `save_every` steps, at each
-evaluation and at the end, so a run started again with the same command continues exactly from there.
+folder (`arc_trm.train.run`: config.yaml, metrics.jsonl, resume/), and here versions.npz (the tasks' versions,
+drawn once), identifiers.json (puzzle id -> official name), checkpoints/step_N.pt (EMA weights, loadable by
+`solve --checkpoint`) and evals/step_N/submission.json; each rank adds its own resume/rank<r>_step_N.pt (its
+part of the persistent batch and its random state). The resume state (with the sampler's position) is saved
+every `save_every` steps, at each evaluation and at the end, so a run started again with the same command
+continues exactly from there.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import hashlib
-import json
-import os
 import statistics
 import time
 from contextlib import nullcontext
@@ -36,17 +35,15 @@ import torch.distributed as dist
 import yaml
 
 from arc_trm.model import checkpoint
-from arc_trm.core import devices
-from arc_trm.ttt import predict
-from arc_trm.eval import scoring
 from arc_trm.core import submission
-from arc_trm.ttt import vote
-from arc_trm.core.config import ConfigError, apply_overrides, changed_keys, from_dict, save_config, to_dict
+from arc_trm.core.config import ConfigError, apply_overrides, from_dict, to_dict
 from arc_trm.model.cost import step_flops
 from arc_trm.data.dataset import DataConfig, PretrainData, Sampler
 from arc_trm.core.events import Evaluated, Listener, Logged, Measured, Resumed, TrainDone, TrainStarted, Warned, ignore
-from arc_trm.core.io import atomic_open, write_json
+from arc_trm.core.io import write_json
 from arc_trm.model import TRM, TRMConfig
+from arc_trm.train.run import (Metrics, Ranks, answer, barrier, gather, load_resume, save_resume, score, setup_ranks,
+                               start)
 from arc_trm.ttt.optim import OptimConfig
 from arc_trm.ttt.trainer import Trainer
 
@@ -100,47 +97,6 @@ def from_official(all_config: str | Path, data: DataConfig, overrides: list[str]
             "eval_interval": need("eval_interval")}
     merged = apply_overrides(ours, overrides) if overrides else ours
     return from_dict(TrainConfig, merged, str(path) + (" with overrides " + " ".join(overrides) if overrides else ""))
-
-
-# ---------------------------------------------------------------------------------------------- processes
-
-
-@dataclass
-class Ranks:
-    """This process's place in the run."""
-
-    rank: int
-    world: int
-    device: torch.device
-    owns_group: bool  # we initialised the process group (and tear it down)
-
-    @property
-    def main(self) -> bool:
-        return self.rank == 0
-
-
-def setup_ranks(device: str = "auto") -> Ranks:
-    """Join the torchrun process group (NCCL on GPUs, gloo on CPUs) when started by torchrun (with one process
-    too, so that `--nproc-per-node 1` checks the backend); else one rank.
-
-    A group initialised by the caller (tests spawning processes) is used as it is.
-    """
-    local = int(os.environ.get("LOCAL_RANK", 0))
-    target = devices.resolve(device, local)
-    if target.type == "cuda":
-        torch.cuda.set_device(target)
-    owns = False
-    if not dist.is_initialized() and "RANK" in os.environ and "WORLD_SIZE" in os.environ:  # torchrun, even 1 rank
-        dist.init_process_group("nccl" if target.type == "cuda" else "gloo")
-        owns = True
-    if dist.is_initialized():
-        return Ranks(dist.get_rank(), dist.get_world_size(), target, owns)
-    return Ranks(0, 1, target, False)
-
-
-def _barrier(ranks: Ranks) -> None:
-    if ranks.world > 1:
-        dist.barrier()
 
 
 # --------------------------------------------------------------------------------------------- the model
@@ -216,91 +172,15 @@ def evaluate(model: TRM, data: PretrainData, groups: list[int], ranks: Ranks, ba
     local = {}
     for group in groups[ranks.rank::ranks.world]:
         task = data.eval_data(group)
-        candidates = predict.rollout(model, task, batch)
-        tests = [a for a, _ in data.groups[group].held_out]
-        attempts = [vote.top2(vote.vote(cs, policy), submission.fallback_grid(t)) for cs, t in zip(candidates, tests)]
-        local[task.task_id] = [{"attempt_1": a.tolist(), "attempt_2": b.tolist()} for a, b in attempts]
-    gathered = _gather(ranks, local)
+        fallbacks = [submission.fallback_grid(a) for a, _ in data.groups[group].held_out]
+        local[task.task_id] = [{k: grid.tolist() for k, grid in attempts.items()}
+                               for attempts in answer(model, task, fallbacks, batch, policy=policy)]
+    gathered = gather(ranks, local)
     if not ranks.main:
         return {}, {}
     answers = {k: v for part in gathered for k, v in part.items()}
     solutions = data.solutions(groups)
-    one, two = scoring.score(answers, solutions, k=1), scoring.score(answers, solutions, k=2)
-    scores = {"pass@1": one.macro, "pass@2": two.macro, "tasks": len(solutions), "test_outputs": two.n_test,
-              "solved@2": two.n_correct}
-    return scores, answers
-
-
-def _gather(ranks: Ranks, value: Any) -> list[Any]:
-    """Every rank's `value`, in rank order (on every rank)."""
-    if ranks.world == 1:
-        return [value]
-    gathered = [None] * ranks.world
-    dist.all_gather_object(gathered, value)
-    return gathered
-
-
-# ------------------------------------------------------------------------------------------------ resume
-
-
-def _resume_dir(out: Path) -> Path:
-    return out / "resume"
-
-
-def save_resume(out: Path, ranks: Ranks, trainer: Trainer, sampler: Sampler) -> None:
-    """Each rank writes its carry and random state, then rank 0 commits the shared state (state.pt last)."""
-    folder, step = _resume_dir(out), trainer.steps
-    state = trainer.state_dict()
-    mine = {"step": step, "world": ranks.world, "carry": state.pop("carry"), "torch_rng": torch.get_rng_state(),
-            "cuda_rng": torch.cuda.get_rng_state(ranks.device) if ranks.device.type == "cuda" else None}
-    with atomic_open(folder / f"rank{ranks.rank}_step_{step}.pt", "wb") as f:
-        torch.save(mine, f)
-    _barrier(ranks)
-    if ranks.main:
-        shared = {"step": step, "world": ranks.world, "trainer": state, "sampler": sampler.state_dict(),
-                  "model": {k: v.detach().cpu() for k, v in trainer.model.state_dict().items()}}
-        with atomic_open(folder / "state.pt", "wb") as f:
-            torch.save(shared, f)
-    _barrier(ranks)
-    for old in folder.glob(f"rank{ranks.rank}_step_*.pt"):
-        if old.name != f"rank{ranks.rank}_step_{step}.pt":
-            old.unlink(missing_ok=True)
-
-
-def load_resume(out: Path, ranks: Ranks, trainer: Trainer, sampler: Sampler) -> bool:
-    """Restore the last committed state of a run in `out`; False when there is none."""
-    folder = _resume_dir(out)
-    if not (folder / "state.pt").is_file():
-        return False
-    shared = torch.load(folder / "state.pt", map_location="cpu", weights_only=True)
-    if shared["world"] != ranks.world:
-        raise ValueError(f"{folder}: saved by {shared['world']} processes, resumed by {ranks.world}: the persistent "
-                         f"batch is split per process, so resume with --nproc-per-node x nodes = {shared['world']}")
-    path = folder / f"rank{ranks.rank}_step_{shared['step']}.pt"
-    if not path.is_file():
-        raise ValueError(f"{path}: missing (rank {ranks.rank}'s part of the step {shared['step']} state)")
-    mine = torch.load(path, map_location="cpu", weights_only=True)
-    trainer.model.load_state_dict(shared["model"])
-    trainer.load_state_dict({**shared["trainer"], "carry": mine["carry"]})
-    sampler.load_state_dict(shared["sampler"])
-    torch.set_rng_state(mine["torch_rng"])
-    if mine["cuda_rng"] is not None and ranks.device.type == "cuda":
-        torch.cuda.set_rng_state(mine["cuda_rng"], ranks.device)
-    return True
-
-
-# What a resumed run may change: where it runs, how long, how often it logs, evaluates and saves.
-FREE_ON_RESUME = ("device", "steps", "epochs", "eval_every", "eval_interval", "log_every", "save_every",
-                  "eval_batch", "measure_steps", "tensorboard")
-
-
-def _check_same_run(out: Path, config: TrainConfig) -> None:
-    """A run folder holding another config's state is an error, not a silent mix of two runs."""
-    changed = changed_keys(out / "config.yaml", config, FREE_ON_RESUME) if (_resume_dir(out) / "state.pt").is_file() \
-        else []
-    if changed:
-        raise ConfigError(f"{out} holds a run with another config (differs in: {', '.join(changed)}); "
-                          "use another --out or --fresh")
+    return {**score(answers, solutions), "tasks": len(solutions)}, answers
 
 
 # -------------------------------------------------------------------------------------------------- metrics
@@ -342,32 +222,12 @@ class Meter:
         return out
 
 
-class _Log:
-    """metrics.jsonl (appended, one JSON object per line) and optionally TensorBoard, on rank 0."""
-
-    def __init__(self, out: Path, tensorboard: bool):
-        self.path = out / "metrics.jsonl"
-        self.writer = None
-        if tensorboard:
-            try:
-                from torch.utils.tensorboard import SummaryWriter
-
-                self.writer = SummaryWriter(str(out / "tensorboard"))
-            except ImportError:
-                pass
-
-    def write(self, record: dict[str, Any]) -> None:
-        with open(self.path, "a", encoding="utf-8") as f:
-            f.write(json.dumps(record) + "\n")
-        if self.writer is not None:
-            prefix = "eval/" if record.get("kind") == "eval" else "train/"
-            for key, value in record.items():
-                if isinstance(value, (int, float)) and key != "step":
-                    self.writer.add_scalar(prefix + key, value, record["step"])
-            self.writer.flush()
-
-
 # ----------------------------------------------------------------------------------------------- the run
+
+
+# What a resumed run may change: where it runs, how long, how often it logs, evaluates and saves.
+FREE_ON_RESUME = ("device", "steps", "epochs", "eval_every", "eval_interval", "log_every", "save_every",
+                  "eval_batch", "measure_steps", "tensorboard")
 
 
 def train(config: TrainConfig, out: str | Path, on_event: Listener | None = None, stop_at: int | None = None,
@@ -391,32 +251,26 @@ def _train(config: TrainConfig, out: Path, ranks: Ranks, emit: Listener, stop_at
            fresh: bool) -> dict[str, Any]:
     if config.global_batch_size % ranks.world:
         raise ConfigError(f"global_batch_size {config.global_batch_size} is not a multiple of {ranks.world} ranks")
-    if fresh and ranks.main:
-        for path in [*_resume_dir(out).glob("*.pt"), out / "metrics.jsonl"]:
-            path.unlink(missing_ok=True)
-    _barrier(ranks)
-    _check_same_run(out, config)
+    start(out, ranks, config, FREE_ON_RESUME, fresh)
     data = PretrainData.build(config.data, out / "versions.npz") if ranks.main else None  # drawn once, then read
-    _barrier(ranks)
+    barrier(ranks)
     data = data or PretrainData.build(config.data, out / "versions.npz")
     steps, every = total_steps(config, data), eval_every(config, data)
     model = build_model(config, data, ranks.device, emit)
     trainer = Trainer(model, config.optim, steps)
     sampler = Sampler(data, config.global_batch_size, config.seed, config.data.translate)
     torch.manual_seed(config.seed + ranks.rank)  # halting exploration differs per rank, as the official loop
-    resumed = load_resume(out, ranks, trainer, sampler)
-    log = _Log(out, config.tensorboard) if ranks.main else None
-    if ranks.main:
-        save_config(config, out / "config.yaml")
-        if not (out / "identifiers.json").is_file():
-            write_json(data.identifiers(), out / "identifiers.json")
+    resumed = load_resume(out, ranks, trainer)
+    if resumed:
+        sampler.load_state_dict(resumed[0]["sampler"])
+    log = Metrics(out, config.tensorboard) if ranks.main else None
+    if ranks.main and not (out / "identifiers.json").is_file():
+        write_json(data.identifiers(), out / "identifiers.json")
     costs = cost_model(model, config, data, steps)
     emit(TrainStarted("official", str(ranks.device), {"world": ranks.world, **costs}))
     if log and config.tensorboard and log.writer is None:
         emit(Warned("tensorboard=true but torch.utils.tensorboard cannot be imported: metrics.jsonl only"))
     if resumed:
-        if ranks.main:  # lines logged after the saved step are logged again
-            keep_metrics_until(out, trainer.steps)
         emit(Resumed(trainer.steps, sampler.epochs_done))
 
     local = config.global_batch_size // ranks.world
@@ -445,16 +299,16 @@ def _train(config: TrainConfig, out: Path, ranks: Ranks, emit: Listener, stop_at
         if step % every == 0 or step == steps:
             scores = _evaluate_and_save(config, out, ranks, data, trainer, sampler, step, log, emit)
         elif step % config.save_every == 0 and step != end:
-            save_resume(out, ranks, trainer, sampler)
+            _save(out, ranks, trainer, sampler)
     if trainer.steps % every and trainer.steps != steps:  # else saved with the evaluation just now
-        save_resume(out, ranks, trainer, sampler)
+        _save(out, ranks, trainer, sampler)
     emit(TrainDone(trainer.steps, trainer.steps >= steps))
     return {"steps": trainer.steps, "total_steps": steps, "train": record, "eval": scores,
             "params_digest": params_digest(model)}
 
 
 def _evaluate_and_save(config: TrainConfig, out: Path, ranks: Ranks, data: PretrainData, trainer: Trainer,
-                       sampler: Sampler, step: int, log: _Log | None, emit: Listener) -> dict[str, float]:
+                       sampler: Sampler, step: int, log: Metrics | None, emit: Listener) -> dict[str, float]:
     """Evaluate with the EMA weights, write their checkpoint, the submission and the resume state."""
     model = trainer.model
     began = time.perf_counter()
@@ -465,30 +319,20 @@ def _evaluate_and_save(config: TrainConfig, out: Path, ranks: Ranks, data: Pretr
                           "identifiers": str(out / "identifiers.json")}
             checkpoint.save_checkpoint(out / "checkpoints" / f"step_{step}.pt", model, provenance)
             write_json(answers, out / "evals" / f"step_{step}" / "submission.json")
-    digests = _gather(ranks, params_digest(model))  # every rank must hold the same weights
+    digests = gather(ranks, params_digest(model))  # every rank must hold the same weights
     if ranks.main:
         record = {"kind": "eval", "step": step, **scores, "eval_seconds": time.perf_counter() - began,
                   "ranks_in_sync": len(set(digests)) == 1, "param_digests": digests, "time": time.time()}
         if log:
             log.write(record)
         emit(Evaluated(record, str(out / "checkpoints" / f"step_{step}.pt")))
-    save_resume(out, ranks, trainer, sampler)
+    _save(out, ranks, trainer, sampler)
     return scores
 
 
-def keep_metrics_until(out: Path, step: int) -> None:
-    """Drop the metrics.jsonl records of steps after `step` (written before an interruption, to be redone)."""
-    records = read_metrics(out)
-    if any(r["step"] > step for r in records):
-        kept = "".join(json.dumps(r) + "\n" for r in records if r["step"] <= step)
-        with atomic_open(out / "metrics.jsonl") as f:
-            f.write(kept)
-
-
-def read_metrics(out: str | Path) -> list[dict[str, Any]]:
-    """The records of RUN_DIR/metrics.jsonl, in order."""
-    path = Path(out) / "metrics.jsonl"
-    return [json.loads(line) for line in path.read_text().splitlines() if line.strip()] if path.is_file() else []
+def _save(out: Path, ranks: Ranks, trainer: Trainer, sampler: Sampler) -> None:
+    """The resume state: the trainer's, and the sampler's position (shared by the ranks)."""
+    save_resume(out, ranks, trainer, {"sampler": sampler.state_dict()}, {})
 
 
 def params_digest(model: TRM) -> str:
@@ -500,5 +344,4 @@ def params_digest(model: TRM) -> str:
     return h.hexdigest()
 
 
-__all__ = ["DataConfig", "Meter", "Ranks", "TrainConfig", "cost_model", "evaluate", "keep_metrics_until",
-           "load_resume", "params_digest", "read_metrics", "save_resume", "setup_ranks", "total_steps", "train"]
+__all__ = ["DataConfig", "Meter", "TrainConfig", "cost_model", "evaluate", "params_digest", "total_steps", "train"]

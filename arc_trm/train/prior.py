@@ -35,17 +35,14 @@ import torch
 from arc_trm.data import augment
 from arc_trm.model import checkpoint
 from arc_trm.data import generate
-from arc_trm.ttt import predict
-from arc_trm.eval import scoring
 from arc_trm.data import task_encoding
 from arc_trm.core import tasks
-from arc_trm.ttt import vote
-from arc_trm.core.config import ConfigError, changed_keys, load_config, save_config, to_dict
+from arc_trm.core.config import load_config, to_dict
 from arc_trm.core.events import Evaluated, Listener, Logged, Resumed, TrainDone, TrainStarted, ignore
-from arc_trm.core.io import atomic_open
 from arc_trm.model import TRM, Carry, TRMConfig
 from arc_trm.data.task_encoding import TaskData
-from arc_trm.train.pretrain import keep_metrics_until, read_metrics
+from arc_trm.train.run import Metrics, Ranks, answer, load_resume, read_metrics, save_resume, score, \
+    start
 from arc_trm.ttt.trainer import TTTConfig, Trainer, batch_size, from_pretrained, new_model
 
 MEASURED_SPLITS = ("arc1-eval", "arc2-eval", "concept")  # what the scoreboard measures on: never trained on
@@ -69,7 +66,7 @@ class PriorConfig:
     """A prior's pretraining run (YAML: configs/prior.yaml). `ttt` holds the versions, batches and optimisers
     exactly as test-time training reads them; the model is the solve model."""
 
-    recipe: str = "task-canvas"  # how `arc-trm train` tells this config from the official recipe's
+    recipe: str = "task-canvas"  # a label (`arc-trm train --recipe prior` picks this program)
     model: TRMConfig = field(default_factory=TRMConfig)
     data: PriorData = field(default_factory=PriorData)
     ttt: TTTConfig = field(default_factory=TTTConfig)
@@ -80,7 +77,7 @@ class PriorConfig:
     seed: int = 0
 
 
-FREE_ON_RESUME = ("steps", "eval_every", "save_every", "log_every")
+FREE_ON_RESUME = ("steps", "eval_every", "save_every", "log_every")  # what a resumed run may change
 
 
 # ------------------------------------------------------------------------------------------------- data
@@ -183,16 +180,11 @@ def evaluate(model: TRM, held_out: list[TaskData], truths: dict[str, list], vers
     right cells of attempt 1 (0 for a wrong shape), which still ranks checkpoints that solve nothing."""
     answers, cells = {}, []
     for part in held_out:
-        candidates = predict.rollout(model, part, 256, versions)
-        answers[part.task_id] = [
-            {"attempt_1": a, "attempt_2": b}
-            for a, b in (vote.top2(vote.vote(cs), np.zeros((1, 1), np.uint8)) for cs in candidates)]
+        answers[part.task_id] = answer(model, part, [np.zeros((1, 1), np.uint8)] * part.num_tests, versions=versions)
         cells += [_right_cells(a["attempt_1"], t) for a, t in zip(answers[part.task_id], truths[part.task_id])
                   if t is not None]
-    solutions = {k: truths[k] for k in answers}
-    one, two = scoring.score(answers, solutions, k=1), scoring.score(answers, solutions, k=2)
-    return {"pass@1": one.macro, "pass@2": two.macro, "solved@2": two.n_correct, "test_outputs": two.n_test,
-            "cell_accuracy": float(np.mean(cells)) if cells else 0.0}
+    scores = score(answers, {k: truths[k] for k in answers})
+    return {**scores, "cell_accuracy": float(np.mean(cells)) if cells else 0.0}
 
 
 # ------------------------------------------------------------------------------------------------ the run
@@ -200,14 +192,12 @@ def evaluate(model: TRM, held_out: list[TaskData], truths: dict[str, list], vers
 
 def train_prior(config: PriorConfig, out: str | Path, emit: Listener | None = None, stop_at: int | None = None,
                 fresh: bool = False) -> dict[str, Any]:
-    """Run (or resume) the prior's pretraining in `out`; returns the last train and eval records. `stop_at` ends
-    it after that step (state saved); `fresh` discards the saved state, metrics and config (checkpoints stay,
-    overwritten as the new run writes its own)."""
-    out, emit = Path(out), emit or ignore
-    if fresh:
-        for name in ("resume.pt", "metrics.jsonl", "config.yaml"):
-            (out / name).unlink(missing_ok=True)
-    _check_same_run(out, config)
+    """Run (or resume) the prior's pretraining in `out` (one process, on the CPU; the folder as
+    `arc_trm.train.run` keeps it); returns the last train and eval records. `stop_at` ends it after that step
+    (state saved); `fresh` discards the saved state and metrics (checkpoints stay, overwritten as the new run
+    writes its own)."""
+    out, emit, ranks = Path(out), emit or ignore, Ranks(0, 1, torch.device("cpu"), False)
+    start(out, ranks, config, FREE_ON_RESUME, fresh)
     all_tasks = pretraining_tasks(config.data)
     canvases, held_out, rows = encode_all(all_tasks, config)
     truths = {t.id: list(t.test_outputs) for t in all_tasks if t.test_outputs}
@@ -215,15 +205,18 @@ def train_prior(config: PriorConfig, out: str | Path, emit: Listener | None = No
     trainer = Trainer(model, config.ttt, config.steps)
     sides = np.array(sorted(canvases))
     weights = np.array([len(canvases[s].inputs) * s * s for s in sides], float)
-    state = _Resume(out)
-    rng, carries, best = state.load(trainer, config)
-    save_config(config, out / "config.yaml")
+    rng, carries, best = np.random.default_rng(config.seed), {}, {}
+    if resumed := load_resume(out, ranks, trainer):
+        shared, own = resumed
+        rng.bit_generator.state = shared["rng"]
+        carries, best = {side: Carry(**state) for side, state in own["carries"].items()}, shared["best"]
+    log = Metrics(out)
     held_ids = {part.task_id for part in held_out}
     copy = copy_cell_accuracy([t for t in all_tasks if t.id in held_ids])
     emit(TrainStarted("task-canvas", "cpu", {"tasks": len(all_tasks), "versions": rows - 1,
                                              "held_out": len(held_out), "copy_cell_accuracy": copy,
                                              "examples": {int(s): len(canvases[s].inputs) for s in sides}}))
-    if trainer.steps:
+    if resumed:
         emit(Resumed(trainer.steps))
     end = config.steps if stop_at is None else min(config.steps, stop_at)
     sums, count, began, record, scores = np.zeros(3), 0, time.perf_counter(), {}, {}
@@ -237,19 +230,21 @@ def train_prior(config: PriorConfig, out: str | Path, emit: Listener | None = No
             record = {"kind": "train", "step": step, "loss": sums[0] / count, "accuracy": sums[1] / count,
                       "exact": sums[2] / count, "step_seconds": (time.perf_counter() - began) / count,
                       "time": time.time()}
-            state.log(record)
+            log.write(record)
             emit(Logged(record))
             sums, count, began = np.zeros(3), 0, time.perf_counter()
         if step % config.eval_every == 0 or step == config.steps:
-            scores, best = _evaluate_and_keep(config, out, trainer, held_out, truths, best, state, emit)
+            scores, best = _evaluate_and_keep(config, out, trainer, held_out, truths, best, log, emit)
         if step % config.save_every == 0 or step % config.eval_every == 0 or step == end:
-            state.save(trainer, rng, carries, best)
+            trainer.carry = None  # each canvas's persistent batch is in `carries`
+            save_resume(out, ranks, trainer, {"rng": rng.bit_generator.state, "best": best},  # plain dicts
+                        {"carries": {side: dataclasses.asdict(carry) for side, carry in carries.items()}})
     emit(TrainDone(trainer.steps, trainer.steps >= config.steps))
     return {"steps": trainer.steps, "train": record, "eval": scores, "best": best}
 
 
 def _evaluate_and_keep(config: PriorConfig, out: Path, trainer: Trainer, held_out: list[TaskData], truths: dict,
-                       best: dict, state: _Resume, emit: Listener) -> tuple[dict, dict]:
+                       best: dict, log: Metrics, emit: Listener) -> tuple[dict, dict]:
     """Score the EMA weights, save their checkpoint, and make it best.pt when it scores at least as well."""
     model, step, began = trainer.model, trainer.steps, time.perf_counter()
     with trainer.ema.swapped_in(model) if trainer.ema else nullcontext():
@@ -263,7 +258,7 @@ def _evaluate_and_keep(config: PriorConfig, out: Path, trainer: Trainer, held_ou
         for suffix in (".pt", ".json"):
             (out / "checkpoints" / f"best{suffix}").write_bytes(path.with_suffix(suffix).read_bytes())
     record["best_step"] = best["step"]
-    state.log(record)
+    log.write(record)
     emit(Evaluated(record, str(path)))
     return scores, best
 
@@ -271,46 +266,6 @@ def _evaluate_and_keep(config: PriorConfig, out: Path, trainer: Trainer, held_ou
 def _rank(scores: dict) -> tuple[float, float]:
     """How evaluations compare: pass@2, then the share of right cells (a best saved before it counts 0)."""
     return scores["pass@2"], scores.get("cell_accuracy", 0.0)
-
-
-def _check_same_run(out: Path, config: PriorConfig) -> None:
-    if changed := changed_keys(out / "config.yaml", config, FREE_ON_RESUME):
-        raise ConfigError(f"{out} holds a prior run with another config (differs in: {', '.join(changed)}); "
-                          "use another --out or --fresh")
-
-
-class _Resume:
-    """resume.pt (model, optimisers, EMA, each canvas's persistent batch, random states) and metrics.jsonl."""
-
-    def __init__(self, out: Path):
-        self.out, self.path, self.metrics = out, out / "resume.pt", out / "metrics.jsonl"
-
-    def load(self, trainer: Trainer, config: PriorConfig) -> tuple[np.random.Generator, dict, dict]:
-        rng = np.random.default_rng(config.seed)
-        if not self.path.is_file():
-            return rng, {}, {}
-        saved = torch.load(self.path, map_location="cpu", weights_only=False)
-        trainer.model.load_state_dict(saved["model"])
-        trainer.load_state_dict({**saved["trainer"], "carry": None})
-        rng.bit_generator.state = saved["rng"]
-        torch.set_rng_state(saved["torch_rng"])
-        carries = {side: Carry(**state) for side, state in saved["carries"].items()}
-        keep_metrics_until(self.out, trainer.steps)
-        return rng, carries, saved["best"]
-
-    def save(self, trainer: Trainer, rng: np.random.Generator, carries: dict, best: dict) -> None:
-        trainer.carry = None
-        state = trainer.state_dict()
-        state.pop("carry")
-        packed = {side: dataclasses.asdict(carry) for side, carry in carries.items()}
-        with atomic_open(self.path, "wb") as f:
-            torch.save({"model": trainer.model.state_dict(), "trainer": state, "rng": rng.bit_generator.state,
-                        "torch_rng": torch.get_rng_state(), "carries": packed, "best": best}, f)
-
-    def log(self, record: dict) -> None:
-        self.out.mkdir(parents=True, exist_ok=True)
-        with open(self.metrics, "a", encoding="utf-8") as f:
-            f.write(json.dumps(record) + "\n")
 
 
 # ----------------------------------------------------------------------------------------------- export
