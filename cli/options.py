@@ -90,6 +90,7 @@ GRAMMAR: dict[str, Name] = {
     "--batch": Name("reproduce"),
     "--stop-at": Name("train"),
     "--official": Name("train"),
+    "--recipe": Name("train"),
     "--owner": Name("kaggle build"),
     "--wheels": Name("kaggle build"),
     "--competition": Name("kaggle build"),
