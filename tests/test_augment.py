@@ -18,8 +18,8 @@ from arc_trm.data.augment import (
     format_name,
     inverse_dihedral,
     parse_name,
-    plan,
     swaps_sides,
+    versions,
 )
 from arc_trm.data.encoding import decode, encode
 from arc_trm.core.tasks import Task, load
@@ -240,44 +240,44 @@ def _contents(task: Task, aug: Aug) -> tuple:
 
 def test_plan_identity_first_distinct_and_deterministic(arc1_train):
     for task in list(arc1_train)[:10]:
-        augs = plan(task, 16, seed=3)
+        augs = versions(task, 16, seed=3)
         assert len(augs) == 16 and augs[0] == IDENTITY
         assert len({_contents(task, a) for a in augs}) == 16
         assert all(a.colours[0] == 0 and a.translate == (0, 0) for a in augs)
-        assert plan(task, 16, seed=3) == augs
-        assert plan(task, 16, seed=4) != augs
-        assert plan(task, 5, seed=3) == augs[:5]
+        assert versions(task, 16, seed=3) == augs
+        assert versions(task, 16, seed=4) != augs
+        assert versions(task, 5, seed=3) == augs[:5]
 
 
 def test_plan_sizes(arc1_train):
     task = arc1_train["007bbfb7"]
-    assert plan(task, 0) == [] and plan(task, 1) == [IDENTITY]
-    augs = plan(task, 200, seed=0)
+    assert versions(task, 0) == [] and versions(task, 1) == [IDENTITY]
+    augs = versions(task, 200, seed=0)
     assert 150 <= len(augs) <= 200 and len(set(augs)) == len(augs)
 
 
 def test_plan_stops_short_for_symmetric_one_colour_task():
     blank = np.zeros((3, 3), np.uint8)
-    assert plan(Task("blank", [(blank, blank)], [blank]), 10) == [IDENTITY]
+    assert versions(Task("blank", [(blank, blank)], [blank]), 10) == [IDENTITY]
     green = np.full((4, 4), 3, np.uint8)
     task = Task("green", [(green, green)], [green])
-    assert len(plan(task, 50)) == 9  # only where colour 3 goes matters: 1-9
-    assert len(plan(task, 50, permute_background=True)) == 10
+    assert len(versions(task, 50)) == 9  # only where colour 3 goes matters: 1-9
+    assert len(versions(task, 50, permute_background=True)) == 10
 
 
 def test_plan_background(arc1_train):
     task = arc1_train["007bbfb7"]
-    assert all(a.colours[0] == 0 for a in plan(task, 50, seed=1))
-    assert any(a.colours[0] != 0 for a in plan(task, 50, seed=1, permute_background=True))
+    assert all(a.colours[0] == 0 for a in versions(task, 50, seed=1))
+    assert any(a.colours[0] != 0 for a in versions(task, 50, seed=1, permute_background=True))
 
 
 def test_plan_translate(arc1_train):
     task = arc1_train["007bbfb7"]  # largest grid 9x9
-    augs = plan(task, 100, seed=2, translate=3)
+    augs = versions(task, 100, seed=2, translate=3)
     assert augs[0] == IDENTITY
     offsets = {a.translate for a in augs[1:]}
     assert all(0 <= r <= 3 and 0 <= c <= 3 for r, c in offsets) and len(offsets) > 8
-    assert [(a.dihedral, a.colours) for a in augs] == [(a.dihedral, a.colours) for a in plan(task, 100, seed=2)]
+    assert [(a.dihedral, a.colours) for a in augs] == [(a.dihedral, a.colours) for a in versions(task, 100, seed=2)]
     big = np.zeros((28, 5), np.uint8)
     big[0, 0] = 1
-    assert all(max(a.translate) <= 2 for a in plan(Task("big", [(big, big)], [big]), 50, translate=5))
+    assert all(max(a.translate) <= 2 for a in versions(Task("big", [(big, big)], [big]), 50, translate=5))

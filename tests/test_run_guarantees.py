@@ -19,7 +19,7 @@ from arc_trm.core import tasks
 from arc_trm.core.config import load_config, to_dict
 from arc_trm.solve.records import RecordStore, make_record, records_dir
 from arc_trm.solve.config import SolveConfig
-from arc_trm.solve.run import resume_kind, solve
+from arc_trm.solve.run import Resume, resume_kind, solve
 from arc_trm_cli.app import app
 from benchmarks.hard_stop import worker_pids
 from conftest import REPO
@@ -65,14 +65,14 @@ def test_resume_keeps_answers_and_retries_what_lacked_time_or_failed(tmp_path):
 
 def test_resume_kind_of_each_record():
     task, config = tasks.load(EXAMPLES)["3c9b0459"], quick_config()
-    assert resume_kind(saved(task, config, "predicted"), config) == "done"
-    assert resume_kind(saved(task, config, "fallback"), config) == "done"  # ran to its end: a rerun is the same
-    assert resume_kind(saved(task, config, "skipped", "no valid demonstration or test input"), config) == "done"
-    assert resume_kind(saved(task, config, "skipped", "dropped by the plan"), config) == "done"  # same plan: same
-    assert resume_kind(saved(task, config, "skipped", "out of time: 2 s left"), config) == "retry: out of time"
-    assert resume_kind(saved(task, config, "failed", "out of memory at the smallest size"), config) == "retry: failed"
-    assert resume_kind(saved(task, config, "predicted"), quick_config("seed=1")) == "redo"
-    assert resume_kind(saved(task, config, "predicted"), quick_config("device=cuda")) == "done"  # device aside
+    assert resume_kind(saved(task, config, "predicted"), config) is Resume.DONE
+    assert resume_kind(saved(task, config, "fallback"), config) is Resume.DONE  # ran to its end: a rerun is the same
+    assert resume_kind(saved(task, config, "skipped", "no valid demonstration or test input"), config) is Resume.DONE
+    assert resume_kind(saved(task, config, "skipped", "dropped by the plan"), config) is Resume.DONE  # same plan: same
+    assert resume_kind(saved(task, config, "skipped", "out of time: 2 s left"), config) is Resume.OUT_OF_TIME
+    assert resume_kind(saved(task, config, "failed", "out of memory at the smallest size"), config) is Resume.FAILED
+    assert resume_kind(saved(task, config, "predicted"), quick_config("seed=1")) is Resume.REDO
+    assert resume_kind(saved(task, config, "predicted"), quick_config("device=cuda")) is Resume.DONE  # device aside
 
 
 def test_a_retry_without_an_answer_keeps_the_earlier_answer(tmp_path):

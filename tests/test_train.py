@@ -19,7 +19,7 @@ from arc_trm.core.config import ConfigError, load_config, to_dict
 from arc_trm.data.dataset import PretrainData
 from arc_trm.model import TRM, TRMConfig
 from arc_trm.core.tasks import Task
-from arc_trm.train.pretrain import TrainConfig, build_model, cost_model, train
+from arc_trm.train.pretrain import TrainConfig, cost_model, model_for_run, train
 from arc_trm.train.run import read_metrics
 
 REPO = Path(__file__).resolve().parents[1]
@@ -132,7 +132,7 @@ def test_init_starts_from_a_checkpoint_with_mean_puzzle_rows_for_other_data(whol
     other = load_config(TrainConfig, DEBUG, ["data.max_tasks=2", f"init={run / 'checkpoints' / 'step_4.pt'}"])
     data = PretrainData.build(other.data)
     said = []
-    model = build_model(other, data, torch.device("cpu"), said.append)
+    model = model_for_run(other, data, torch.device("cpu"), said.append)
     assert all(torch.equal(p, dict(base.named_parameters())[n]) for n, p in model.named_parameters())
     table = model.puzzle_emb.weight
     assert table.shape[0] == data.num_puzzle_ids != base.puzzle_emb.weight.shape[0]

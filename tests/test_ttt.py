@@ -23,7 +23,7 @@ def arc1_train():
 
 def test_task_data_encodes_every_version(arc1_train):
     task = arc1_train["3c9b0459"]  # rot180, 4 demonstrations, 3x3
-    augs = augment.plan(task, 6, seed=1)
+    augs = augment.versions(task, 6, seed=1)
     data = task_encoding.task_data(task, augs, task_encoding.task_canvas(task))
     assert data.canvas == 4 and data.inputs.shape == (6 * 4, 16) and data.test_inputs.shape == (6, 16)
     assert list(data.puzzle_ids) == [k + 1 for k in range(6) for _ in range(4)]
@@ -36,7 +36,7 @@ def test_task_data_encodes_every_version(arc1_train):
 
 def test_translation_keeps_one_demonstration_per_version_at_the_origin(arc1_train):
     task = arc1_train["3c9b0459"]
-    augs = augment.plan(task, 5, seed=0, translate=3)
+    augs = augment.versions(task, 5, seed=0, translate=3)
     canvas = task_encoding.task_canvas(task, 3)
     data = task_encoding.task_data(task, augs, canvas)
     for k in range(5):
@@ -54,7 +54,7 @@ def test_canvas_has_room_for_the_likely_output(arc1_train, task_id, side):
 
 def test_trainer_learns_a_small_task(arc1_train):
     task = arc1_train["0d3d703e"]  # a fixed colour map on 3x3 grids
-    augs = augment.plan(task, 4, seed=0)
+    augs = augment.versions(task, 4, seed=0)
     data = task_encoding.task_data(task, augs, task_encoding.task_canvas(task))
     model = ttt.new_model(TINY, len(augs), torch.device("cpu"))
     trainer = ttt.Trainer(model, ttt.TTTConfig(lr=3e-3, warmup_steps=5, batch_size=16, weight_decay=0.1, ema=0.0))
@@ -67,7 +67,7 @@ def test_trainer_learns_a_small_task(arc1_train):
 def test_embeddings_only_training_leaves_the_weights_alone(reference_dir, arc1_train):
     base = load_any(reference_dir / "official_att" / "checkpoint.pt")
     task = arc1_train["3c9b0459"]
-    augs = augment.plan(task, 3, seed=0)
+    augs = augment.versions(task, 3, seed=0)
     model = ttt.from_pretrained(base, len(augs), torch.device("cpu"))
     table = base.puzzle_emb.weight
     mean = table[table.abs().sum(-1) > 0].mean(0)
@@ -93,8 +93,8 @@ def test_batch_shrinks_on_big_canvases_when_asked():
 def test_joint_tasks_number_their_versions_on_and_share_each_batch(arc1_train):
     first, second = arc1_train["3c9b0459"], arc1_train["0d3d703e"]  # 4 and 4 demonstrations, 3x3 grids
     canvas = max(task_encoding.task_canvas(first), task_encoding.task_canvas(second))
-    a = task_encoding.task_data(first, augment.plan(first, 3, seed=0), canvas)
-    b = task_encoding.task_data(second, augment.plan(second, 5, seed=0), canvas, first_id=4)
+    a = task_encoding.task_data(first, augment.versions(first, 3, seed=0), canvas)
+    b = task_encoding.task_data(second, augment.versions(second, 5, seed=0), canvas, first_id=4)
     assert set(a.puzzle_ids) == set(a.test_ids) == {1, 2, 3}
     assert set(b.puzzle_ids) == set(b.test_ids) == {4, 5, 6, 7, 8}
     batch = task_encoding.sample_joint([a, b], 6)
@@ -117,7 +117,7 @@ def test_output_shape_rule_follows_the_demonstrations(arc1_train):
 
 def test_out_shapes_are_the_outputs_shape_in_each_version(arc1_train):
     task = arc1_train["3af2c5a8"]  # a 4-way mirror: 3x4 -> 6x8
-    augs = augment.plan(task, 8, seed=0, permute_background=True)
+    augs = augment.versions(task, 8, seed=0, permute_background=True)
     data = task_encoding.task_data(task, augs, task_encoding.task_canvas(task))
     labels = [decode(row, data.canvas).shape for row in data.labels]
     assert [tuple(s) for s in data.out_shapes] == labels  # training: exactly the demonstrations' outputs
@@ -129,6 +129,6 @@ def test_out_shapes_are_the_outputs_shape_in_each_version(arc1_train):
 
 def test_without_an_output_rule_the_expected_output_is_the_input(arc1_train):
     task = next(t for t in arc1_train if task_encoding.output_shape_rule(t) is None)
-    augs = augment.plan(task, 2, seed=0)
+    augs = augment.versions(task, 2, seed=0)
     data = task_encoding.task_data(task, augs, task_encoding.task_canvas(task))
     assert [tuple(s) for s in data.out_shapes] == [decode(row, data.canvas).shape for row in data.inputs]

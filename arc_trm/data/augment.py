@@ -126,7 +126,7 @@ def parse_name(name: str) -> tuple[str, Aug]:
 # ---------------------------------------------------------------------------------------------- planning
 
 
-def plan(task: Task, k: int, seed: int = 0, permute_background: bool = False, translate: int = 0,
+def versions(task: Task, k: int, seed: int = 0, permute_background: bool = False, translate: int = 0,
          dihedral: bool = True) -> list[Aug]:
     """Up to `k` distinct augmented versions of `task`, the identity first; deterministic for a seed.
 

@@ -102,7 +102,8 @@ def read_build(source: str | Path) -> DataConfig:
 
 @dataclass
 class Group:
-    """One task: the pairs trained on and the test pairs held out (the test subset only)."""
+    """One task: the pairs trained on and the test pairs held out (the test subset only). The official builder's
+    word: a group is one task with all its augmented versions (not `solve`'s group of tasks trained together)."""
 
     task_id: str
     pairs: list[tuple[np.ndarray, np.ndarray]]

@@ -53,7 +53,7 @@ from arc_trm.data.encoding import decode
 from arc_trm.core.io import write_json, write_text
 from arc_trm.model import TRM
 from arc_trm.ttt.predict import supervise
-from arc_trm.solve.records import RecordStore, make_record, records_dir
+from arc_trm.solve.records import RecordStore, Status, make_record, records_dir
 from arc_trm.core.submission import fallback_grid
 from arc_trm.ttt.vote import Candidate, Ranked, vote
 
@@ -346,7 +346,7 @@ def write_run(run_dir: Path, ckpt: Checkpoint, config: DataConfig, data: Pretrai
         candidates = [[{"grid": r.grid, "votes": r.votes, "mean_confidence": r.mean_confidence}
                        for r in per_test[:SAVED_CANDIDATES]] for per_test in drawable]
         shown = [attempts(d) if d else [fallback_grid(a)] * SUBMISSION_K for d, (a, _) in zip(drawable, held[task_id])]
-        records[task_id] = make_record(task_id, shown, candidates, {}, {}, "predicted")
+        records[task_id] = make_record(task_id, shown, candidates, {}, {}, Status.PREDICTED)
         store.save(records[task_id])
     page = report.render(taskset, records, scores, f"reproduce {ckpt.path}", [f"{len(taskset)} tasks", str(run_dir)])
     write_text(page, run_dir / "report.html")

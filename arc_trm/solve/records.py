@@ -16,6 +16,7 @@ import hashlib
 import re
 import shutil
 from collections.abc import Mapping, Sequence
+from enum import Enum
 from pathlib import Path
 from typing import Any
 
@@ -24,7 +25,18 @@ import numpy as np
 from arc_trm.core.io import write_json
 from arc_trm.core.tasks import GridError, Problem, read_json, to_grid
 
-STATUSES = ("predicted", "fallback", "failed", "skipped")
+
+
+class Status(str, Enum):
+    """How a task's record ended (saved as its value: JSON keeps plain strings; a str, so it compares equal)."""
+
+    PREDICTED = "predicted"  # every test input answered by the vote
+    FALLBACK = "fallback"  # ran to its end, but some test input had no decodable candidate (its input stands in)
+    FAILED = "failed"  # an error, or out of memory at the smallest size: the fallback grids
+    SKIPPED = "skipped"  # not worked on (out of time, nothing to solve, dropped by the plan): the fallback grids
+
+
+STATUSES = tuple(status.value for status in Status)
 _MAX_NAME = 100
 
 # ---------------------------------------------------------------------------------------------- paths
@@ -62,16 +74,16 @@ def make_record(
     candidates: Sequence[Sequence[Mapping[str, Any]]],
     timings: Mapping[str, float],
     config: Mapping[str, Any],
-    status: str,
+    status: Status | str,
 ) -> dict:
     """A record in plain JSON form (numpy arrays and scalars become lists and numbers, also inside `config`).
 
     `attempts`: per test input, [attempt_1, attempt_2]; `candidates`: per test input, a list of
-    {"grid", "votes", "mean_confidence"}; `timings`: seconds by phase; `status`: one of STATUSES.
+    {"grid", "votes", "mean_confidence"}; `timings`: seconds by phase; `status`: a Status (or its value).
     """
     record = {
         "task_id": task_id,
-        "status": status,
+        "status": status.value if isinstance(status, Status) else status,  # checked below
         "attempts": [[_plain(a1), _plain(a2)] for a1, a2 in attempts],
         "candidates": [[_candidate(c) for c in per_input] for per_input in candidates],
         "timings": {name: float(seconds) for name, seconds in timings.items()},

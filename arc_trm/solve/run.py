@@ -31,6 +31,7 @@ import time
 from collections import Counter
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from enum import Enum
 from pathlib import Path
 from typing import Any
 
@@ -47,7 +48,7 @@ from arc_trm.model import TRM, checkpoint
 from arc_trm.solve import schedule
 from arc_trm.solve.claims import HOST, ClaimQueue, clear_claims, run_id
 from arc_trm.solve.config import SolveConfig
-from arc_trm.solve.records import RecordStore, attempts_of, problems_path, records_dir
+from arc_trm.solve.records import RecordStore, Status, attempts_of, problems_path, records_dir
 from arc_trm.solve.schedule import (
     STOP_MARGIN,
     BudgetPlanner,
@@ -125,9 +126,9 @@ def solve(taskset: TaskSet, out: str | Path, config: SolveConfig, budget_seconds
     if budget_seconds is not None and plan is None:
         plan = _plan(taskset, out, config, deadline, workers, base, cost, fresh, emit)
     kinds = {tid: resume_kind(rec, config_for(config, plan, [tid])) for tid, rec in records.items()}
-    retried = Counter(kind.removeprefix("retry: ") for kind in kinds.values() if kind.startswith("retry"))
-    redone = sum(kind == "redo" for kind in kinds.values())
-    todo = [t for t in _ordered(taskset, plan) if kinds.get(t.id) != "done"]
+    retried = Counter(kind.value for kind in kinds.values() if kind.retried)
+    redone = sum(kind is Resume.REDO for kind in kinds.values())
+    todo = [t for t in _ordered(taskset, plan) if kinds.get(t.id) is not Resume.DONE]
     emit(events.Started(len(taskset), len(taskset) - len(todo), len(taskset.problems), dict(retried), redone))
     units = groups(todo, config.group_tasks, config.ttt.translate)
     run, stopped, alone = run_id(_state(todo, store)), False, not _under_torchrun()
@@ -165,16 +166,27 @@ def _plan(taskset: TaskSet, out: Path, config: SolveConfig, deadline: Deadline, 
     return the_plan.work
 
 
-def resume_kind(record: dict, asked: SolveConfig) -> str:
-    """What a saved record means for a rerun asked to do `asked`: "done" (kept: it predicted, or ran to its
-    end without a decodable answer, or its task has nothing to solve, or the same plan dropped it),
-    "retry: <why>" (skipped for time, or failed: the same command tries again) or "redo" (it was made with
-    another config)."""
+class Resume(str, Enum):
+    """What a saved record means for a rerun asked the same: kept, retried (and why), or redone."""
+
+    DONE = "done"  # kept: it predicted, or ran to its end without a decodable answer, or has nothing to solve,
+    # or the same plan dropped it
+    OUT_OF_TIME = "out of time"  # retried: it was skipped for time
+    FAILED = "failed"  # retried: it failed (the same command tries again)
+    REDO = "redo"  # redone: it was made with another config
+
+    @property
+    def retried(self) -> bool:
+        return self in (Resume.OUT_OF_TIME, Resume.FAILED)
+
+
+def resume_kind(record: dict, asked: SolveConfig) -> Resume:
+    """What a saved record means for a rerun asked to do `asked` (see Resume)."""
     if not _same_work(record.get("config", {}), asked):
-        return "redo"
-    if record["status"] in ("predicted", "fallback") or record.get("reason") in (NOTHING_TO_SOLVE, DROPPED):
-        return "done"
-    return "retry: out of time" if str(record.get("reason", "")).startswith("out of time") else "retry: failed"
+        return Resume.REDO
+    if record["status"] in (Status.PREDICTED, Status.FALLBACK) or record.get("reason") in (NOTHING_TO_SOLVE, DROPPED):
+        return Resume.DONE
+    return Resume.OUT_OF_TIME if str(record.get("reason", "")).startswith("out of time") else Resume.FAILED
 
 
 def _same_work(saved: dict, config: SolveConfig) -> bool:
@@ -253,11 +265,11 @@ def _solve_unit(group: list[Task], taskset: TaskSet, config: SolveConfig, deadli
     seconds = math.fsum(planner.slice_for(task.id, deadline.remaining()) for task in group)
     emit(events.TaskStarted(name, seconds))
     if not all(task.solvable for task in group):
-        return [fallback_record(task, "skipped", NOTHING_TO_SOLVE, asked) for task in group]
+        return [fallback_record(task, Status.SKIPPED, NOTHING_TO_SOLVE, asked) for task in group]
     if asked.ttt.max_steps == 0:
-        return [fallback_record(task, "skipped", DROPPED, asked) for task in group]
+        return [fallback_record(task, Status.SKIPPED, DROPPED, asked) for task in group]
     if seconds < config.min_task_seconds:
-        return [fallback_record(task, "skipped", "out of time", asked) for task in group]
+        return [fallback_record(task, Status.SKIPPED, "out of time", asked) for task in group]
     return solve_or_fail(group, asked, seconds, device, emit, base)
 
 
@@ -265,7 +277,7 @@ def _save(store: RecordStore, record: dict) -> None:
     """Save a record; one without an answer keeps the attempts of an earlier record that had one (a retry
     that ran out of time again never costs the submission an answer it had)."""
     old = store.load(record["task_id"])
-    if record["status"] != "predicted" and old is not None and old["status"] == "predicted":
+    if record["status"] != Status.PREDICTED and old is not None and old["status"] == Status.PREDICTED:
         record = {**record, "attempts": old["attempts"], "candidates": old["candidates"],
                   "kept": "the attempts of an earlier run that predicted"}
     store.save(record)

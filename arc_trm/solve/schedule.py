@@ -487,7 +487,7 @@ def preview(tasks: Iterable[Task], config: SolveConfig, cost: CostModel, budget:
         if task.solvable and seconds > 0:
             item = _Item.of(task, config, cost)
             k = plan.work[task.id].augmentations if plan is not None else c.augmentations
-            versions = len(augment.plan(task, k, config.seed, c.permute_background, c.translate, c.dihedral))
+            versions = len(augment.versions(task, k, config.seed, c.permute_background, c.translate, c.dihedral))
             steps = plan.work[task.id].steps if plan is not None else \
                 math.floor((seconds - item.seconds(versions, 0)) / item.step) if item.step > 0 else 0
             row.update(canvas=item.canvas, versions=versions, steps=max(0, min(c.max_steps, steps)))

@@ -24,7 +24,7 @@ from arc_trm.core.tasks import Task
 from arc_trm.data import augment, task_encoding
 from arc_trm.model import TRM
 from arc_trm.solve.config import SolveConfig
-from arc_trm.solve.records import make_record
+from arc_trm.solve.records import Status, make_record
 from arc_trm.solve.schedule import (
     rollout_seconds,
     rollout_versions,
@@ -39,7 +39,7 @@ def group_name(group: list[Task]) -> str:
     return "+".join(task.id for task in group)
 
 
-def fallback_record(task: Task, status: str, reason: str, config: SolveConfig) -> dict:
+def fallback_record(task: Task, status: Status, reason: str, config: SolveConfig) -> dict:
     """A record without an answer: every test input answered by itself (or [[0]]), and why."""
     attempts = [(submission.fallback_grid(g),) * 2 for g in task.test_inputs]
     record = make_record(task.id, attempts, [[] for _ in task.test_inputs], {}, to_dict(config), status)
@@ -63,13 +63,13 @@ def solve_or_fail(group: list[Task], config: SolveConfig, seconds: float, device
                                        batch_size=max(1, attempt_config.ttt.batch_size // 2))
             emit(Retry(name, "out of memory", smaller))
         except OutOfTime as err:
-            return [fallback_record(task, "skipped", f"out of time: {err}", config) for task in group]
+            return [fallback_record(task, Status.SKIPPED, f"out of time: {err}", config) for task in group]
         except Exception as err:  # noqa: BLE001 one broken task never costs the others their answers
             if len(group) == 1:
-                return [fallback_record(group[0], "failed", f"{type(err).__name__}: {err}", config)]
+                return [fallback_record(group[0], Status.FAILED, f"{type(err).__name__}: {err}", config)]
             emit(Retry(name, f"{type(err).__name__}: {err}; each task alone"))
             return _solve_alone(group, config, end, device, emit, base)
-    return [fallback_record(task, "failed", "out of memory at the smallest size", config) for task in group]
+    return [fallback_record(task, Status.FAILED, "out of memory at the smallest size", config) for task in group]
 
 
 def _as_asked(record: dict, asked: SolveConfig, ran: SolveConfig) -> dict:
@@ -88,7 +88,7 @@ def _solve_alone(group: list[Task], config: SolveConfig, end: float, device: tor
     for i, task in enumerate(group):
         seconds = (end - time.monotonic()) / (len(group) - i)
         records += solve_or_fail([task], config, seconds, device, emit, base) if seconds > 0 else \
-            [fallback_record(task, "skipped", "out of time", config)]
+            [fallback_record(task, Status.SKIPPED, "out of time", config)]
     return records
 
 
@@ -155,7 +155,7 @@ def encode_group(group: list[Task], config: SolveConfig, canvas: int) -> list[ta
     """Each task's augmented versions on the group's canvas, puzzle ids numbered on from the previous task's."""
     c, parts, first_id = config.ttt, [], 1
     for task in group:
-        augs = augment.plan(task, c.augmentations, config.seed, c.permute_background, c.translate, c.dihedral)
+        augs = augment.versions(task, c.augmentations, config.seed, c.permute_background, c.translate, c.dihedral)
         parts.append(task_encoding.task_data(task, augs, canvas, seed=config.seed, first_id=first_id))
         first_id += len(augs)
     return parts
@@ -167,5 +167,5 @@ def task_record(task: Task, candidates: list, config: SolveConfig, timings: dict
     attempts = [vote.top2(r, submission.fallback_grid(g)) for r, g in zip(ranked, task.test_inputs)]
     top = [[{"grid": r.grid, "votes": r.votes, "mean_confidence": r.mean_confidence} for r in rs[:5]]
            for rs in ranked]
-    status = "predicted" if all(rs for rs in ranked) else "fallback"
+    status = Status.PREDICTED if all(rs for rs in ranked) else Status.FALLBACK
     return make_record(task.id, attempts, top, timings, to_dict(config), status)

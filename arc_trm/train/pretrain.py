@@ -102,7 +102,7 @@ def from_official(all_config: str | Path, data: DataConfig, overrides: list[str]
 # --------------------------------------------------------------------------------------------- the model
 
 
-def build_model(config: TrainConfig, data: PretrainData, device: torch.device, emit: Listener = ignore) -> TRM:
+def model_for_run(config: TrainConfig, data: PretrainData, device: torch.device, emit: Listener = ignore) -> TRM:
     """The model for this data (one puzzle row per version, + blank), from scratch or from `config.init`; an
     init whose puzzle table has another size is said (`Warned`): its rows belong to other puzzles."""
     if config.model.output_coords:
@@ -162,7 +162,7 @@ def cost_model(model: TRM, config: TrainConfig, data: PretrainData, steps: int) 
 # --------------------------------------------------------------------------------------------- evaluation
 
 
-def evaluate(model: TRM, data: PretrainData, groups: list[int], ranks: Ranks, batch: int = 256,
+def score_test_pairs(model: TRM, data: PretrainData, groups: list[int], ranks: Ranks, batch: int = 256,
              policy: str = "count_then_confidence") -> tuple[dict[str, float], dict[str, list]]:
     """Roll out the held-out test inputs of `groups` in their versions, vote, score pass@1 and pass@2.
 
@@ -256,7 +256,7 @@ def _train(config: TrainConfig, out: Path, ranks: Ranks, emit: Listener, stop_at
     barrier(ranks)
     data = data or PretrainData.build(config.data, out / "versions.npz")
     steps, every = total_steps(config, data), eval_every(config, data)
-    model = build_model(config, data, ranks.device, emit)
+    model = model_for_run(config, data, ranks.device, emit)
     trainer = Trainer(model, config.optim, steps)
     sampler = Sampler(data, config.global_batch_size, config.seed, config.data.translate)
     torch.manual_seed(config.seed + ranks.rank)  # halting exploration differs per rank, as the official loop
@@ -313,7 +313,7 @@ def _evaluate_and_save(config: TrainConfig, out: Path, ranks: Ranks, data: Pretr
     model = trainer.model
     began = time.perf_counter()
     with trainer.ema.swapped_in(model) if trainer.ema else nullcontext():
-        scores, answers = evaluate(model, data, data.eval_groups(), ranks, config.eval_batch, config.vote)
+        scores, answers = score_test_pairs(model, data, data.eval_groups(), ranks, config.eval_batch, config.vote)
         if ranks.main:
             provenance = {"run": str(out), "step": step, "weights": "ema" if trainer.ema else "raw",
                           "identifiers": str(out / "identifiers.json")}

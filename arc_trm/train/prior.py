@@ -6,7 +6,7 @@
 
 The official recipe (`arc_trm.train.pretrain`) pads every example to 30 x 30; a CPU then spends most of its time on pad
 cells. Here the tasks are encoded exactly as `solve` encodes them (`task_encoding.task_data`: the canvas rule,
-the versions of `augment.plan`, grid_coords and output_coords with the demonstrations' size rule), grouped by
+the versions of `augment.versions`, grid_coords and output_coords with the demonstrations' size rule), grouped by
 canvas side, and each step trains on one canvas's batch: a canvas is drawn in proportion to its cells, so every
 example is seen equally often. Each canvas keeps its own persistent ACT batch (`Trainer.carry`), as the official
 loop keeps one.
@@ -145,7 +145,7 @@ def encode_all(all_tasks: list[tasks.Task], config: PriorConfig) -> tuple[dict[i
     held = {real[i].id for i in order[:config.data.eval_tasks] if real[i].test_outputs}
     parts, held_out, first_id = {}, [], 1
     for task in all_tasks:
-        augs = augment.plan(task, c.augmentations, config.seed, c.permute_background, c.translate, c.dihedral)
+        augs = augment.versions(task, c.augmentations, config.seed, c.permute_background, c.translate, c.dihedral)
         trained = task if task.id in held else _trained_on(task)
         canvas = task_encoding.task_canvas(trained, c.translate)
         part = task_encoding.task_data(trained, augs, canvas, config.seed, first_id)
@@ -175,7 +175,7 @@ def copy_cell_accuracy(held: list[tasks.Task]) -> float:
     return float(np.mean(cells)) if cells else 0.0
 
 
-def evaluate(model: TRM, held_out: list[TaskData], truths: dict[str, list], versions: int) -> dict[str, float]:
+def score_held_out(model: TRM, held_out: list[TaskData], truths: dict[str, list], versions: int) -> dict[str, float]:
     """pass@1 and pass@2 (macro over tasks) of the model as it is on the held-out test pairs, and the share of
     right cells of attempt 1 (0 for a wrong shape), which still ranks checkpoints that solve nothing."""
     answers, cells = {}, []
@@ -248,7 +248,7 @@ def _evaluate_and_keep(config: PriorConfig, out: Path, trainer: Trainer, held_ou
     """Score the EMA weights, save their checkpoint, and make it best.pt when it scores at least as well."""
     model, step, began = trainer.model, trainer.steps, time.perf_counter()
     with trainer.ema.swapped_in(model) if trainer.ema else nullcontext():
-        scores = evaluate(model, held_out, truths, config.data.eval_versions)
+        scores = score_held_out(model, held_out, truths, config.data.eval_versions)
         provenance = {"run": str(out), "step": step, "held_out": scores}
         path = checkpoint.save_checkpoint(out / "checkpoints" / f"step_{step}.pt", model, provenance)
     record = {"kind": "eval", "step": step, **scores, "eval_seconds": time.perf_counter() - began,
