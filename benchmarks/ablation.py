@@ -32,9 +32,9 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from arc_trm.model import TRM, TRMConfig
 from arc_trm.model.cost import step_flops
 from arc_trm.model.losses import act_loss
-from arc_trm.model import TRM, TRMConfig
 from arc_trm.ttt.optim import AdamATan2, lr_at
 
 RESULTS = Path(__file__).resolve().parent / "results"
@@ -98,7 +98,7 @@ def valid(inputs: np.ndarray, preds: np.ndarray) -> np.ndarray:
     digits = set(range(1, SIDE + 1))
 
     def ok(grid: np.ndarray) -> bool:
-        boxes = [grid[i:i + r, j:j + c].flatten() for i in range(0, SIDE, r) for j in range(0, SIDE, c)]
+        boxes = [grid[i : i + r, j : j + c].flatten() for i in range(0, SIDE, r) for j in range(0, SIDE, c)]
         return all(set(line.tolist()) == digits for line in [*grid, *grid.T, *boxes])
 
     return keeps & np.array([ok(g) for g in grids])
@@ -119,9 +119,18 @@ def relabel(inputs: np.ndarray, labels: np.ndarray, rng: np.random.Generator) ->
 def variant_config(name: str, s: Setup) -> TRMConfig:
     """The model of a variant; every one applies F = T (n + 1) L blocks per supervision step."""
     depth = s.T * (s.n + 1) * s.num_layers
-    base = TRMConfig(vocab_size=SIDE + 2, seq_len=SIDE * SIDE, puzzle_emb_dim=0, puzzle_emb_len=1,
-                     hidden_size=s.hidden_size, num_heads=s.num_heads, num_layers=s.num_layers, T=s.T, n=s.n,
-                     N_sup=s.N_sup)
+    base = TRMConfig(
+        vocab_size=SIDE + 2,
+        seq_len=SIDE * SIDE,
+        puzzle_emb_dim=0,
+        puzzle_emb_len=1,
+        hidden_size=s.hidden_size,
+        num_heads=s.num_heads,
+        num_layers=s.num_layers,
+        T=s.T,
+        n=s.n,
+        N_sup=s.N_sup,
+    )
     if name == "trm":
         return base
     if name == "deep":
@@ -147,16 +156,19 @@ def evaluate(model: TRM, inputs: np.ndarray, labels: np.ndarray, batch: int = 25
     solved, right, blanks = 0, 0, 0
     with torch.no_grad():
         for i in range(0, len(inputs), batch):
-            x = torch.from_numpy(inputs[i:i + batch])
-            data = {"inputs": x, "labels": torch.from_numpy(labels[i:i + batch]),
-                    "puzzle_ids": torch.zeros(len(x), dtype=torch.long)}
+            x = torch.from_numpy(inputs[i : i + batch])
+            data = {
+                "inputs": x,
+                "labels": torch.from_numpy(labels[i : i + batch]),
+                "puzzle_ids": torch.zeros(len(x), dtype=torch.long),
+            }
             carry = model.initial_carry(data)
             for _ in range(model.config.N_sup):
                 carry, outputs = model(carry, data)
             preds = outputs["logits"].argmax(-1).numpy()
-            solved += int(valid(inputs[i:i + batch], preds).sum())
-            empty = inputs[i:i + batch] == BLANK
-            right += int(((preds == labels[i:i + batch]) & empty).sum())
+            solved += int(valid(inputs[i : i + batch], preds).sum())
+            empty = inputs[i : i + batch] == BLANK
+            right += int(((preds == labels[i : i + batch]) & empty).sum())
             blanks += int(empty.sum())
     model.train()
     return {"solved": solved / len(inputs), "blank_accuracy": right / blanks}
@@ -176,8 +188,11 @@ def train_run(name: str, seed: int, s: Setup, log=print) -> dict:
     for step in range(1, s.steps + 1):
         rows = rng.choice(len(train_x), s.batch_size, replace=False)
         x, y = relabel(train_x[rows], train_y[rows], rng)
-        batch = {"inputs": torch.from_numpy(x), "labels": torch.from_numpy(y),
-                 "puzzle_ids": torch.zeros(s.batch_size, dtype=torch.long)}
+        batch = {
+            "inputs": torch.from_numpy(x),
+            "labels": torch.from_numpy(y),
+            "puzzle_ids": torch.zeros(s.batch_size, dtype=torch.long),
+        }
         carry = carry or model.initial_carry(batch)
         carry, outputs = model(carry, batch)
         loss = act_loss(outputs, carry.data["labels"])
@@ -187,15 +202,31 @@ def train_run(name: str, seed: int, s: Setup, log=print) -> dict:
         optimiser.step()
         optimiser.zero_grad(set_to_none=True)
         if step % s.eval_every == 0 or step == s.steps:
-            point = {"step": step, "train_flops": step * flops["train"], "loss": loss.loss.item() / s.batch_size,
-                     **evaluate(model, test_x, test_y)}
+            point = {
+                "step": step,
+                "train_flops": step * flops["train"],
+                "loss": loss.loss.item() / s.batch_size,
+                **evaluate(model, test_x, test_y),
+            }
             curve.append(point)
-            log(f"{name} seed {seed} step {step}: test solved {point['solved']:.3f}, "
-                f"blank-cell accuracy {point['blank_accuracy']:.3f}, loss {point['loss']:.3f}")
-    return {"variant": name, "seed": seed, "params": sum(p.numel() for p in model.parameters()),
-            "layers": config.num_layers, "T": config.T, "n": config.n, "N_sup": config.N_sup,
-            "recursion": config.recursion, "forward_flops_per_step": flops["forward"],
-            "train_flops_per_step": flops["train"], "curve": curve, "final": curve[-1]}
+            log(
+                f"{name} seed {seed} step {step}: test solved {point['solved']:.3f}, "
+                f"blank-cell accuracy {point['blank_accuracy']:.3f}, loss {point['loss']:.3f}"
+            )
+    return {
+        "variant": name,
+        "seed": seed,
+        "params": sum(p.numel() for p in model.parameters()),
+        "layers": config.num_layers,
+        "T": config.T,
+        "n": config.n,
+        "N_sup": config.N_sup,
+        "recursion": config.recursion,
+        "forward_flops_per_step": flops["forward"],
+        "train_flops_per_step": flops["train"],
+        "curve": curve,
+        "final": curve[-1],
+    }
 
 
 # ------------------------------------------------------------------------------------------------ output
@@ -209,23 +240,39 @@ def summary(runs: list[dict]) -> list[dict]:
         solved = [r["final"]["solved"] for r in mine]
         accuracy = [r["final"]["blank_accuracy"] for r in mine]
         first = mine[0]
-        rows.append({"variant": name, "layers": first["layers"], "T": first["T"], "n": first["n"],
-                     "N_sup": first["N_sup"], "params": first["params"], "seeds": len(mine),
-                     "forward_flops_per_step": first["forward_flops_per_step"],
-                     "train_flops_per_step": first["train_flops_per_step"],
-                     "solved_mean": float(np.mean(solved)), "solved_min": min(solved), "solved_max": max(solved),
-                     "blank_accuracy_mean": float(np.mean(accuracy))})
+        rows.append(
+            {
+                "variant": name,
+                "layers": first["layers"],
+                "T": first["T"],
+                "n": first["n"],
+                "N_sup": first["N_sup"],
+                "params": first["params"],
+                "seeds": len(mine),
+                "forward_flops_per_step": first["forward_flops_per_step"],
+                "train_flops_per_step": first["train_flops_per_step"],
+                "solved_mean": float(np.mean(solved)),
+                "solved_min": min(solved),
+                "solved_max": max(solved),
+                "blank_accuracy_mean": float(np.mean(accuracy)),
+            }
+        )
     return rows
 
 
 def table(rows: list[dict], steps: int) -> str:
-    lines = ["| variant | layers | T | n | N_sup | params | fwd GFLOP/step | train GFLOP/step | seeds "
-             f"| test solved after {steps} steps (min-max) | blank-cell accuracy |", "|---" * 11 + "|"]
+    lines = [
+        "| variant | layers | T | n | N_sup | params | fwd GFLOP/step | train GFLOP/step | seeds "
+        f"| test solved after {steps} steps (min-max) | blank-cell accuracy |",
+        "|---" * 11 + "|",
+    ]
     for r in rows:
-        lines.append(f"| {r['variant']} | {r['layers']} | {r['T']} | {r['n']} | {r['N_sup']} | {r['params'] / 1e3:.0f}k "
-                     f"| {r['forward_flops_per_step'] / 1e9:.2f} | {r['train_flops_per_step'] / 1e9:.2f} "
-                     f"| {r['seeds']} | {100 * r['solved_mean']:.1f}% ({100 * r['solved_min']:.1f}-"
-                     f"{100 * r['solved_max']:.1f}) | {100 * r['blank_accuracy_mean']:.1f}% |")
+        lines.append(
+            f"| {r['variant']} | {r['layers']} | {r['T']} | {r['n']} | {r['N_sup']} | {r['params'] / 1e3:.0f}k "
+            f"| {r['forward_flops_per_step'] / 1e9:.2f} | {r['train_flops_per_step'] / 1e9:.2f} "
+            f"| {r['seeds']} | {100 * r['solved_mean']:.1f}% ({100 * r['solved_min']:.1f}-"
+            f"{100 * r['solved_max']:.1f}) | {100 * r['blank_accuracy_mean']:.1f}% |"
+        )
     return "\n".join(lines)
 
 
@@ -297,14 +344,22 @@ def main() -> None:
 
 
 def _save(path: Path, s: Setup, runs: list[dict]) -> None:
-    result = {"benchmark": "ablation", "setup": dataclasses.asdict(s), "machine": _machine(),
-              "summary": summary(runs), "runs": runs}
+    result = {
+        "benchmark": "ablation",
+        "setup": dataclasses.asdict(s),
+        "machine": _machine(),
+        "summary": summary(runs),
+        "runs": runs,
+    }
     path.write_text(json.dumps(result, indent=1))
 
 
 def _machine() -> dict:
-    return {"cpu": platform.processor() or platform.machine(), "threads": torch.get_num_threads(),
-            "torch": torch.__version__}
+    return {
+        "cpu": platform.processor() or platform.machine(),
+        "threads": torch.get_num_threads(),
+        "torch": torch.__version__,
+    }
 
 
 if __name__ == "__main__":

@@ -56,8 +56,13 @@ def guarded(name: str, results: dict, function, *args) -> None:
 
 
 def cuda_tests() -> dict:
-    run = subprocess.run([sys.executable, "-m", "pytest", "-m", "cuda", "-q", "-rA"], cwd=ROOT,
-                         capture_output=True, text=True, timeout=300)
+    run = subprocess.run(
+        [sys.executable, "-m", "pytest", "-m", "cuda", "-q", "-rA"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     return {"returncode": run.returncode, "tail": run.stdout[-2000:]}
 
 
@@ -70,8 +75,10 @@ def parity() -> dict:
             report = run_parity(REFERENCE / fixture, "cuda", dtype)
             worst = report.worst(3)
             found[f"{fixture}/{dtype}"] = {
-                "passed": report.passed, "failed_checks": sum(not c.ok for c in report.checks),
-                "worst": [{"key": c.key, "diff": c.diff, "tolerance": c.tolerance} for c in worst]}
+                "passed": report.passed,
+                "failed_checks": sum(not c.ok for c in report.checks),
+                "worst": [{"key": c.key, "diff": c.diff, "tolerance": c.tolerance} for c in worst],
+            }
     return found
 
 
@@ -91,9 +98,11 @@ def throughput(peak_tflops: float) -> dict:
     rows = []
     for batch_size in (64, 128, 256, 512, 768):
         try:
-            batch = {"inputs": torch.randint(2, 12, (batch_size, config.seq_len), device="cuda"),
-                     "labels": torch.randint(2, 12, (batch_size, config.seq_len), device="cuda"),
-                     "puzzle_ids": torch.randint(1, 1024, (batch_size,), device="cuda")}
+            batch = {
+                "inputs": torch.randint(2, 12, (batch_size, config.seq_len), device="cuda"),
+                "labels": torch.randint(2, 12, (batch_size, config.seq_len), device="cuda"),
+                "puzzle_ids": torch.randint(1, 1024, (batch_size,), device="cuda"),
+            }
             carry = model.initial_carry(batch)
             for i in range(6):  # 2 warm-up steps, 4 timed
                 if i == 2:
@@ -108,12 +117,22 @@ def throughput(peak_tflops: float) -> dict:
             torch.cuda.empty_cache()
             rows.append({"batch": batch_size, "error": "out of memory"})
             break
-        rows.append({"batch": batch_size, "step_seconds": step, "samples_per_s": batch_size / step,
-                     "tokens_per_s": batch_size * tokens / step,
-                     "mfu": batch_size * flops_per_sample / step / (peak_tflops * 1e12),
-                     "peak_memory_gib": torch.cuda.max_memory_allocated() / 2**30})
-    return {"params": params, "flops_per_sample": flops_per_sample, "rows": rows,
-            "device": torch.cuda.get_device_name()}
+        rows.append(
+            {
+                "batch": batch_size,
+                "step_seconds": step,
+                "samples_per_s": batch_size / step,
+                "tokens_per_s": batch_size * tokens / step,
+                "mfu": batch_size * flops_per_sample / step / (peak_tflops * 1e12),
+                "peak_memory_gib": torch.cuda.max_memory_allocated() / 2**30,
+            }
+        )
+    return {
+        "params": params,
+        "flops_per_sample": flops_per_sample,
+        "rows": rows,
+        "device": torch.cuda.get_device_name(),
+    }
 
 
 def solve_arc2(tasks_count: int, seconds: float, out_dir: Path) -> dict:
@@ -126,11 +145,16 @@ def solve_arc2(tasks_count: int, seconds: float, out_dir: Path) -> dict:
     torch.cuda.reset_peak_memory_stats()
     report = solve(taskset, out_dir / "arc2_submission.json", config, budget_seconds=seconds, fresh=True)
     scores = scoring.score(submission.read(report.out), taskset.solutions())
-    return {"tasks": len(taskset), "budget_seconds": seconds, "wall_seconds": report.seconds,
-            "macro_pass2": scores.macro, "solved": scores.n_tasks_solved,
-            "seconds_per_task": {r.task_id: r.record.get("timings", {}).get("total") for r in report.results},
-            "steps_per_task": {r.task_id: r.record.get("steps") for r in report.results},
-            "peak_memory_gib": torch.cuda.max_memory_allocated() / 2**30}
+    return {
+        "tasks": len(taskset),
+        "budget_seconds": seconds,
+        "wall_seconds": report.seconds,
+        "macro_pass2": scores.macro,
+        "solved": scores.n_tasks_solved,
+        "seconds_per_task": {r.task_id: r.record.get("timings", {}).get("total") for r in report.results},
+        "steps_per_task": {r.task_id: r.record.get("steps") for r in report.results},
+        "peak_memory_gib": torch.cuda.max_memory_allocated() / 2**30,
+    }
 
 
 def _default_on_cuda(*overrides: str):
@@ -172,18 +196,22 @@ def oom_retry(out_dir: Path) -> dict:
     torch.cuda.set_per_process_memory_fraction(cap / total)
     events: list = []
     try:
-        capped = solve(taskset, out_dir / "oom_capped" / "submission.json", config, fresh=True,
-                       on_event=events.append)
+        capped = solve(taskset, out_dir / "oom_capped" / "submission.json", config, fresh=True, on_event=events.append)
     finally:
         torch.cuda.set_per_process_memory_fraction(1.0)
         torch.cuda.empty_cache()
     record = capped.results[0].record
-    return {"task": big.id, "canvas": task_encoding.task_canvas(big), "uncapped_status": free_run.results[0].status,
-            "uncapped_peak_gib": peak / 2**30, "cap_gib": cap / 2**30,
-            "retries": [dataclasses.asdict(e) for e in events if isinstance(e, Retry)],
-            "capped_status": capped.results[0].status,
-            "capped_augmentations": record.get("config", {}).get("ttt", {}).get("augmentations"),
-            "capped_reason": record.get("reason")}
+    return {
+        "task": big.id,
+        "canvas": task_encoding.task_canvas(big),
+        "uncapped_status": free_run.results[0].status,
+        "uncapped_peak_gib": peak / 2**30,
+        "cap_gib": cap / 2**30,
+        "retries": [dataclasses.asdict(e) for e in events if isinstance(e, Retry)],
+        "capped_status": capped.results[0].status,
+        "capped_augmentations": record.get("config", {}).get("ttt", {}).get("augmentations"),
+        "capped_reason": record.get("reason"),
+    }
 
 
 def workers(out_dir: Path) -> dict:
@@ -193,13 +221,17 @@ def workers(out_dir: Path) -> dict:
 
     taskset = tasks.load(ROOT / "examples" / "tasks")
     start = time.monotonic()
-    report = solve(taskset, out_dir / "workers" / "submission.json", _default_on_cuda("task_seconds=20"), fresh=True,
-                   workers=2)
+    report = solve(
+        taskset, out_dir / "workers" / "submission.json", _default_on_cuda("task_seconds=20"), fresh=True, workers=2
+    )
     written = submission.read(report.out)
-    return {"tasks": len(taskset), "wall_seconds": time.monotonic() - start,
-            "statuses": {r.task_id: r.status for r in report.results},
-            "devices": sorted({r.record.get("config", {}).get("device", "?") for r in report.results}),
-            "validation_errors": submission.validate(written, taskset)}
+    return {
+        "tasks": len(taskset),
+        "wall_seconds": time.monotonic() - start,
+        "statuses": {r.task_id: r.status for r in report.results},
+        "devices": sorted({r.record.get("config", {}).get("device", "?") for r in report.results}),
+        "validation_errors": submission.validate(written, taskset),
+    }
 
 
 def groups(out_dir: Path, count: int = 8, steps: int = 300) -> dict:
@@ -216,21 +248,37 @@ def groups(out_dir: Path, count: int = 8, steps: int = 300) -> dict:
         report = solve(taskset, out_dir / f"groups_{size}" / "submission.json", config, fresh=True)
         scores = scoring.score(submission.read(report.out), taskset.solutions())
         rows[f"group_tasks={size}"] = {
-            "wall_seconds": time.monotonic() - start, "solved": scores.n_tasks_solved,
+            "wall_seconds": time.monotonic() - start,
+            "solved": scores.n_tasks_solved,
             "steps": [r.record.get("steps") for r in report.results],
-            "statuses": sorted({r.status for r in report.results})}
+            "statuses": sorted({r.status for r in report.results}),
+        }
     return {"tasks": taskset.ids, "steps_per_task": steps, "rows": rows}
 
 
 def solve_cli(out_dir: Path) -> dict:
     """`arc-trm solve` as a user runs it (the examples, an 80 s budget), in a subprocess."""
     out = out_dir / "cli" / "submission.json"
-    command = [sys.executable, "-c", "from arc_trm_cli.app import main; main()", "solve", "--quiet", "--fresh",
-               "--time-budget", "80s", "--out", str(out)]
+    command = [
+        sys.executable,
+        "-c",
+        "from arc_trm_cli.app import main; main()",
+        "solve",
+        "--quiet",
+        "--fresh",
+        "--time-budget",
+        "80s",
+        "--out",
+        str(out),
+    ]
     start = time.monotonic()
     run = subprocess.run(command, cwd=ROOT, capture_output=True, text=True, timeout=400)
-    return {"returncode": run.returncode, "wall_seconds": time.monotonic() - start,
-            "tail": (run.stdout + run.stderr)[-1500:], "written": out.exists()}
+    return {
+        "returncode": run.returncode,
+        "wall_seconds": time.monotonic() - start,
+        "tail": (run.stdout + run.stderr)[-1500:],
+        "written": out.exists(),
+    }
 
 
 # ------------------------------------------------------------------------- the paper model against the official
@@ -241,24 +289,43 @@ OFFICIAL = Path(os.environ.get("ARC_TRM_OFFICIAL", ROOT / ".carry" / "official")
 
 def _paper(hidden: int, heads: int, batch: int, device: str) -> dict:
     """The paper's ARC model (or a small one for a CPU rehearsal) as an official config dict."""
-    return {"batch_size": batch, "seq_len": 900, "puzzle_emb_ndim": hidden, "num_puzzle_identifiers": 1024,
-            "vocab_size": 12, "H_cycles": 3, "L_cycles": 4, "H_layers": 0, "L_layers": 2, "hidden_size": hidden,
-            "expansion": 4, "num_heads": heads, "pos_encodings": "rope", "halt_max_steps": 16,
-            "halt_exploration_prob": 0.0, "forward_dtype": "bfloat16" if device == "cuda" else "float32",
-            "mlp_t": False, "puzzle_emb_len": 16, "no_ACT_continue": True}
+    return {
+        "batch_size": batch,
+        "seq_len": 900,
+        "puzzle_emb_ndim": hidden,
+        "num_puzzle_identifiers": 1024,
+        "vocab_size": 12,
+        "H_cycles": 3,
+        "L_cycles": 4,
+        "H_layers": 0,
+        "L_layers": 2,
+        "hidden_size": hidden,
+        "expansion": 4,
+        "num_heads": heads,
+        "pos_encodings": "rope",
+        "halt_max_steps": 16,
+        "halt_exploration_prob": 0.0,
+        "forward_dtype": "bfloat16" if device == "cuda" else "float32",
+        "mlp_t": False,
+        "puzzle_emb_len": 16,
+        "no_ACT_continue": True,
+    }
 
 
 def _batch(batch: int, side: int, device: str, official: bool = False) -> dict:
     generator = torch.Generator().manual_seed(0)
     cells = side * side
-    batch_ = {"inputs": torch.randint(2, 12, (batch, cells), generator=generator),
-              "labels": torch.randint(2, 12, (batch, cells), generator=generator)}
+    batch_ = {
+        "inputs": torch.randint(2, 12, (batch, cells), generator=generator),
+        "labels": torch.randint(2, 12, (batch, cells), generator=generator),
+    }
     batch_["puzzle_identifiers" if official else "puzzle_ids"] = torch.randint(1, 1024, (batch,), generator=generator)
     return {k: v.to(device) for k, v in batch_.items()}
 
 
 def _time(step, device: str, warmup: int = 2, timed: int = 4) -> tuple[float, float]:
     """(first call's seconds, the median of `timed` calls after `warmup`)."""
+
     def sync():
         if device == "cuda":
             torch.cuda.synchronize()
@@ -295,6 +362,7 @@ def _ours(official_config: dict, device: str, compile_: bool):
         state["carry"], outputs = model(state["carry"], batch)
         act_loss(outputs, state["carry"].data["labels"]).loss.backward()
         model.zero_grad(set_to_none=True)
+
     return model, step
 
 
@@ -308,8 +376,9 @@ def _official(official_config: dict, device: str, compile_: bool, ours_model):
     from arc_trm.model.checkpoint import official_name
 
     with torch.device(device):
-        head = ACTLossHead(TinyRecursiveReasoningModel_ACTV1(dict(official_config)),
-                           loss_type="stablemax_cross_entropy")
+        head = ACTLossHead(
+            TinyRecursiveReasoningModel_ACTV1(dict(official_config)), loss_type="stablemax_cross_entropy"
+        )
     inner = head.model.inner
     with torch.no_grad():
         targets = inner.state_dict()
@@ -327,6 +396,7 @@ def _official(official_config: dict, device: str, compile_: bool, ours_model):
         state["carry"], loss, *_ = head(carry=state["carry"], batch=batch, return_keys=[])
         loss.backward()
         head.zero_grad(set_to_none=True)
+
     return step
 
 
@@ -348,9 +418,13 @@ def paper_step(device: str, peak_tflops: float, batches: tuple[int, ...], hidden
                     step = ours_step if who == "ours" else _official(config, device, compile_, model)
                     del model
                     batch = _batch(batch_size, 30, device, official=who == "official")
-                    first, seconds = _time(lambda: step(batch), device)
-                    row[who] = {"first_step_s": first, "step_s": seconds, "tokens_per_s": batch_size * 916 / seconds,
-                                "mfu": flops / seconds / (peak_tflops * 1e12)}
+                    first, seconds = _time(lambda s=step, b=batch: s(b), device)
+                    row[who] = {
+                        "first_step_s": first,
+                        "step_s": seconds,
+                        "tokens_per_s": batch_size * 916 / seconds,
+                        "mfu": flops / seconds / (peak_tflops * 1e12),
+                    }
                 except Exception as error:  # the official import, out of memory: recorded, the rest goes on
                     row[who] = {"error": f"{type(error).__name__}: {str(error)[:300]}"}
                 if device == "cuda":
@@ -368,32 +442,58 @@ def canvas_step(device: str, peak_tflops: float, batch_size: int, hidden: int, h
     from arc_trm.data import task_encoding
     from arc_trm.model.checkpoint import config_from_official
 
-    chosen = tasks.load("arc1-eval").tasks[::400 // count][:count]
+    chosen = tasks.load("arc1-eval").tasks[:: 400 // count][:count]
     sides = sorted({task_encoding.task_canvas(t) for t in chosen} | {30})
     config = _paper(hidden, heads, batch_size, device)
     rows = {}
     for side in sides:
         _, step = _ours(config, device, False)  # a persistent batch per canvas
         batch = _batch(batch_size, side, device)
-        _, seconds = _time(lambda: step(batch), device, warmup=1, timed=3)
+        _, seconds = _time(lambda s=step, b=batch: s(b), device, warmup=1, timed=3)
         rows[side] = {"step_s": seconds, "tokens_per_s": batch_size * (side * side + 16) / seconds}
     per_task = [rows[task_encoding.task_canvas(t)]["step_s"] for t in chosen]
-    return {"tasks": [t.id for t in chosen], "batch": batch_size, "by_side": rows,
-            "speedup_over_30x30": rows[30]["step_s"] / (sum(per_task) / len(per_task)),
-            "hidden": config_from_official(config, "trm").hidden_size}
+    return {
+        "tasks": [t.id for t in chosen],
+        "batch": batch_size,
+        "by_side": rows,
+        "speedup_over_30x30": rows[30]["step_s"] / (sum(per_task) / len(per_task)),
+        "hidden": config_from_official(config, "trm").hidden_size,
+    }
 
 
 def torchrun_nccl(device: str, out_dir: Path) -> dict:
     """`torchrun --nproc-per-node 1 arc-trm train` for a few steps: the process group (NCCL on a GPU)."""
     run_dir = out_dir / "torchrun"
-    command = ["torchrun", "--standalone", "--nproc-per-node", "1", "--no-python", sys.executable, "-c",
-               "from arc_trm_cli.app import main; main()", "train", "--recipe", "official",
-               "--config", str(ROOT / "configs" / "debug.yaml"),
-               "--out", str(run_dir), "--fresh", "--set", "steps=4", "--set", "eval_every=4", "--set",
-               f"device={device}"]
+    command = [
+        "torchrun",
+        "--standalone",
+        "--nproc-per-node",
+        "1",
+        "--no-python",
+        sys.executable,
+        "-c",
+        "from arc_trm_cli.app import main; main()",
+        "train",
+        "--recipe",
+        "official",
+        "--config",
+        str(ROOT / "configs" / "debug.yaml"),
+        "--out",
+        str(run_dir),
+        "--fresh",
+        "--set",
+        "steps=4",
+        "--set",
+        "eval_every=4",
+        "--set",
+        f"device={device}",
+    ]
     run = subprocess.run(command, cwd=ROOT, capture_output=True, text=True, timeout=300)
-    return {"returncode": run.returncode, "tail": (run.stdout + run.stderr)[-1500:],
-            "finished": "finished at step 4" in run.stdout}
+    return {
+        "returncode": run.returncode,
+        "tail": (run.stdout + run.stderr)[-1500:],
+        "finished": "finished at step 4" in run.stdout,
+    }
 
 
 def kaggle_steps(device: str, peak_tflops: float, count: int, overrides: tuple[str, ...] = ()) -> dict:
@@ -417,28 +517,46 @@ def kaggle_steps(device: str, peak_tflops: float, count: int, overrides: tuple[s
         model = ttt.new_model(config.model, len(parts[0].augs), torch.device(device), seed=0)
         trainer = ttt.Trainer(model, config.ttt, config.ttt.max_steps)
         rows_per_step = ttt.batch_size(config.ttt, canvas)
-        _, train = _time(lambda: trainer.step(task_encoding.sample_joint(parts, rows_per_step)), device)
+        _, train = _time(lambda t=trainer, p=parts, r=rows_per_step: t.step(task_encoding.sample_joint(p, r)), device)
         versions = len(parts[0].augs)
         start = time.perf_counter()
         predict.rollout(model, parts[0], config.rollout_batch, versions)
         if device == "cuda":
             torch.cuda.synchronize()
         rollout = time.perf_counter() - start
-        rows.append({"task": task.id, "canvas": canvas, "batch": rows_per_step, "train_step_s": train,
-                     "predicted_train_step_s": cost.train_step(config.model, canvas, rows_per_step),
-                     "rollout_s": rollout,
-                     "predicted_rollout_s": cost.rollout(config.model, canvas, len(parts[0].test_inputs),
-                                                         config.rollout_batch)})
+        rows.append(
+            {
+                "task": task.id,
+                "canvas": canvas,
+                "batch": rows_per_step,
+                "train_step_s": train,
+                "predicted_train_step_s": cost.train_step(config.model, canvas, rows_per_step),
+                "rollout_s": rollout,
+                "predicted_rollout_s": cost.rollout(
+                    config.model, canvas, len(parts[0].test_inputs), config.rollout_batch
+                ),
+            }
+        )
     share = cost.flops / (peak_tflops * 1e12)
-    return {"cost_model": dataclasses.asdict(cost), "rows": rows, "share_of_peak": share,
-            "l4_flops_at_the_same_share": share * schedule.L4_BF16_DENSE, "l4_assumed_share": schedule.L4.flops /
-            schedule.L4_BF16_DENSE, "l4_assumed_step_overhead": schedule.L4.step_overhead,
-            "note": "an L4 at the same share of its dense bf16 peak as this device is an assumption (small kernels "
-                    "need not scale with the peak); the per-step overhead (launches, Python) is not scaled"}
+    return {
+        "cost_model": dataclasses.asdict(cost),
+        "rows": rows,
+        "share_of_peak": share,
+        "l4_flops_at_the_same_share": share * schedule.L4_BF16_DENSE,
+        "l4_assumed_share": schedule.L4.flops / schedule.L4_BF16_DENSE,
+        "l4_assumed_step_overhead": schedule.L4.step_overhead,
+        "note": "an L4 at the same share of its dense bf16 peak as this device is an assumption (small kernels "
+        "need not scale with the peak); the per-step overhead (launches, Python) is not scaled",
+    }
 
 
-REHEARSAL = ("model.hidden_size=64", "model.num_heads=2", "model.puzzle_emb_dim=64", "ttt.augmentations=8",
-             "ttt.batch_size=4")  # kaggle_steps' config shrunk to CPU size
+REHEARSAL = (
+    "model.hidden_size=64",
+    "model.num_heads=2",
+    "model.puzzle_emb_dim=64",
+    "ttt.augmentations=8",
+    "ttt.batch_size=4",
+)  # kaggle_steps' config shrunk to CPU size
 
 
 def main() -> None:
@@ -448,15 +566,22 @@ def main() -> None:
     parser.add_argument("--solve-seconds", type=float, default=240)
     parser.add_argument("--peak-tflops", type=float, default=790.0, help="the GPU's dense bf16 peak")
     parser.add_argument("--parts", default=",".join(PARTS), help="comma-separated parts to run")
-    parser.add_argument("--rehearse", action="store_true",
-                        help="run the device-independent parts on the CPU at toy sizes (a dress rehearsal)")
+    parser.add_argument(
+        "--rehearse",
+        action="store_true",
+        help="run the device-independent parts on the CPU at toy sizes (a dress rehearsal)",
+    )
     args = parser.parse_args()
     chosen = args.parts.split(",")
     if unknown := set(chosen) - set(PARTS):
         parser.error(f"unknown parts {sorted(unknown)}; known: {', '.join(PARTS)}")
     args.out.mkdir(parents=True, exist_ok=True)
-    results: dict = {"torch": torch.__version__, "cuda_available": torch.cuda.is_available(),
-                     "date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()), "rehearsal": args.rehearse}
+    results: dict = {
+        "torch": torch.__version__,
+        "cuda_available": torch.cuda.is_available(),
+        "date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
+        "rehearsal": args.rehearse,
+    }
     if args.rehearse:
         chosen = [name for name in chosen if name in REHEARSED]
         sizes = {"hidden": 64, "heads": 2, "batches": (2,), "canvas_batch": 2, "kaggle": (1, REHEARSAL)}
@@ -468,13 +593,20 @@ def main() -> None:
         results["error"] = "no CUDA device"
     else:
         results["device"] = torch.cuda.get_device_name() if device == "cuda" else "cpu (rehearsal)"
-        arguments = {"cuda_tests": (), "parity": (), "throughput": (args.peak_tflops,),
-                     "solve_arc2": (args.solve_tasks, args.solve_seconds, args.out), "oom_retry": (args.out,),
-                     "workers": (args.out,), "groups": (args.out,), "solve_cli": (args.out,),
-                     "paper_step": (device, args.peak_tflops, sizes["batches"], sizes["hidden"], sizes["heads"]),
-                     "canvas_step": (device, args.peak_tflops, sizes["canvas_batch"], sizes["hidden"], sizes["heads"]),
-                     "torchrun_nccl": (device, args.out),
-                     "kaggle_steps": (device, args.peak_tflops, *sizes["kaggle"])}
+        arguments = {
+            "cuda_tests": (),
+            "parity": (),
+            "throughput": (args.peak_tflops,),
+            "solve_arc2": (args.solve_tasks, args.solve_seconds, args.out),
+            "oom_retry": (args.out,),
+            "workers": (args.out,),
+            "groups": (args.out,),
+            "solve_cli": (args.out,),
+            "paper_step": (device, args.peak_tflops, sizes["batches"], sizes["hidden"], sizes["heads"]),
+            "canvas_step": (device, args.peak_tflops, sizes["canvas_batch"], sizes["hidden"], sizes["heads"]),
+            "torchrun_nccl": (device, args.out),
+            "kaggle_steps": (device, args.peak_tflops, *sizes["kaggle"]),
+        }
         for name in chosen:  # the file is rewritten after each part, so a run cut short keeps what it found
             guarded(name, results, globals()[name], *arguments[name])
             (args.out / "gpu_check.json").write_text(json.dumps(results, indent=1, default=str))
@@ -482,8 +614,20 @@ def main() -> None:
     print(f"[gpu_check] results in {args.out / 'gpu_check.json'}")
 
 
-PARTS = ("cuda_tests", "parity", "throughput", "solve_arc2", "oom_retry", "workers", "groups", "solve_cli",
-         "paper_step", "canvas_step", "torchrun_nccl", "kaggle_steps")
+PARTS = (
+    "cuda_tests",
+    "parity",
+    "throughput",
+    "solve_arc2",
+    "oom_retry",
+    "workers",
+    "groups",
+    "solve_cli",
+    "paper_step",
+    "canvas_step",
+    "torchrun_nccl",
+    "kaggle_steps",
+)
 REHEARSED = ("paper_step", "canvas_step", "torchrun_nccl", "kaggle_steps")  # the parts that also run on a CPU
 
 if __name__ == "__main__":

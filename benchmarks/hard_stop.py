@@ -45,11 +45,31 @@ def worker_pids(parent: int) -> list[int]:
 
 def run_case(case: str, challenges: Path, budget: float, folder: Path) -> dict:
     out = folder / case / "submission.json"
-    command = [sys.executable, "-m", "arc_trm_cli", "solve", str(challenges), "--out", str(out), "-q",
-               "--time-budget", f"{budget:g}s", "--workers", "2", "--set", "device=cpu"]
+    command = [
+        sys.executable,
+        "-m",
+        "arc_trm_cli",
+        "solve",
+        str(challenges),
+        "--out",
+        str(out),
+        "-q",
+        "--time-budget",
+        f"{budget:g}s",
+        "--workers",
+        "2",
+        "--set",
+        "device=cpu",
+    ]
     start = time.monotonic()
-    process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, cwd=ROOT, text=True,
-                               env={**os.environ, "COLUMNS": "400"})
+    process = subprocess.Popen(
+        command,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        cwd=ROOT,
+        text=True,
+        env={**os.environ, "COLUMNS": "400"},
+    )
     while len(pids := worker_pids(process.pid)) < 2 and time.monotonic() - start < 60:
         time.sleep(0.1)
     store = RecordStore(records_dir(out))
@@ -65,11 +85,19 @@ def run_case(case: str, challenges: Path, budget: float, folder: Path) -> dict:
     wall = time.monotonic() - start
     taskset = tasks.load(challenges)
     records = store.load_all()
-    return {"case": case, "budget": budget, "wall": round(wall, 2), "overrun": round(wall - budget, 2),
-            "stop_seconds": round(wall - (budget - STOP_MARGIN), 2), "returncode": process.returncode,
-            "tasks": len(taskset), "records": len(records), "lost": len(finished - set(records)),
-            "valid": submission.validate(submission.read(out), taskset) == [],
-            "stopped_by_deadline": "hard deadline" in output}
+    return {
+        "case": case,
+        "budget": budget,
+        "wall": round(wall, 2),
+        "overrun": round(wall - budget, 2),
+        "stop_seconds": round(wall - (budget - STOP_MARGIN), 2),
+        "returncode": process.returncode,
+        "tasks": len(taskset),
+        "records": len(records),
+        "lost": len(finished - set(records)),
+        "valid": submission.validate(submission.read(out), taskset) == [],
+        "stopped_by_deadline": "hard deadline" in output,
+    }
 
 
 def main(argv: list[str] | None = None) -> dict:
@@ -80,7 +108,7 @@ def main(argv: list[str] | None = None) -> dict:
     args = parser.parse_args(argv)
     with tempfile.TemporaryDirectory() as tmp:
         challenges = Path(tmp) / "challenges.json"
-        chosen = tasks.load("arc1-eval").tasks[:args.tasks]
+        chosen = tasks.load("arc1-eval").tasks[: args.tasks]
         challenges.write_text(json.dumps({t.id: t.to_json() for t in chosen}))
         rows = [run_case(case, challenges, args.budget, Path(tmp)) for case in ("hung", "killed")]
     result = {"benchmark": "hard_stop", "stop_margin": STOP_MARGIN, "cores": devices.cores(), "rows": rows}

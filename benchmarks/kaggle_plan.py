@@ -46,27 +46,50 @@ def main(argv: list[str] | None = None) -> dict:
     rows = p.by_canvas()
     sensitivity = []
     for efficiency in (0.1, 0.25, 0.5):
-        cost = dataclasses.replace(schedule.L4, flops=efficiency * schedule.L4_BF16_DENSE, name=f"L4 at {efficiency:.0%}")
+        cost = dataclasses.replace(
+            schedule.L4, flops=efficiency * schedule.L4_BF16_DENSE, name=f"L4 at {efficiency:.0%}"
+        )
         q = schedule.make_plan(taskset, config, args.devices, budget, cost)
-        sensitivity.append({"efficiency": efficiency, "steps": q.steps, "versions": q.augmentations,
-                            "dropped": len(q.dropped), "max_load": max(q.loads())})
+        sensitivity.append(
+            {
+                "efficiency": efficiency,
+                "steps": q.steps,
+                "versions": q.augmentations,
+                "dropped": len(q.dropped),
+                "max_load": max(q.loads()),
+            }
+        )
 
-    print(f"{len(taskset)} tasks ({sum(len(t.test_inputs) for t in taskset)} test inputs), {args.devices} x "
-          f"{schedule.L4.name}, budget {format_duration(budget)} of Kaggle's {format_duration(LIMIT)}, usable "
-          f"{format_duration(p.usable)}; config {Path(args.config).name}")
+    print(
+        f"{len(taskset)} tasks ({sum(len(t.test_inputs) for t in taskset)} test inputs), {args.devices} x "
+        f"{schedule.L4.name}, budget {format_duration(budget)} of Kaggle's {format_duration(LIMIT)}, usable "
+        f"{format_duration(p.usable)}; config {Path(args.config).name}"
+    )
     print(f"device loads: {', '.join(format_duration(x) for x in p.loads())} (at most {format_duration(p.usable)})")
     print("\n| canvas | tasks | test inputs | steps | versions | seconds per task (mean) | (max) |")
     print("|---|---|---|---|---|---|---|")
     for r in rows:
-        print(f"| {r['canvas']} | {r['tasks']} | {r['test_inputs']} | {p.steps} | {p.augmentations} | "
-              f"{r['mean_seconds']:.0f} | {r['max_seconds']:.0f} |")
+        print(
+            f"| {r['canvas']} | {r['tasks']} | {r['test_inputs']} | {p.steps} | {p.augmentations} | "
+            f"{r['mean_seconds']:.0f} | {r['max_seconds']:.0f} |"
+        )
     print("\n| sustained share of the L4's 121 TFLOP/s | steps per task | versions | dropped | busiest device |")
     print("|---|---|---|---|---|")
     for s in sensitivity:
-        print(f"| {s['efficiency']:.0%} | {s['steps']} | {s['versions']} | {s['dropped']} | "
-              f"{format_duration(s['max_load'])} |")
-    result = {"tasks": len(taskset), "devices": args.devices, "budget": budget, "limit": LIMIT,
-              "config": to_dict(config), "plan": p.to_dict(), "buckets": rows, "sensitivity": sensitivity}
+        print(
+            f"| {s['efficiency']:.0%} | {s['steps']} | {s['versions']} | {s['dropped']} | "
+            f"{format_duration(s['max_load'])} |"
+        )
+    result = {
+        "tasks": len(taskset),
+        "devices": args.devices,
+        "budget": budget,
+        "limit": LIMIT,
+        "config": to_dict(config),
+        "plan": p.to_dict(),
+        "buckets": rows,
+        "sensitivity": sensitivity,
+    }
     write_json(result, Path(args.out) / "kaggle_plan.json", indent=1)
     return result
 

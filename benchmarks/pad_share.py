@@ -24,12 +24,12 @@ from pathlib import Path
 
 import numpy as np
 
-from arc_trm.data import augment
 from arc_trm.core import tasks
-from arc_trm.ttt import trainer as ttt
 from arc_trm.core.config import load_config
-from arc_trm.solve.config import SolveConfig
+from arc_trm.data import augment
 from arc_trm.data.task_encoding import task_canvas
+from arc_trm.solve.config import SolveConfig
+from arc_trm.ttt import trainer as ttt
 
 RESULTS = Path(__file__).resolve().parent / "results" / "pad_share.json"
 CPU_CONFIG = Path(__file__).resolve().parent.parent / "configs" / "cpu.yaml"
@@ -39,8 +39,10 @@ BATCHES = 50
 
 def _boxes(task: tasks.Task, canvas: int) -> list[tuple[int, int]]:
     """Per demonstration, the rows and columns its input and output boxes need with their markers."""
-    return [(min(canvas, max(a.shape[0], b.shape[0]) + 1), min(canvas, max(a.shape[1], b.shape[1]) + 1))
-            for a, b in task.train]
+    return [
+        (min(canvas, max(a.shape[0], b.shape[0]) + 1), min(canvas, max(a.shape[1], b.shape[1]) + 1))
+        for a, b in task.train
+    ]
 
 
 def needed_cells(task: tasks.Task, canvas: int) -> float:
@@ -52,7 +54,7 @@ def batch_cells(task: tasks.Task, canvas: int, config: ttt.TTTConfig, seed: int 
     """The mean cells of the rectangle that a random training batch's demonstrations need (as `needed_cells`,
     sides swapped in the versions that transpose), over BATCHES batches of the default's size."""
     boxes = _boxes(task, canvas)
-    versions = augment.plan(task, config.augmentations, seed, config.permute_background, 0, config.dihedral)
+    versions = augment.versions(task, config.augmentations, seed, config.permute_background, 0, config.dihedral)
     rows = np.array([box[::-1] if augment.swaps_sides(aug.dihedral) else box for aug in versions for box in boxes])
     rng, size = np.random.default_rng(seed), ttt.batch_size(config, canvas)
     draws = [rows[rng.choice(len(rows), size, replace=len(rows) < size)].max(0) for _ in range(BATCHES)]
@@ -66,22 +68,27 @@ def split_share(split: str) -> dict:
             canvas = task_canvas(task)
             rows.append((canvas * canvas, needed_cells(task, canvas), batch_cells(task, canvas, config)))
     cells, needed, cropped = np.array(rows).T
-    return {"tasks": len(rows), "pad_share_mean": float(np.mean(1 - needed / cells)),
-            "pad_share_weighted": float(1 - needed.sum() / cells.sum()),
-            "packing_ceiling_geomean": float(np.exp(np.mean(np.log(cells / needed)))),
-            "packing_ceiling_median": float(np.median(cells / needed)),
-            "crop_ceiling_geomean": float(np.exp(np.mean(np.log(cells / cropped)))),
-            "crop_ceiling_median": float(np.median(cells / cropped))}
+    return {
+        "tasks": len(rows),
+        "pad_share_mean": float(np.mean(1 - needed / cells)),
+        "pad_share_weighted": float(1 - needed.sum() / cells.sum()),
+        "packing_ceiling_geomean": float(np.exp(np.mean(np.log(cells / needed)))),
+        "packing_ceiling_median": float(np.median(cells / needed)),
+        "crop_ceiling_geomean": float(np.exp(np.mean(np.log(cells / cropped)))),
+        "crop_ceiling_median": float(np.median(cells / cropped)),
+    }
 
 
 def main() -> None:
     result = {"benchmark": "pad_share", "splits": {split: split_share(split) for split in SPLITS}}
     RESULTS.write_text(json.dumps(result, indent=1) + "\n")
     for split, row in result["splits"].items():
-        print(f"{split}: {row['tasks']} tasks, pad cells {100 * row['pad_share_mean']:.0f}% of a task's cells "
-              f"(mean), {100 * row['pad_share_weighted']:.0f}% of all; packing ceiling "
-              f"{row['packing_ceiling_geomean']:.2f}x (geometric mean), {row['packing_ceiling_median']:.2f}x (median); "
-              f"batch crop ceiling {row['crop_ceiling_geomean']:.2f}x ({row['crop_ceiling_median']:.2f}x)")
+        print(
+            f"{split}: {row['tasks']} tasks, pad cells {100 * row['pad_share_mean']:.0f}% of a task's cells "
+            f"(mean), {100 * row['pad_share_weighted']:.0f}% of all; packing ceiling "
+            f"{row['packing_ceiling_geomean']:.2f}x (geometric mean), {row['packing_ceiling_median']:.2f}x (median); "
+            f"batch crop ceiling {row['crop_ceiling_geomean']:.2f}x ({row['crop_ceiling_median']:.2f}x)"
+        )
 
 
 if __name__ == "__main__":

@@ -31,22 +31,35 @@ def cases(smoke: bool, device: str, batches: list[int], compile: bool) -> list[t
     common = [f"device={device}", f"compile={str(compile).lower()}"]
     found = [("debug (hidden 32, T=2, n=1), batch 8", "debug.yaml", common)]
     if not smoke:
-        found += [(f"paper ARC model (hidden 512, T=3, n=4), batch {b}", "arc1.yaml",
-                   SMALL_DATA + common + [f"global_batch_size={b}", "optim.warmup_steps=1"]) for b in batches]
+        found += [
+            (
+                f"paper ARC model (hidden 512, T=3, n=4), batch {b}",
+                "arc1.yaml",
+                SMALL_DATA + common + [f"global_batch_size={b}", "optim.warmup_steps=1"],
+            )
+            for b in batches
+        ]
     return found
 
 
 def measure(config_file: str, overrides: list[str], steps: int) -> dict:
     """The loop's measured seconds per step and its cost model for one case."""
-    config = load_config(TrainConfig, ROOT / "configs" / config_file,
-                         overrides + [f"steps={steps}", f"eval_every={10 * steps}", f"measure_steps={steps - 1}"])
+    config = load_config(
+        TrainConfig,
+        ROOT / "configs" / config_file,
+        overrides + [f"steps={steps}", f"eval_every={10 * steps}", f"measure_steps={steps - 1}"],
+    )
     seen: dict = {}
     with tempfile.TemporaryDirectory() as out:
         train(config, out, on_event=lambda event: seen.update({type(event).__name__: event}), stop_at=steps)
     size = seen["TrainStarted"].size
-    return {"seconds_per_step": seen["Measured"].seconds_per_step, "params": size["params"],
-            "tokens_per_step": size["tokens_per_step"], "flops_per_step": size["flops_per_step"],
-            "batch": config.global_batch_size}
+    return {
+        "seconds_per_step": seen["Measured"].seconds_per_step,
+        "params": size["params"],
+        "tokens_per_step": size["tokens_per_step"],
+        "flops_per_step": size["flops_per_step"],
+        "batch": config.global_batch_size,
+    }
 
 
 def main() -> None:
@@ -65,12 +78,24 @@ def main() -> None:
     for name, config_file, overrides in cases(args.smoke, args.device, args.batch, args.compile):
         row = {"case": name, **measure(config_file, overrides, steps)}
         rows.append(row)
-        print(f"| {name} | {row['params']:,} | {row['tokens_per_step']:,} | {row['flops_per_step'] / 1e9:,.0f} "
-              f"| {row['seconds_per_step']:.2f} |", flush=True)
+        print(
+            f"| {name} | {row['params']:,} | {row['tokens_per_step']:,} | {row['flops_per_step'] / 1e9:,.0f} "
+            f"| {row['seconds_per_step']:.2f} |",
+            flush=True,
+        )
     args.out.mkdir(parents=True, exist_ok=True)
     (args.out / "pretrain_step.json").write_text(
-        json.dumps({"threads": torch.get_num_threads(), "torch": torch.__version__, "device": args.device,
-                    "compile": args.compile, "rows": rows}, indent=1))
+        json.dumps(
+            {
+                "threads": torch.get_num_threads(),
+                "torch": torch.__version__,
+                "device": args.device,
+                "compile": args.compile,
+                "rows": rows,
+            },
+            indent=1,
+        )
+    )
 
 
 if __name__ == "__main__":

@@ -19,8 +19,8 @@ from typing import NamedTuple
 
 import numpy as np
 
-from arc_trm.data.augment import dihedral
 from arc_trm.core.tasks import Task, TaskSet, load
+from arc_trm.data.augment import dihedral
 
 SPLITS = ("arc1-train", "arc1-eval")
 JSON_PATH = Path(__file__).with_name("primitive_tasks.json")
@@ -122,8 +122,10 @@ def fit_dihedral_colour_map(pairs: Pairs) -> Fit | None:
     for k, name in DIHEDRAL_NAMES.items():
         table = colour_table([(dihedral(a, k), b) for a, b in pairs])
         if table is not None:
-            return Fit(f"{name} + colour map {describe_table(table)}",
-                       lambda g, k=k, table=table: apply_table(table, dihedral(g, k)))
+            return Fit(
+                f"{name} + colour map {describe_table(table)}",
+                lambda g, k=k, table=table: apply_table(table, dihedral(g, k)),
+            )
     return None
 
 

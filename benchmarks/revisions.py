@@ -47,8 +47,9 @@ def run_worker(checkout: Path, script: str, args: list[str], threads: int = 1) -
     """Run this checkout's `script` with `--worker` and `args` in a process whose `arc_trm` is `checkout`'s and
     whose torch uses `threads` threads; its last line of output, as JSON."""
     env = {**os.environ, "PYTHONPATH": str(checkout), "OMP_NUM_THREADS": str(threads)}
-    done = subprocess.run([sys.executable, str(ROOT / script), "--worker", *args], env=env, capture_output=True,
-                          text=True)
+    done = subprocess.run(
+        [sys.executable, str(ROOT / script), "--worker", *args], env=env, capture_output=True, text=True
+    )
     if done.returncode:
         raise RuntimeError(f"{script} at {checkout} failed:\n{done.stderr[-3000:]}")
     return json.loads(done.stdout.strip().splitlines()[-1])

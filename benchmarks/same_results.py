@@ -42,8 +42,11 @@ def rows(tasks: int, steps: int, overrides: list[str]) -> dict:
     torch.set_num_threads(1)
     found = json.loads((ROOT / "benchmarks" / "primitive_tasks.json").read_text())
     chosen = [task_io.load(split)[task_id] for split, ids in found.items() for task_id in sorted(ids)][:tasks]
-    config = load_config(SolveConfig, ROOT / "configs" / "cpu.yaml",
-                         [f"ttt.max_steps={steps}", "task_seconds=100000", "device=cpu", *overrides])
+    config = load_config(
+        SolveConfig,
+        ROOT / "configs" / "cpu.yaml",
+        [f"ttt.max_steps={steps}", "task_seconds=100000", "device=cpu", *overrides],
+    )
     result = {}
     with tempfile.TemporaryDirectory() as folder:
         solve(task_io.TaskSet(chosen), Path(folder) / "submission.json", config, fresh=True)
@@ -51,10 +54,12 @@ def rows(tasks: int, steps: int, overrides: list[str]) -> dict:
         for task in chosen:
             record = store.load(task.id)
             attempts = json.dumps(record["attempts"], sort_keys=True).encode()
-            result[task.id] = {"steps": record.get("steps"),
-                               "votes": [[c["votes"] for c in top] for top in record.get("top", [])],
-                               "attempts": hashlib.sha256(attempts).hexdigest()[:10],
-                               "metrics": record.get("train_metrics")}
+            result[task.id] = {
+                "steps": record.get("steps"),
+                "votes": [[c["votes"] for c in top] for top in record.get("top", [])],
+                "attempts": hashlib.sha256(attempts).hexdigest()[:10],
+                "metrics": record.get("train_metrics"),
+            }
     return result
 
 
@@ -78,13 +83,24 @@ def main() -> None:
         before = run_worker(tree, SCRIPT, worker)
     after = run_worker(ROOT, SCRIPT, worker)
     differ = sorted(t for t in before if before[t] != after.get(t))
-    result = {"before": base, "after": describe(),
-              "tasks": len(before), "steps": args.steps, "threads": 1, "overrides": args.overrides,
-              "identical": not differ, "differ": differ, "before_rows": before, "after_rows": after}
+    result = {
+        "before": base,
+        "after": describe(),
+        "tasks": len(before),
+        "steps": args.steps,
+        "threads": 1,
+        "overrides": args.overrides,
+        "identical": not differ,
+        "differ": differ,
+        "before_rows": before,
+        "after_rows": after,
+    }
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(result, indent=1) + "\n")
-    print(f"{base} -> {result['after']}: {len(before) - len(differ)} of {len(before)} tasks identical "
-          f"({args.steps} steps each); {args.out}")
+    print(
+        f"{base} -> {result['after']}: {len(before) - len(differ)} of {len(before)} tasks identical "
+        f"({args.steps} steps each); {args.out}"
+    )
 
 
 if __name__ == "__main__":

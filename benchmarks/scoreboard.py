@@ -5,7 +5,8 @@
     python -m benchmarks.scoreboard --steps 1000 --name steps1000     # a fixed step count instead of time
     python -m benchmarks.scoreboard --splits arc1-eval:30,concept:20,arc2-eval:20 --name with-arc2
     python -m benchmarks.scoreboard --set ttt.lr=3e-3 --name lr3e-3   # a candidate default
-    python -m benchmarks.scoreboard --compare benchmarks/results/scoreboard.json benchmarks/results/scoreboard_lr3e-3.json
+    python -m benchmarks.scoreboard --compare benchmarks/results/scoreboard.json \
+        benchmarks/results/scoreboard_lr3e-3.json
     python -m benchmarks.scoreboard --smoke --out /tmp/smoke          # CI: two tiny tasks, a few steps
     python -m benchmarks.scoreboard --rescore benchmarks/results/scoreboard.json   # re-read its run folders
 
@@ -37,11 +38,10 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from arc_trm.core import devices
-from arc_trm.core import tasks
+from arc_trm.core import devices, tasks
 from arc_trm.core.config import load_config, to_dict
-from arc_trm.solve.records import RecordStore, records_dir
 from arc_trm.solve.config import SolveConfig
+from arc_trm.solve.records import RecordStore, records_dir
 
 ROOT = Path(__file__).resolve().parent.parent
 RESULTS = Path(__file__).resolve().parent / "results"
@@ -49,8 +49,11 @@ RUNS = ROOT / "runs" / "scoreboard"
 DEFAULT_SPLITS = "arc1-eval:30,concept:20"
 NO_TIME_LIMIT = 24 * 3600.0  # task_seconds under --steps: the step count ends training, never the clock
 SCATTERED = 0.25  # a top grid with fewer than this share of the voting versions' votes: "votes scattered"
-SMOKE = {"splits": {"arc1-eval": ["66e6c45b"], "concept": ["HorizontalVertical9"]},
-         "overrides": ["ttt.augmentations=8"], "steps": 20}
+SMOKE = {
+    "splits": {"arc1-eval": ["66e6c45b"], "concept": ["HorizontalVertical9"]},
+    "overrides": ["ttt.augmentations=8"],
+    "steps": 20,
+}
 
 # Failure classes of one test input, in the order they are decided (the first that applies).
 CLASSES = {
@@ -75,11 +78,24 @@ def sample(split: str, n: int, seed: int = 0) -> list[str]:
     return [ids[i] for i in rng.permutation(len(ids))[:n]]
 
 
-def evaluate_command(split: str, ids: list[str], run_dir: Path, overrides: list[str], workers: int,
-                     config: Path | None, resume: bool) -> list[str]:
+def evaluate_command(
+    split: str, ids: list[str], run_dir: Path, overrides: list[str], workers: int, config: Path | None, resume: bool
+) -> list[str]:
     """The `arc-trm evaluate` command line that solves and scores one split's sample."""
-    command = [sys.executable, "-m", "arc_trm_cli", "evaluate", split, "--ids", ",".join(ids),
-               "--out", str(run_dir), "--workers", str(workers), "--quiet"]
+    command = [
+        sys.executable,
+        "-m",
+        "arc_trm_cli",
+        "evaluate",
+        split,
+        "--ids",
+        ",".join(ids),
+        "--out",
+        str(run_dir),
+        "--workers",
+        str(workers),
+        "--quiet",
+    ]
     command += ["--config", str(config)] if config else []
     command += [] if resume else ["--fresh"]
     for override in overrides:
@@ -94,18 +110,39 @@ def protocol_overrides(seconds: float, steps: int | None, workers: int) -> list[
     return [f"task_seconds={seconds * workers}"]
 
 
-def run(splits: dict[str, list[str]], name: str, seconds: float, steps: int | None, workers: int,
-        overrides: list[str], config: Path | None, runs: Path, resume: bool) -> dict:
+def run(
+    splits: dict[str, list[str]],
+    name: str,
+    seconds: float,
+    steps: int | None,
+    workers: int,
+    overrides: list[str],
+    config: Path | None,
+    runs: Path,
+    resume: bool,
+) -> dict:
     """Evaluate each split's sample by the product path and collect the scoreboard."""
     overrides = [*protocol_overrides(seconds, steps, workers), *overrides]
     resolved = load_config(SolveConfig, config or ROOT / "configs" / "cpu.yaml", overrides)
-    result = {"benchmark": "scoreboard", "name": name, "date": datetime.date.today().isoformat(),
-              "commit": _commit(), "machine": _machine(),
-              "protocol": {"machine_seconds_per_task": None if steps else seconds, "steps": steps,
-                           "workers": workers, "threads_per_worker": max(1, devices.cores() // workers),
-                           "task_seconds": resolved.task_seconds, "overrides": overrides,
-                           "config_file": str(config or "configs/cpu.yaml")},
-              "config": to_dict(resolved), "classes": CLASSES, "splits": {}}
+    result = {
+        "benchmark": "scoreboard",
+        "name": name,
+        "date": datetime.date.today().isoformat(),
+        "commit": _commit(),
+        "machine": _machine(),
+        "protocol": {
+            "machine_seconds_per_task": None if steps else seconds,
+            "steps": steps,
+            "workers": workers,
+            "threads_per_worker": max(1, devices.cores() // workers),
+            "task_seconds": resolved.task_seconds,
+            "overrides": overrides,
+            "config_file": str(config or "configs/cpu.yaml"),
+        },
+        "config": to_dict(resolved),
+        "classes": CLASSES,
+        "splits": {},
+    }
     for split, ids in splits.items():
         run_dir = runs / name / split
         print(f"{split}: {len(ids)} tasks: {' '.join(ids)}", flush=True)
@@ -130,14 +167,21 @@ def split_result(split: str, ids: list[str], run_dir: Path, wall: float, cores: 
     correct = {row["task_id"]: row["n_correct"] for row in scores["tasks"]}
     rows = [task_row(taskset[tid], records.get(tid, {}), correct[tid]) for tid in ids]
     classes = Counter(test["class"] for row in rows for test in row["tests"])
-    return {"samples": ids, "run_dir": str(run_dir.relative_to(ROOT) if run_dir.is_relative_to(ROOT) else run_dir),
-            **{k: scores[k] for k in ("macro", "micro", "macro_ci", "micro_ci", "n_tasks", "n_test",
-                                       "n_correct", "n_tasks_solved")},
-            "classes": {name: classes.get(name, 0) for name in CLASSES},
-            "top_is_input": sum(test["top_is_input"] for row in rows for test in row["tests"]),
-            "mean_steps": float(np.mean([row["steps"] for row in rows])),
-            "wall_seconds": wall, "machine_seconds": wall * cores,
-            "mean_task_seconds": float(np.mean([row["seconds"] for row in rows])), "tasks": rows}
+    return {
+        "samples": ids,
+        "run_dir": str(run_dir.relative_to(ROOT) if run_dir.is_relative_to(ROOT) else run_dir),
+        **{
+            k: scores[k]
+            for k in ("macro", "micro", "macro_ci", "micro_ci", "n_tasks", "n_test", "n_correct", "n_tasks_solved")
+        },
+        "classes": {name: classes.get(name, 0) for name in CLASSES},
+        "top_is_input": sum(test["top_is_input"] for row in rows for test in row["tests"]),
+        "mean_steps": float(np.mean([row["steps"] for row in rows])),
+        "wall_seconds": wall,
+        "machine_seconds": wall * cores,
+        "mean_task_seconds": float(np.mean([row["seconds"] for row in rows])),
+        "tasks": rows,
+    }
 
 
 def task_row(task: tasks.Task, record: dict, n_correct: int) -> dict:
@@ -147,18 +191,33 @@ def task_row(task: tasks.Task, record: dict, n_correct: int) -> dict:
     voters = record.get("voted_versions", 0)
     canvas = record.get("canvas", 0)
     return {
-        "task_id": task.id, "status": record.get("status", "missing"), "reason": record.get("reason"),
-        "n_test": len(task.test_inputs), "n_correct": n_correct, "solved": n_correct == len(task.test_inputs),
-        "steps": record.get("steps", 0), "canvas": canvas, "versions": record.get("versions", 0),
-        "voted_versions": voters, "train_exact": record.get("train_metrics", {}).get("exact"),
+        "task_id": task.id,
+        "status": record.get("status", "missing"),
+        "reason": record.get("reason"),
+        "n_test": len(task.test_inputs),
+        "n_correct": n_correct,
+        "solved": n_correct == len(task.test_inputs),
+        "steps": record.get("steps", 0),
+        "canvas": canvas,
+        "versions": record.get("versions", 0),
+        "voted_versions": voters,
+        "train_exact": record.get("train_metrics", {}).get("exact"),
         "seconds": record.get("timings", {}).get("total", 0.0),
-        "tests": [classify(truth, cands, atts, canvas, voters, grid)
-                  for truth, cands, atts, grid in zip(task.test_outputs, candidates, attempts, task.test_inputs)],
+        "tests": [
+            classify(truth, cands, atts, canvas, voters, grid)
+            for truth, cands, atts, grid in zip(task.test_outputs, candidates, attempts, task.test_inputs)
+        ],
     }
 
 
-def classify(truth: np.ndarray, candidates: list[dict], attempts: list, canvas: int, voters: int,
-             test_input: np.ndarray | None = None) -> dict:
+def classify(
+    truth: np.ndarray,
+    candidates: list[dict],
+    attempts: list,
+    canvas: int,
+    voters: int,
+    test_input: np.ndarray | None = None,
+) -> dict:
     """One test input's outcome: its class (CLASSES), the right grid's rank among the saved candidates (None if
     absent), the top votes, the top grid's shape, its share of wrong cells when its shape is right, and whether
     it is the test input unchanged (the network answered "copy")."""
@@ -181,11 +240,16 @@ def classify(truth: np.ndarray, candidates: list[dict], attempts: list, canvas: 
         name = "wrong_shape"
     else:
         name = "votes_scattered" if share < SCATTERED else "wrong_cells"
-    return {"class": name, "rank": rank, "top_votes": [c["votes"] for c in candidates[:3]],
-            "top_share": round(share, 3), "truth_shape": list(truth.shape),
-            "top_shape": None if top is None else list(top.shape),
-            "wrong_cells": float(np.mean(top != truth)) if same_shape else None,
-            "top_is_input": top is not None and _same(test_input, top)}
+    return {
+        "class": name,
+        "rank": rank,
+        "top_votes": [c["votes"] for c in candidates[:3]],
+        "top_share": round(share, 3),
+        "truth_shape": list(truth.shape),
+        "top_shape": None if top is None else list(top.shape),
+        "wrong_cells": float(np.mean(top != truth)) if same_shape else None,
+        "top_is_input": top is not None and _same(test_input, top),
+    }
 
 
 def _same(grid, truth: np.ndarray) -> bool:
@@ -193,10 +257,12 @@ def _same(grid, truth: np.ndarray) -> bool:
 
 
 def summary_line(split: str, s: dict) -> str:
-    return (f"{split}: pass@2 macro {100 * s['macro']:.1f}% [{100 * s['macro_ci'][0]:.1f}, "
-            f"{100 * s['macro_ci'][1]:.1f}], micro {s['n_correct']}/{s['n_test']} test outputs, "
-            f"{s['n_tasks_solved']}/{s['n_tasks']} tasks solved, {s['mean_steps']:.0f} steps per task, "
-            f"{s['wall_seconds']:.0f} s wall")
+    return (
+        f"{split}: pass@2 macro {100 * s['macro']:.1f}% [{100 * s['macro_ci'][0]:.1f}, "
+        f"{100 * s['macro_ci'][1]:.1f}], micro {s['n_correct']}/{s['n_test']} test outputs, "
+        f"{s['n_tasks_solved']}/{s['n_tasks']} tasks solved, {s['mean_steps']:.0f} steps per task, "
+        f"{s['wall_seconds']:.0f} s wall"
+    )
 
 
 def rescore(result: dict) -> dict:
@@ -218,13 +284,19 @@ def compare(a: dict, b: dict) -> str:
     for split in [s for s in a["splits"] if s in b["splits"]]:
         rows_a = {r["task_id"]: r for r in a["splits"][split]["tasks"]}
         rows_b = {r["task_id"]: r for r in b["splits"][split]["tasks"]}
-        lines += [f"{split}: A {summary_line('', a['splits'][split])[2:]}",
-                  f"{' ' * len(split)}  B {summary_line('', b['splits'][split])[2:]}", "",
-                  "| task | A solved | A class | A steps | B solved | B class | B steps |", "|---" * 7 + "|"]
+        lines += [
+            f"{split}: A {summary_line('', a['splits'][split])[2:]}",
+            f"{' ' * len(split)}  B {summary_line('', b['splits'][split])[2:]}",
+            "",
+            "| task | A solved | A class | A steps | B solved | B class | B steps |",
+            "|---" * 7 + "|",
+        ]
         for tid in [t for t in rows_a if t in rows_b]:
             ra, rb = rows_a[tid], rows_b[tid]
-            lines.append(f"| {tid} | {ra['n_correct']}/{ra['n_test']} | {_classes(ra)} | {ra['steps']} "
-                         f"| {rb['n_correct']}/{rb['n_test']} | {_classes(rb)} | {rb['steps']} |")
+            lines.append(
+                f"| {tid} | {ra['n_correct']}/{ra['n_test']} | {_classes(ra)} | {ra['steps']} "
+                f"| {rb['n_correct']}/{rb['n_test']} | {_classes(rb)} | {rb['steps']} |"
+            )
             if ra["n_correct"] != rb["n_correct"]:
                 changed.append(f"{split} {tid}: {ra['n_correct']} -> {rb['n_correct']} of {ra['n_test']}")
         lines.append("")
@@ -246,13 +318,18 @@ def _commit() -> str:
     def git(*args: str) -> str:
         done = subprocess.run(["git", *args], cwd=ROOT, capture_output=True, text=True)
         return done.stdout.strip() if done.returncode == 0 else ""
+
     head = git("rev-parse", "HEAD") or "unknown"
     return head + ("-dirty" if git("status", "--porcelain", "--untracked-files=no") else "")
 
 
 def _machine() -> dict:
-    return {"cpu": platform.processor() or platform.machine(), "cores": devices.cores(),
-            "torch": torch.__version__, "cuda": torch.cuda.get_device_name() if torch.cuda.is_available() else None}
+    return {
+        "cpu": platform.processor() or platform.machine(),
+        "cores": devices.cores(),
+        "torch": torch.__version__,
+        "cuda": torch.cuda.get_device_name() if torch.cuda.is_available() else None,
+    }
 
 
 def parse_splits(text: str, seed: int) -> dict[str, list[str]]:
@@ -296,8 +373,9 @@ def main(argv: list[str] | None = None) -> None:
     else:
         splits = parse_splits(args.splits, args.seed)
     name = args.name or ("smoke" if args.smoke else f"steps{args.steps}" if args.steps else "default")
-    result = run(splits, name, args.seconds, args.steps, args.workers, args.overrides, args.config,
-                 args.runs, args.resume)
+    result = run(
+        splits, name, args.seconds, args.steps, args.workers, args.overrides, args.config, args.runs, args.resume
+    )
     path = args.out / ("scoreboard.json" if name == "default" else f"scoreboard_{name}.json")
     args.out.mkdir(parents=True, exist_ok=True)
     path.write_text(json.dumps(result, indent=1))

@@ -21,10 +21,9 @@ from pathlib import Path
 
 import torch
 
-from arc_trm.eval import scoring
-from arc_trm.core import submission
-from arc_trm.core import tasks
+from arc_trm.core import submission, tasks
 from arc_trm.core.config import load_config, to_dict
+from arc_trm.eval import scoring
 from arc_trm.solve.config import SolveConfig
 from arc_trm.solve.run import solve
 
@@ -44,33 +43,53 @@ def primitive_tasks(limit: int | None = None, only: list[str] | None = None) -> 
     return tasks.TaskSet(chosen[:limit] if limit else chosen)
 
 
-def run(seconds: list[float], limit: int | None, overrides: list[str], out: Path,
-        only: list[str] | None = None, workers: int = 1) -> dict:
+def run(
+    seconds: list[float],
+    limit: int | None,
+    overrides: list[str],
+    out: Path,
+    only: list[str] | None = None,
+    workers: int = 1,
+) -> dict:
     taskset = primitive_tasks(limit, only)
     found = {tid: prim for ids in json.loads(PRIMITIVES.read_text()).values() for tid, prim in ids.items()}
     rows = []
     for budget in seconds:
-        cfg = load_config(SolveConfig, ROOT / "configs" / "cpu.yaml",
-                          [f"task_seconds={budget * workers}", *overrides])
+        cfg = load_config(SolveConfig, ROOT / "configs" / "cpu.yaml", [f"task_seconds={budget * workers}", *overrides])
         path = out / f"primitives_{int(budget)}s{f'_{workers}workers' if workers > 1 else ''}" / "submission.json"
         start = time.monotonic()
         report = solve(taskset, path, cfg, fresh=True, workers=workers)
         scores = scoring.score(submission.read(path), taskset.solutions())
         solved = [row.task_id for row in scores.rows if row.fraction == 1]
-        rows.append({"seconds_per_task": budget, "workers": workers, "task_wall_seconds": budget * workers,
-                     "tasks": len(taskset), "solved": len(solved),
-                     "rate": scores.macro, "wall_seconds": time.monotonic() - start,
-                     "mean_steps": sum(r.record.get("steps", 0) for r in report.results) / len(taskset),
-                     "solved_ids": solved,
-                     "unsolved": {tid: found[tid] for tid in taskset.ids if tid not in solved}})
-        print(f"{budget:>6.0f}s/task: {len(solved)}/{len(taskset)} solved ({100 * scores.macro:.0f}%), "
-              f"{rows[-1]['mean_steps']:.0f} steps per task on average", flush=True)
+        rows.append(
+            {
+                "seconds_per_task": budget,
+                "workers": workers,
+                "task_wall_seconds": budget * workers,
+                "tasks": len(taskset),
+                "solved": len(solved),
+                "rate": scores.macro,
+                "wall_seconds": time.monotonic() - start,
+                "mean_steps": sum(r.record.get("steps", 0) for r in report.results) / len(taskset),
+                "solved_ids": solved,
+                "unsolved": {tid: found[tid] for tid in taskset.ids if tid not in solved},
+            }
+        )
+        print(
+            f"{budget:>6.0f}s/task: {len(solved)}/{len(taskset)} solved ({100 * scores.macro:.0f}%), "
+            f"{rows[-1]['mean_steps']:.0f} steps per task on average",
+            flush=True,
+        )
     return {"benchmark": "solve_primitives", "machine": _machine(), "config": to_dict(cfg), "rows": rows}
 
 
 def _machine() -> dict:
-    return {"cpu": platform.processor() or platform.machine(), "threads": torch.get_num_threads(),
-            "torch": torch.__version__, "cuda": torch.cuda.get_device_name() if torch.cuda.is_available() else None}
+    return {
+        "cpu": platform.processor() or platform.machine(),
+        "threads": torch.get_num_threads(),
+        "torch": torch.__version__,
+        "cuda": torch.cuda.get_device_name() if torch.cuda.is_available() else None,
+    }
 
 
 def main() -> None:
@@ -83,14 +102,15 @@ def main() -> None:
     parser.add_argument("--out", type=Path, default=Path(__file__).resolve().parent / "results")
     args = parser.parse_args()
     only = args.tasks.split(",") if args.tasks else None
-    result = run([float(s) for s in args.seconds.split(",")], args.limit, args.overrides, args.out, only,
-                 args.workers)
+    result = run([float(s) for s in args.seconds.split(",")], args.limit, args.overrides, args.out, only, args.workers)
     args.out.mkdir(parents=True, exist_ok=True)
     (args.out / "solve_primitives.json").write_text(json.dumps(result, indent=1))
     print("\n| seconds per task | solved | rate | mean steps |\n|---|---|---|---|")
     for row in result["rows"]:
-        print(f"| {row['seconds_per_task']:.0f} | {row['solved']}/{row['tasks']} | {100 * row['rate']:.0f}% "
-              f"| {row['mean_steps']:.0f} |")
+        print(
+            f"| {row['seconds_per_task']:.0f} | {row['solved']}/{row['tasks']} | {100 * row['rate']:.0f}% "
+            f"| {row['mean_steps']:.0f} |"
+        )
 
 
 if __name__ == "__main__":

@@ -47,20 +47,20 @@ def _matmul_rate(seconds: float = 1.0) -> float:
     while time.perf_counter() - start < seconds:
         a @ b
         count += 1
-    return count * 2 * 512 ** 3 / (time.perf_counter() - start)
+    return count * 2 * 512**3 / (time.perf_counter() - start)
 
 
 def measure(steps: int, sides: tuple[int, ...]) -> dict:
     """Per side: the training and rollout step times (median of `steps`), FLOPs and achieved FLOP/s."""
     import torch
 
-    from arc_trm.ttt import predict
-    from arc_trm.data import task_encoding
-    from arc_trm.ttt import trainer as ttt
     from arc_trm.core.config import load_config
+    from arc_trm.data import task_encoding
     from arc_trm.model.cost import step_flops
     from arc_trm.solve.config import SolveConfig
     from arc_trm.solve.task import encode_group
+    from arc_trm.ttt import predict
+    from arc_trm.ttt import trainer as ttt
 
     config = load_config(SolveConfig, ROOT / "configs" / "cpu.yaml", ["device=cpu"])
     rate = _matmul_rate()
@@ -95,13 +95,23 @@ def measure(steps: int, sides: tuple[int, ...]) -> dict:
         flops_train = step_flops(model.config, batch, tokens)["train"]
         flops_rollout = step_flops(model.config, ROLLOUT_ROWS, tokens)["forward"]
         rollout_step = statistics.median(rollout)
-        rows.append({"side": side, "task": task.id, "canvas": canvas, "batch": batch, "first_step_s": first,
-                     "train_step_ms": 1e3 * train, "train_steps_per_s": 1 / train,
-                     "train_gflop": flops_train / 1e9, "train_share_of_matmul_rate": flops_train / train / rate,
-                     "rollout_step_ms": 1e3 * rollout_step, "rollout_rows": ROLLOUT_ROWS,
-                     "rollout_share_of_matmul_rate": flops_rollout / rollout_step / rate})
-    return {"threads": torch.get_num_threads(), "torch": torch.__version__, "matmul_gflops": rate / 1e9,
-            "rows": rows}
+        rows.append(
+            {
+                "side": side,
+                "task": task.id,
+                "canvas": canvas,
+                "batch": batch,
+                "first_step_s": first,
+                "train_step_ms": 1e3 * train,
+                "train_steps_per_s": 1 / train,
+                "train_gflop": flops_train / 1e9,
+                "train_share_of_matmul_rate": flops_train / train / rate,
+                "rollout_step_ms": 1e3 * rollout_step,
+                "rollout_rows": ROLLOUT_ROWS,
+                "rollout_share_of_matmul_rate": flops_rollout / rollout_step / rate,
+            }
+        )
+    return {"threads": torch.get_num_threads(), "torch": torch.__version__, "matmul_gflops": rate / 1e9, "rows": rows}
 
 
 def _geomean(values: list[float]) -> float:
@@ -145,17 +155,23 @@ def main() -> None:
 def _print(run: dict) -> None:
     after = run["after"]
     print(f"\n{run['threads']} thread(s), matmul {after['matmul_gflops']:.0f} GFLOP/s")
-    print("| side | batch | train ms | steps/s | share of matmul rate | rollout ms (64 rows) | before: train ms, "
-          "rollout ms |\n|---|---|---|---|---|---|---|")
+    print(
+        "| side | batch | train ms | steps/s | share of matmul rate | rollout ms (64 rows) | before: train ms, "
+        "rollout ms |\n|---|---|---|---|---|---|---|"
+    )
     before = {r["side"]: r for r in run.get("before", {}).get("rows", [])}
     for r in after["rows"]:
         b = before.get(r["side"])
         old = f"{b['train_step_ms']:.1f}, {b['rollout_step_ms']:.1f}" if b else "-"
-        print(f"| {r['canvas']} | {r['batch']} | {r['train_step_ms']:.1f} | {r['train_steps_per_s']:.1f} | "
-              f"{100 * r['train_share_of_matmul_rate']:.0f}% | {r['rollout_step_ms']:.1f} | {old} |")
+        print(
+            f"| {r['canvas']} | {r['batch']} | {r['train_step_ms']:.1f} | {r['train_steps_per_s']:.1f} | "
+            f"{100 * r['train_share_of_matmul_rate']:.0f}% | {r['rollout_step_ms']:.1f} | {old} |"
+        )
     if "speedup_train" in run:
-        print(f"speed-up (geometric mean): training step {run['speedup_train']:.2f}x, "
-              f"rollout step {run['speedup_rollout']:.2f}x")
+        print(
+            f"speed-up (geometric mean): training step {run['speedup_train']:.2f}x, "
+            f"rollout step {run['speedup_rollout']:.2f}x"
+        )
 
 
 if __name__ == "__main__":

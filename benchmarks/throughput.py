@@ -31,17 +31,16 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from arc_trm.data import augment
-from arc_trm.ttt import predict
-from arc_trm.data import task_encoding
-from arc_trm.ttt import trainer as ttt
+from arc_trm.core import devices
 from arc_trm.core.config import load_config
-from arc_trm.model.cost import step_flops
+from arc_trm.core.tasks import Task, load
+from arc_trm.data import augment, task_encoding
 from arc_trm.data.encoding import OFFICIAL_CANVAS
 from arc_trm.model import TRMConfig
-from arc_trm.core import devices
+from arc_trm.model.cost import step_flops
 from arc_trm.solve.config import SolveConfig
-from arc_trm.core.tasks import Task, load
+from arc_trm.ttt import predict
+from arc_trm.ttt import trainer as ttt
 
 ROOT = Path(__file__).resolve().parent.parent
 VERSIONS = 8  # augmented versions per task (the rollout answers every test input in each)
@@ -56,7 +55,7 @@ def matmul_rate(device: torch.device, reps: int = 10) -> float:
     n = 4096 if device.type == "cuda" else 2048
     dtype = torch.bfloat16 if device.type == "cuda" else torch.float32
     a, b = torch.randn(n, n, device=device, dtype=dtype), torch.randn(n, n, device=device, dtype=dtype)
-    return 2.0 * n ** 3 / min(_times(lambda: a @ b, device, reps))
+    return 2.0 * n**3 / min(_times(lambda: a @ b, device, reps))
 
 
 def _median_seconds(fn, device: torch.device, reps: int) -> float:
@@ -102,7 +101,7 @@ def spread(count: int) -> list[Task]:
 def measure(task: Task, layout: str, config: TRMConfig, batch: int, reps: int, device: torch.device) -> dict:
     """One task on one layout: training-step and rollout-step times, tokens, FLOPs and peak memory."""
     canvas = task_encoding.task_canvas(task) if layout == "task" else OFFICIAL_CANVAS
-    data = task_encoding.task_data(task, augment.plan(task, VERSIONS, seed=0), canvas, seed=0)
+    data = task_encoding.task_data(task, augment.versions(task, VERSIONS, seed=0), canvas, seed=0)
     model = ttt.new_model(config, VERSIONS, device, seed=0)
     trainer = ttt.Trainer(model, ttt.TTTConfig(batch_size=batch))
     tokens = model.prefix_len + canvas * canvas
@@ -126,12 +125,22 @@ def measure(task: Task, layout: str, config: TRMConfig, batch: int, reps: int, d
     rows = len(data.test_inputs)
     train_flops = step_flops(model.config, batch, tokens)["train"]
     rollout_flops = step_flops(model.config, rows, tokens)["forward"]
-    return {"task_id": task.id, "layout": layout, "canvas": canvas, "tokens_per_example": tokens, "batch": batch,
-            "rollout_rows": rows, "train_seconds": train_seconds, "rollout_step_seconds": rollout_seconds,
-            "train_tokens_per_s": batch * tokens / train_seconds,
-            "train_examples_per_s": batch / train_seconds, "train_flops_per_s": train_flops / train_seconds,
-            "rollout_tokens_per_s": rows * tokens / rollout_seconds,
-            "rollout_flops_per_s": rollout_flops / rollout_seconds, "peak_memory_bytes": int(peak)}
+    return {
+        "task_id": task.id,
+        "layout": layout,
+        "canvas": canvas,
+        "tokens_per_example": tokens,
+        "batch": batch,
+        "rollout_rows": rows,
+        "train_seconds": train_seconds,
+        "rollout_step_seconds": rollout_seconds,
+        "train_tokens_per_s": batch * tokens / train_seconds,
+        "train_examples_per_s": batch / train_seconds,
+        "train_flops_per_s": train_flops / train_seconds,
+        "rollout_tokens_per_s": rows * tokens / rollout_seconds,
+        "rollout_flops_per_s": rollout_flops / rollout_seconds,
+        "peak_memory_bytes": int(peak),
+    }
 
 
 def _rss_bytes() -> int:
@@ -163,28 +172,48 @@ def aggregate(rows: list[dict], peak_rate: float) -> list[dict]:
         if not mine:
             continue
 
-        def med(key):
+        def med(key, mine=mine):
             return statistics.median(r[key] for r in mine)
 
-        out.append({"layout": layout, "tasks": len(mine), "median_canvas": med("canvas"),
-                    "median_tokens_per_example": med("tokens_per_example"),
-                    **{key: med(key) for key in ("train_seconds", "train_tokens_per_s", "train_examples_per_s",
-                                                 "train_flops_per_s", "rollout_tokens_per_s", "rollout_flops_per_s",
-                                                 "peak_memory_bytes")},
-                    "train_fraction_of_matmul": med("train_flops_per_s") / peak_rate,
-                    "rollout_fraction_of_matmul": med("rollout_flops_per_s") / peak_rate})
+        out.append(
+            {
+                "layout": layout,
+                "tasks": len(mine),
+                "median_canvas": med("canvas"),
+                "median_tokens_per_example": med("tokens_per_example"),
+                **{
+                    key: med(key)
+                    for key in (
+                        "train_seconds",
+                        "train_tokens_per_s",
+                        "train_examples_per_s",
+                        "train_flops_per_s",
+                        "rollout_tokens_per_s",
+                        "rollout_flops_per_s",
+                        "peak_memory_bytes",
+                    )
+                },
+                "train_fraction_of_matmul": med("train_flops_per_s") / peak_rate,
+                "rollout_fraction_of_matmul": med("rollout_flops_per_s") / peak_rate,
+            }
+        )
     if len(out) == 2:
         by_task = {(r["task_id"], r["layout"]): r for r in rows}
-        speedups = [by_task[t, "task"]["train_examples_per_s"] / by_task[t, "official"]["train_examples_per_s"]
-                    for t, layout in by_task if layout == "task" and (t, "official") in by_task]
+        speedups = [
+            by_task[t, "task"]["train_examples_per_s"] / by_task[t, "official"]["train_examples_per_s"]
+            for t, layout in by_task
+            if layout == "task" and (t, "official") in by_task
+        ]
         out[0]["median_speedup_examples_per_s"] = statistics.median(speedups)
     return out
 
 
 def table(summary: list[dict]) -> str:
-    lines = ["| layout | tasks | median canvas | tokens/example | train step (s) | train tokens/s | train examples/s "
-             "| train GFLOP/s (% of matmul) | rollout tokens/s | rollout GFLOP/s (% of matmul) | peak memory (MiB) |",
-             "|---" * 11 + "|"]
+    lines = [
+        "| layout | tasks | median canvas | tokens/example | train step (s) | train tokens/s | train examples/s "
+        "| train GFLOP/s (% of matmul) | rollout tokens/s | rollout GFLOP/s (% of matmul) | peak memory (MiB) |",
+        "|---" * 11 + "|",
+    ]
     for s in summary:
         lines.append(
             f"| {'per-task canvas' if s['layout'] == 'task' else 'official 30x30'} | {s['tasks']} "
@@ -193,7 +222,8 @@ def table(summary: list[dict]) -> str:
             f"| {s['train_flops_per_s'] / 1e9:.2f} ({100 * s['train_fraction_of_matmul']:.0f}%) "
             f"| {s['rollout_tokens_per_s']:,.0f} "
             f"| {s['rollout_flops_per_s'] / 1e9:.2f} ({100 * s['rollout_fraction_of_matmul']:.0f}%) "
-            f"| {s['peak_memory_bytes'] / 2 ** 20:.0f} |")
+            f"| {s['peak_memory_bytes'] / 2**20:.0f} |"
+        )
     return "\n".join(lines)
 
 
@@ -212,26 +242,45 @@ def main() -> None:
     if args.smoke:
         config, batch = dataclasses.replace(config, hidden_size=32), 4
     peak_rate = matmul_rate(device, reps=2 if args.smoke else 10)
-    print(f"{device}, torch {torch.__version__}, {torch.get_num_threads()} threads; "
-          f"matmul {peak_rate / 1e9:.1f} GFLOP/s; model {args.model}\n", flush=True)
+    print(
+        f"{device}, torch {torch.__version__}, {torch.get_num_threads()} threads; "
+        f"matmul {peak_rate / 1e9:.1f} GFLOP/s; model {args.model}\n",
+        flush=True,
+    )
     rows = []
     for task in spread(count):
         for layout in ("task", "official"):
             rows.append(measure_isolated(task, layout, config, batch, reps, device))
             r = rows[-1]
-            print(f"{task.id} {layout:>8} canvas {r['canvas']:>2}: train {r['train_seconds']:.3f} s/step, "
-                  f"{r['train_tokens_per_s']:,.0f} tokens/s; rollout {r['rollout_tokens_per_s']:,.0f} tokens/s; "
-                  f"peak {r['peak_memory_bytes'] / 2 ** 20:.0f} MiB", flush=True)
+            print(
+                f"{task.id} {layout:>8} canvas {r['canvas']:>2}: train {r['train_seconds']:.3f} s/step, "
+                f"{r['train_tokens_per_s']:,.0f} tokens/s; rollout {r['rollout_tokens_per_s']:,.0f} tokens/s; "
+                f"peak {r['peak_memory_bytes'] / 2**20:.0f} MiB",
+                flush=True,
+            )
     summary = aggregate(rows, peak_rate)
     print("\n" + table(summary))
     if "median_speedup_examples_per_s" in summary[0]:
-        print(f"\nper-task canvas trains {summary[0]['median_speedup_examples_per_s']:.1f}x more examples per "
-              "second than 30x30 (median over tasks)")
-    result = {"benchmark": "throughput", "model": args.model, "config": dataclasses.asdict(config),
-              "machine": {"device": str(device), "cpu": platform.processor() or platform.machine(),
-                          "threads": torch.get_num_threads(), "torch": torch.__version__,
-                          "cuda": torch.cuda.get_device_name(device) if device.type == "cuda" else None},
-              "matmul_flops_per_s": peak_rate, "reps": reps, "summary": summary, "rows": rows}
+        print(
+            f"\nper-task canvas trains {summary[0]['median_speedup_examples_per_s']:.1f}x more examples per "
+            "second than 30x30 (median over tasks)"
+        )
+    result = {
+        "benchmark": "throughput",
+        "model": args.model,
+        "config": dataclasses.asdict(config),
+        "machine": {
+            "device": str(device),
+            "cpu": platform.processor() or platform.machine(),
+            "threads": torch.get_num_threads(),
+            "torch": torch.__version__,
+            "cuda": torch.cuda.get_device_name(device) if device.type == "cuda" else None,
+        },
+        "matmul_flops_per_s": peak_rate,
+        "reps": reps,
+        "summary": summary,
+        "rows": rows,
+    }
     args.out.mkdir(parents=True, exist_ok=True)
     name = "throughput_smoke.json" if args.smoke else f"throughput_{args.model}.json"
     (args.out / name).write_text(json.dumps(result, indent=1))

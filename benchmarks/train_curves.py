@@ -28,16 +28,23 @@ ROOT = Path(__file__).resolve().parent.parent
 
 def official_curve(path: Path) -> dict[str, np.ndarray]:
     log = json.loads(path.read_text())
-    return {"step": np.array([r["step"] for r in log]), "lm_loss": np.array([r["train/lm_loss"] for r in log]),
-            "accuracy": np.array([r["train/accuracy"] for r in log]),
-            "halted": np.array([r["train/count"] for r in log])}
+    return {
+        "step": np.array([r["step"] for r in log]),
+        "lm_loss": np.array([r["train/lm_loss"] for r in log]),
+        "accuracy": np.array([r["train/accuracy"] for r in log]),
+        "halted": np.array([r["train/count"] for r in log]),
+    }
 
 
 def our_curve(run: Path) -> dict[str, np.ndarray]:
     records = [json.loads(line) for line in (run / "metrics.jsonl").read_text().splitlines() if line.strip()]
     train = [r for r in records if r.get("kind") == "train"]
-    return {"step": np.array([r["step"] for r in train]), "lm_loss": np.array([r["lm_loss"] for r in train]),
-            "accuracy": np.array([r["accuracy"] for r in train]), "halted": np.array([r["halted"] for r in train])}
+    return {
+        "step": np.array([r["step"] for r in train]),
+        "lm_loss": np.array([r["lm_loss"] for r in train]),
+        "accuracy": np.array([r["accuracy"] for r in train]),
+        "halted": np.array([r["halted"] for r in train]),
+    }
 
 
 def windows(curve: dict[str, np.ndarray], size: int, steps: int) -> dict[str, list[float]]:
@@ -69,12 +76,17 @@ def compare(official: list[dict], ours: list[dict], size: int, steps: int) -> di
         others = [np.delete(table, i, 0) for i in range(len(table))]
         sd = np.nanstd(table, 0, ddof=1) if len(table) > 1 else np.full(table.shape[1], np.nan)
         result["metrics"][metric] = {
-            "official": table.tolist(), "ours": mine.tolist(),
+            "official": table.tolist(),
+            "ours": mine.tolist(),
             "ours_inside_official_range": [share_inside(run, table) for run in mine],
-            "official_inside_others_range": [share_inside(table[i], others[i][:len(table) - 1])
-                                             for i in range(len(table))] if len(table) > 2 else None,
-            "ours_inside_range_of_as_many": [share_inside(run, table[:len(table) - 1]) for run in mine],
-            "z_of_our_mean": ((mine.mean(0) - table.mean(0)) / sd).tolist()}
+            "official_inside_others_range": [
+                share_inside(table[i], others[i][: len(table) - 1]) for i in range(len(table))
+            ]
+            if len(table) > 2
+            else None,
+            "ours_inside_range_of_as_many": [share_inside(run, table[: len(table) - 1]) for run in mine],
+            "z_of_our_mean": ((mine.mean(0) - table.mean(0)) / sd).tolist(),
+        }
     return result
 
 
@@ -101,7 +113,7 @@ def _smoothed(curve: dict[str, np.ndarray], metric: str, size: int) -> tuple[np.
     keep = curve["halted"] > 0 if metric == "accuracy" else np.ones(len(curve["step"]), bool)
     values, steps = curve[metric][keep], curve["step"][keep]
     kernel = np.ones(size) / size
-    return steps[size - 1:], np.convolve(values, kernel, mode="valid")
+    return steps[size - 1 :], np.convolve(values, kernel, mode="valid")
 
 
 def main() -> None:
@@ -115,17 +127,23 @@ def main() -> None:
     args = parser.parse_args()
     official = [official_curve(p) for p in args.official]
     ours = [our_curve(p) for p in args.ours]
-    result = {"benchmark": "train_curves", "date": datetime.date.today().isoformat(),
-              "official": [str(p) for p in args.official], "ours": [str(p) for p in args.ours],
-              **compare(official, ours, args.window, args.steps)}
+    result = {
+        "benchmark": "train_curves",
+        "date": datetime.date.today().isoformat(),
+        "official": [str(p) for p in args.official],
+        "ours": [str(p) for p in args.ours],
+        **compare(official, ours, args.window, args.steps),
+    }
     args.out.write_text(json.dumps(result, indent=1))
     for metric, m in result["metrics"].items():
         own = m["official_inside_others_range"]
-        print(f"{metric}: our windows inside the range of the {len(official)} official runs: "
-              f"{[round(x, 2) for x in m['ours_inside_official_range']]}; inside the range of {len(official) - 1} of "
-              f"them: {[round(x, 2) for x in m['ours_inside_range_of_as_many']]}, where each official run is inside "
-              f"the others' range: {[round(x, 2) for x in own] if own else 'n/a'}; our mean's z per window "
-              f"{[round(z, 1) for z in m['z_of_our_mean']]}")
+        print(
+            f"{metric}: our windows inside the range of the {len(official)} official runs: "
+            f"{[round(x, 2) for x in m['ours_inside_official_range']]}; inside the range of {len(official) - 1} of "
+            f"them: {[round(x, 2) for x in m['ours_inside_range_of_as_many']]}, where each official run is inside "
+            f"the others' range: {[round(x, 2) for x in own] if own else 'n/a'}; our mean's z per window "
+            f"{[round(z, 1) for z in m['z_of_our_mean']]}"
+        )
     if args.plot:
         plot(official, ours, [p.name for p in args.ours], args.window, args.plot)
         print(f"wrote {args.plot}")

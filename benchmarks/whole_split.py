@@ -28,14 +28,21 @@ from pathlib import Path
 
 import numpy as np
 
-from arc_trm.core import devices
-from arc_trm.eval import scoring
-from arc_trm.core import tasks
+from arc_trm.core import devices, tasks
 from arc_trm.core.io import write_json
-from arc_trm.solve.records import RecordStore, records_dir
 from arc_trm.data.task_encoding import output_shape_rule
+from arc_trm.eval import scoring
+from arc_trm.solve.records import RecordStore, records_dir
 from benchmarks.scoreboard import (
-    CLASSES, RESULTS, ROOT, _commit, _machine, evaluate_command, protocol_overrides, sample, task_row,
+    CLASSES,
+    RESULTS,
+    ROOT,
+    _commit,
+    _machine,
+    evaluate_command,
+    protocol_overrides,
+    sample,
+    task_row,
 )
 
 RUNS = ROOT / "runs" / "whole"
@@ -51,20 +58,21 @@ def load(split: str, out: Path = RESULTS) -> dict:
     path = results_path(split, out)
     if path.is_file():
         return json.loads(path.read_text())
-    return {"benchmark": "whole_split", "split": split, "order": sample(split, len(tasks.load(split).ids)),
-            "tasks": {}}
+    return {"benchmark": "whole_split", "split": split, "order": sample(split, len(tasks.load(split).ids)), "tasks": {}}
 
 
 def pending(result: dict) -> list[str]:
     return [tid for tid in result["order"] if tid not in result["tasks"]]
 
 
-def solve_chunk(split: str, ids: list[str], seconds: float, workers: int, overrides: list[str],
-                runs: Path) -> list[dict]:
+def solve_chunk(
+    split: str, ids: list[str], seconds: float, workers: int, overrides: list[str], runs: Path
+) -> list[dict]:
     """Solve `ids` in the split's run folder (resumed: a chunk cut short is taken up again) and read their rows."""
     run_dir = runs / split
-    command = evaluate_command(split, ids, run_dir, [*protocol_overrides(seconds, None, workers), *overrides],
-                               workers, None, resume=True)
+    command = evaluate_command(
+        split, ids, run_dir, [*protocol_overrides(seconds, None, workers), *overrides], workers, None, resume=True
+    )
     done = subprocess.run(command, cwd=ROOT)
     if done.returncode != 0:
         raise SystemExit(f"{split}: arc-trm evaluate exited with {done.returncode}")
@@ -74,26 +82,41 @@ def solve_chunk(split: str, ids: list[str], seconds: float, workers: int, overri
     return [task_row(taskset[tid], records.get(tid, {}), correct[tid]) for tid in ids]
 
 
-def run(splits: list[str], seconds: float, workers: int, chunk: int, overrides: list[str], out: Path,
-        runs: Path, max_tasks: int | None) -> None:
+def run(
+    splits: list[str],
+    seconds: float,
+    workers: int,
+    chunk: int,
+    overrides: list[str],
+    out: Path,
+    runs: Path,
+    max_tasks: int | None,
+) -> None:
     results = {split: load(split, out) for split in splits}
     commit, machine, today = _commit(), _machine(), datetime.date.today().isoformat()
-    protocol = {"machine_seconds_per_task": seconds, "cores": devices.cores(), "workers": workers,
-                "threads_per_worker": max(1, devices.cores() // workers), "task_seconds": seconds * workers,
-                "overrides": [*protocol_overrides(seconds, None, workers), *overrides], "config_file": "configs/cpu.yaml"}
+    protocol = {
+        "machine_seconds_per_task": seconds,
+        "cores": devices.cores(),
+        "workers": workers,
+        "threads_per_worker": max(1, devices.cores() // workers),
+        "task_seconds": seconds * workers,
+        "overrides": [*protocol_overrides(seconds, None, workers), *overrides],
+        "config_file": "configs/cpu.yaml",
+    }
     done = 0
     while max_tasks is None or done < max_tasks:
         waiting = {s: pending(r) for s, r in results.items() if pending(r)}
         if not waiting:
             break
         split = min(waiting, key=lambda s: len(results[s]["tasks"]) / len(results[s]["order"]))
-        ids = waiting[split][:chunk if max_tasks is None else min(chunk, max_tasks - done)]
-        print(f"{split}: {len(results[split]['tasks'])}/{len(results[split]['order'])} done; "
-              f"solving {' '.join(ids)}", flush=True)
+        ids = waiting[split][: chunk if max_tasks is None else min(chunk, max_tasks - done)]
+        print(
+            f"{split}: {len(results[split]['tasks'])}/{len(results[split]['order'])} done; solving {' '.join(ids)}",
+            flush=True,
+        )
         for row in solve_chunk(split, ids, seconds, workers, overrides, runs):
             results[split]["tasks"][row["task_id"]] = {**row, "commit": commit, "date": today}
-        results[split].update(protocol=protocol, machine=machine, classes=CLASSES,
-                              summary=summarise(results[split]))
+        results[split].update(protocol=protocol, machine=machine, classes=CLASSES, summary=summarise(results[split]))
         write_json(results[split], results_path(split, out), indent=1)
         done += len(ids)
         print(summary_line(split, results[split]["summary"]), flush=True)
@@ -112,17 +135,24 @@ def summarise(result: dict) -> dict:
     n_test, n_correct = sum(r["n_test"] for r in rows), sum(r["n_correct"] for r in rows)
     macro, micro = float(fractions.mean()), n_correct / n_test
     tests = [t for r in rows for t in r["tests"]]
-    return {"n_tasks": len(rows), "of": len(result["order"]), "n_test": n_test, "n_correct": n_correct,
-            "n_tasks_solved": sum(r["solved"] for r in rows),
-            "macro": macro, "macro_ci": list(scoring.wilson(macro, len(rows))),
-            "micro": micro, "micro_ci": list(scoring.wilson(micro, n_test)),
-            "classes": {name: sum(t["class"] == name for t in tests) for name in CLASSES},
-            "top_is_input": sum(t["top_is_input"] for t in tests),
-            "mean_steps": float(np.mean([r["steps"] for r in rows])),
-            "median_steps": float(np.median([r["steps"] for r in rows])),
-            "statuses": {s: sum(r["status"] == s for r in rows) for s in sorted({r["status"] for r in rows})},
-            "commits": sorted({r["commit"] for r in rows}),
-            "samples": {str(n): resample(fractions, n) for n in SAMPLE_SIZES if n < len(rows)}}
+    return {
+        "n_tasks": len(rows),
+        "of": len(result["order"]),
+        "n_test": n_test,
+        "n_correct": n_correct,
+        "n_tasks_solved": sum(r["solved"] for r in rows),
+        "macro": macro,
+        "macro_ci": list(scoring.wilson(macro, len(rows))),
+        "micro": micro,
+        "micro_ci": list(scoring.wilson(micro, n_test)),
+        "classes": {name: sum(t["class"] == name for t in tests) for name in CLASSES},
+        "top_is_input": sum(t["top_is_input"] for t in tests),
+        "mean_steps": float(np.mean([r["steps"] for r in rows])),
+        "median_steps": float(np.median([r["steps"] for r in rows])),
+        "statuses": {s: sum(r["status"] == s for r in rows) for s in sorted({r["status"] for r in rows})},
+        "commits": sorted({r["commit"] for r in rows}),
+        "samples": {str(n): resample(fractions, n) for n in SAMPLE_SIZES if n < len(rows)},
+    }
 
 
 def resample(fractions: np.ndarray, n: int, draws: int = 10000, seed: int = 0) -> dict:
@@ -131,10 +161,13 @@ def resample(fractions: np.ndarray, n: int, draws: int = 10000, seed: int = 0) -
     rng = np.random.default_rng(seed)
     means = np.array([fractions[rng.permutation(len(fractions))[:n]].mean() for _ in range(draws)])
     whole = fractions.mean()
-    return {"p2.5": float(np.percentile(means, 2.5)), "p50": float(np.percentile(means, 50)),
-            "p97.5": float(np.percentile(means, 97.5)),
-            "share_2x_or_more": float(np.mean(means >= 2 * whole)) if whole else None,
-            "share_half_or_less": float(np.mean(means <= whole / 2)) if whole else None}
+    return {
+        "p2.5": float(np.percentile(means, 2.5)),
+        "p50": float(np.percentile(means, 50)),
+        "p97.5": float(np.percentile(means, 97.5)),
+        "share_2x_or_more": float(np.mean(means >= 2 * whole)) if whole else None,
+        "share_half_or_less": float(np.mean(means <= whole / 2)) if whole else None,
+    }
 
 
 def shape_kind(task: tasks.Task) -> str:
@@ -163,12 +196,19 @@ def breakdowns(result: dict) -> dict[str, dict[str, dict]]:
     for row in rows:
         groups["canvas"].setdefault(canvas_bin(row["canvas"]), []).append(row)
         groups["output shape"].setdefault(shape_kind(taskset[row["task_id"]]), []).append(row)
-    return {name: {key: {"tasks": len(part), "solved": sum(r["solved"] for r in part),
-                         "macro": float(np.mean([r["n_correct"] / r["n_test"] for r in part])),
-                         "copies": sum(t["top_is_input"] for r in part for t in r["tests"]),
-                         "median_steps": float(np.median([r["steps"] for r in part]))}
-                   for key, part in sorted(parts.items(), key=lambda kv: ORDER[name].index(kv[0]))}
-            for name, parts in groups.items()}
+    return {
+        name: {
+            key: {
+                "tasks": len(part),
+                "solved": sum(r["solved"] for r in part),
+                "macro": float(np.mean([r["n_correct"] / r["n_test"] for r in part])),
+                "copies": sum(t["top_is_input"] for r in part for t in r["tests"]),
+                "median_steps": float(np.median([r["steps"] for r in part])),
+            }
+            for key, part in sorted(parts.items(), key=lambda kv: ORDER[name].index(kv[0]))
+        }
+        for name, parts in groups.items()
+    }
 
 
 def markdown(result: dict) -> str:
@@ -178,23 +218,32 @@ def markdown(result: dict) -> str:
     lines += [f"| {CLASSES[name]} | {count} |" for name, count in s["classes"].items()]
     lines += [f"| *the top grid is the test input unchanged* | *{s['top_is_input']}* |", ""]
     for name, parts in breakdowns(result).items():
-        lines += [f"| {name} | tasks | fully solved | pass@2 macro | copies of the input | median steps |",
-                  "|---|---|---|---|---|---|"]
-        lines += [f"| {key} | {p['tasks']} | {p['solved']} | {100 * p['macro']:.1f}% | {p['copies']} | "
-                  f"{p['median_steps']:.0f} |" for key, p in parts.items()]
+        lines += [
+            f"| {name} | tasks | fully solved | pass@2 macro | copies of the input | median steps |",
+            "|---|---|---|---|---|---|",
+        ]
+        lines += [
+            f"| {key} | {p['tasks']} | {p['solved']} | {100 * p['macro']:.1f}% | {p['copies']} | "
+            f"{p['median_steps']:.0f} |"
+            for key, p in parts.items()
+        ]
         lines.append("")
     for n, r in s.get("samples", {}).items():
-        lines.append(f"- samples of {n} of these tasks (10,000 draws): pass@2 macro from {100 * r['p2.5']:.1f}% to "
-                     f"{100 * r['p97.5']:.1f}% (95%), median {100 * r['p50']:.1f}%")
+        lines.append(
+            f"- samples of {n} of these tasks (10,000 draws): pass@2 macro from {100 * r['p2.5']:.1f}% to "
+            f"{100 * r['p97.5']:.1f}% (95%), median {100 * r['p50']:.1f}%"
+        )
     return "\n".join(lines).rstrip() + "\n"
 
 
 def summary_line(split: str, s: dict) -> str:
     if not s.get("n_tasks"):
         return f"{split}: no task done yet"
-    return (f"{split}: {s['n_tasks']}/{s['of']} tasks: pass@2 macro {100 * s['macro']:.1f}% "
-            f"[{100 * s['macro_ci'][0]:.1f}, {100 * s['macro_ci'][1]:.1f}], micro {s['n_correct']}/{s['n_test']}, "
-            f"{s['n_tasks_solved']} tasks solved, median {s['median_steps']:.0f} steps")
+    return (
+        f"{split}: {s['n_tasks']}/{s['of']} tasks: pass@2 macro {100 * s['macro']:.1f}% "
+        f"[{100 * s['macro_ci'][0]:.1f}, {100 * s['macro_ci'][1]:.1f}], micro {s['n_correct']}/{s['n_test']}, "
+        f"{s['n_tasks_solved']} tasks solved, median {s['median_steps']:.0f} steps"
+    )
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -216,8 +265,11 @@ def main(argv: list[str] | None = None) -> None:
     if args.summary or args.markdown:
         for split in args.splits:
             result = load(split, args.out)
-            print(markdown({**result, "summary": summarise(result)}) if args.markdown
-                  else summary_line(split, summarise(result)))
+            print(
+                markdown({**result, "summary": summarise(result)})
+                if args.markdown
+                else summary_line(split, summarise(result))
+            )
         return
     run(args.splits, args.seconds, args.workers, args.chunk, args.overrides, args.out, args.runs, args.max_tasks)
 

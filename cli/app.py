@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Optional
+from typing import Annotated
 
 import typer
 
@@ -29,7 +29,7 @@ def _version(value: bool) -> None:
 @app.callback()
 def _root(
     version: Annotated[
-        Optional[bool], typer.Option("--version", callback=_version, is_eager=True, metavar="", help="Print the version.")
+        bool | None, typer.Option("--version", callback=_version, is_eager=True, metavar="", help="Print the version.")
     ] = None,
 ) -> None:
     """ARC-AGI solver toolkit built on the Tiny Recursive Model (TRM)."""

@@ -6,27 +6,45 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
-from arc_trm_cli import STARTED
-from arc_trm_cli.options import (
-    CheckpointFile, Device, Fresh, Ids, Limit, Overrides, Quiet, Seed, Solutions, SolveConfigFile, TimeBudget, Workers,
-    id_list, input_errors,
-)
-from arc_trm_cli.solve import Display, results_table, solve_config
 from rich.console import Console
 
 from arc_trm.core import tasks
 from arc_trm.core.config import save_config
 from arc_trm.core.durations import parse_duration
 from arc_trm.solve.records import records_dir
+from arc_trm_cli import STARTED
+from arc_trm_cli.options import (
+    CheckpointFile,
+    Device,
+    Fresh,
+    Ids,
+    Limit,
+    Overrides,
+    Quiet,
+    Seed,
+    Solutions,
+    SolveConfigFile,
+    TimeBudget,
+    Workers,
+    id_list,
+    input_errors,
+)
+from arc_trm_cli.solve import Display, results_table, solve_config
 
 
 def evaluate(
-    task_source: Annotated[str, typer.Argument(
-        metavar="TASKS", help=f"A split ({', '.join(tasks.SPLITS)}), task files or a challenges file with answers.")],
+    task_source: Annotated[
+        str,
+        typer.Argument(
+            metavar="TASKS", help=f"A split ({', '.join(tasks.SPLITS)}), task files or a challenges file with answers."
+        ),
+    ],
     ids: Ids = None,
     limit: Limit = None,
     solutions: Solutions = None,
-    out: Annotated[Path | None, typer.Option("--out", "-o", help="Run folder (default: submissions/eval-TASKS).")] = None,
+    out: Annotated[
+        Path | None, typer.Option("--out", "-o", help="Run folder (default: submissions/eval-TASKS).")
+    ] = None,
     config: SolveConfigFile = None,
     overrides: Overrides = None,
     device: Device = None,
@@ -39,8 +57,8 @@ def evaluate(
 ) -> None:
     """Solve TASKS whose answers are known (in TASKS, or --solutions where it does not hold them), score pass@2
     (macro, micro, 95% intervals) and write report.html."""
-    from arc_trm.model.checkpoint import load_for_solve  # torch: imported by the commands that need it
     from arc_trm.eval.evaluate import evaluate as evaluate_run
+    from arc_trm.model.checkpoint import load_for_solve  # torch: imported by the commands that need it
 
     console = Console()
     with input_errors(console):
@@ -53,10 +71,19 @@ def evaluate(
     run_dir = out or Path("submissions") / f"eval-{Path(task_source).stem}"
     save_config(cfg, records_dir(run_dir / "submission.json") / "config.yaml")
     with Display(console, len(taskset), budget, quiet) as display, input_errors(console):
-        result = evaluate_run(taskset, run_dir, cfg, budget, fresh=fresh, on_event=display.event, workers=workers,
-                              title=f"{task_source}, {len(taskset)} tasks", started=STARTED, base=base)
+        result = evaluate_run(
+            taskset,
+            run_dir,
+            cfg,
+            budget,
+            fresh=fresh,
+            on_event=display.event,
+            workers=workers,
+            title=f"{task_source}, {len(taskset)} tasks",
+            started=STARTED,
+            base=base,
+        )
     if not quiet:
         console.print(results_table(result.solve))
     console.print(result.scores.summary())
     console.print(f"run folder {run_dir}: submission.json, scores.json, report {result.report}")
-

@@ -11,25 +11,34 @@ from rich.console import Console
 from arc_trm.core.durations import format_duration, parse_duration
 from arc_trm_cli.options import CheckpointFile, Command, Overrides, TimeBudget, input_errors, repo_config
 
-
 app = typer.Typer(help="Kaggle code submissions: an offline notebook and its dataset.", no_args_is_help=True)
 
 
 @app.command(cls=Command)
 def build(
-    out: Annotated[Path, typer.Option("--out", "-o", help="Folder for notebook.ipynb, kernel-metadata.json, dataset/.")],
+    out: Annotated[
+        Path, typer.Option("--out", "-o", help="Folder for notebook.ipynb, kernel-metadata.json, dataset/.")
+    ],
     owner: Annotated[str, typer.Option(help="Your Kaggle username (dataset and kernel ids); required.")],
     checkpoint: CheckpointFile = None,
     config: Annotated[Path | None, typer.Option(help="SolveConfig YAML (default: configs/kaggle-4xl4.yaml).")] = None,
     overrides: Overrides = None,
     time_budget: TimeBudget = "11h30m",
-    wheels: Annotated[str, typer.Option(
-        help="Where dependency wheels come from: pypi, installed (repacked from this environment, offline) "
-             "or a folder of wheels.")] = "pypi",
+    wheels: Annotated[
+        str,
+        typer.Option(
+            help="Where dependency wheels come from: pypi, installed (repacked from this environment, offline) "
+            "or a folder of wheels."
+        ),
+    ] = "pypi",
     competition: Annotated[str, typer.Option(help="The competition's slug on Kaggle.")] = "arc-prize-2025",
-    interactive_budget: Annotated[str, typer.Option(
-        help="The budget when Kaggle runs the notebook outside a competition rerun (an interactive Save Version, "
-             "on the placeholder tasks): 10m, or 'full' for the whole --time-budget.")] = "10m",
+    interactive_budget: Annotated[
+        str,
+        typer.Option(
+            help="The budget when Kaggle runs the notebook outside a competition rerun (an interactive Save Version, "
+            "on the placeholder tasks): 10m, or 'full' for the whole --time-budget."
+        ),
+    ] = "10m",
 ) -> None:
     """Write OUT/notebook.ipynb and OUT/dataset/ (upload as the dataset `arc-trm`) for an offline Kaggle run.
 
@@ -45,6 +54,8 @@ def build(
             raise FileNotFoundError(f"{cfg or 'configs/kaggle-4xl4.yaml'}: config file not found (pass --config)")
         kaggle_lib.build(out, cfg, checkpoint, budget, overrides or [], wheels, owner, competition, interactive)
     shipped = sorted(p.name for p in (out / "dataset" / "wheels").glob("*.whl"))
-    console.print(f"{out}: notebook.ipynb, kernel-metadata.json, dataset/ ({len(shipped)} wheels: {', '.join(shipped)}"
-                  f"{'; checkpoint ' + checkpoint.name if checkpoint else ''}); budget {format_duration(budget)}")
+    console.print(
+        f"{out}: notebook.ipynb, kernel-metadata.json, dataset/ ({len(shipped)} wheels: {', '.join(shipped)}"
+        f"{'; checkpoint ' + checkpoint.name if checkpoint else ''}); budget {format_duration(budget)}"
+    )
     console.print(f"upload: kaggle datasets create -p {out / 'dataset'}; then kaggle kernels push -p {out}")

@@ -14,28 +14,46 @@ from rich.console import Console
 
 from arc_trm.core.tasks import SPLITS
 
-SolveConfigFile = Annotated[Path | None, typer.Option(
-    "--config", help="YAML config (default: configs/cpu.yaml, the CPU default).")]
-Overrides = Annotated[list[str] | None, typer.Option("--set", metavar="KEY=VALUE",
-                                                    help="Override a config key: key.sub=value (repeatable).")]
+SolveConfigFile = Annotated[
+    Path | None, typer.Option("--config", help="YAML config (default: configs/cpu.yaml, the CPU default).")
+]
+Overrides = Annotated[
+    list[str] | None,
+    typer.Option("--set", metavar="KEY=VALUE", help="Override a config key: key.sub=value (repeatable)."),
+]
 TimeBudget = Annotated[str | None, typer.Option(help="Wall-clock limit for the whole run: 90s, 45m, 12h.")]
-CheckpointFile = Annotated[Path | None, typer.Option(
-    "--checkpoint", help="Start every task from this pretrained model (ours, or an official TRM/HRM one).")]
+CheckpointFile = Annotated[
+    Path | None,
+    typer.Option(
+        "--checkpoint", help="Start every task from this pretrained model (ours, or an official TRM/HRM one)."
+    ),
+]
 Workers = Annotated[int, typer.Option(min=1, help="Processes to shard the tasks over (one per GPU).")]
 Ids = Annotated[str | None, typer.Option("--ids", help="Only these task ids (comma-separated), in this order.")]
 Limit = Annotated[int | None, typer.Option(min=1, help="Only the first N tasks (after --ids).")]
-Device = Annotated[str | None, typer.Option(
-    help="Where to run: auto (a GPU when there is one, else the CPU), cpu, cuda or cuda:N (default: the config's "
-         "device where the command reads a config, else auto).")]
+Device = Annotated[
+    str | None,
+    typer.Option(
+        help="Where to run: auto (a GPU when there is one, else the CPU), cpu, cuda or cuda:N (default: the config's "
+        "device where the command reads a config, else auto)."
+    ),
+]
 Seed = Annotated[int | None, typer.Option(help="The seed of augmentations and weights (--set seed=...).")]
 Fresh = Annotated[bool, typer.Option(metavar="", help="Ignore what an earlier run saved in --out and start over.")]
-Quiet = Annotated[bool, typer.Option(
-    "--quiet", "-q", metavar="", help="Plain lines only: no live display and no tables.")]
-Solutions = Annotated[str | None, typer.Option(
-    help=f"The answers: a Kaggle solutions file, task files or a challenges file holding them, or a split "
-         f"({', '.join(SPLITS)}).")]
-Data = Annotated[str | None, typer.Option(
-    help="The data build: arc1 or arc2 (the paper's), or a YAML file of the official build's settings.")]
+Quiet = Annotated[
+    bool, typer.Option("--quiet", "-q", metavar="", help="Plain lines only: no live display and no tables.")
+]
+Solutions = Annotated[
+    str | None,
+    typer.Option(
+        help=f"The answers: a Kaggle solutions file, task files or a challenges file holding them, or a split "
+        f"({', '.join(SPLITS)})."
+    ),
+]
+Data = Annotated[
+    str | None,
+    typer.Option(help="The data build: arc1 or arc2 (the paper's), or a YAML file of the official build's settings."),
+]
 SubmissionFile = Annotated[Path, typer.Argument(metavar="SUB", help="A submission.json (Kaggle's format).")]
 
 
@@ -105,7 +123,11 @@ def id_list(ids: str | None) -> list[str] | None:
 
 def shortcuts(overrides: list[str] | None, device: str | None, seed: int | None) -> list[str]:
     """--set overrides with --device and --seed appended, which they stand for."""
-    return [*(overrides or []), *([f"device={device}"] if device else []), *([f"seed={seed}"] if seed is not None else [])]
+    return [
+        *(overrides or []),
+        *([f"device={device}"] if device else []),
+        *([f"seed={seed}"] if seed is not None else []),
+    ]
 
 
 REPO = Path(__file__).resolve().parent.parent  # the checkout, when arc-trm is installed from one
@@ -124,7 +146,7 @@ def input_errors(console: Console):
         yield
     except (ValueError, FileNotFoundError, KeyError) as err:  # ConfigError and CheckpointError are ValueErrors
         console.print(f"[red]error:[/] {err.args[0] if isinstance(err, KeyError) and err.args else err}")
-        raise typer.Exit(2)
+        raise typer.Exit(2) from None
 
 
 class Command(typer.core.TyperCommand):
@@ -161,5 +183,6 @@ def _reflow(text: str | None) -> str | None:
     if not text:
         return text
     paragraphs = inspect.cleandoc(text).split("\n\n")
-    return "\n\n".join(p if any(line.startswith(" ") for line in p.splitlines()) else " ".join(p.split("\n"))
-                       for p in paragraphs)
+    return "\n\n".join(
+        p if any(line.startswith(" ") for line in p.splitlines()) else " ".join(p.split("\n")) for p in paragraphs
+    )

@@ -16,12 +16,17 @@ if TYPE_CHECKING:
 
 
 def parity(
-    fixture_dir: Annotated[Path, typer.Argument(
-        metavar="FIXTURE_DIR", help="A fixture folder (config.json, checkpoint.pt, batch.npz, ...).")],
-    out: Annotated[Path | None, typer.Option(
-        "--out", "-o", help="Write our outputs, under the fixture's keys, to this .npz.")] = None,
+    fixture_dir: Annotated[
+        Path,
+        typer.Argument(metavar="FIXTURE_DIR", help="A fixture folder (config.json, checkpoint.pt, batch.npz, ...)."),
+    ],
+    out: Annotated[
+        Path | None, typer.Option("--out", "-o", help="Write our outputs, under the fixture's keys, to this .npz.")
+    ] = None,
     device: Device = None,
-    cuda_dtype: Annotated[str, typer.Option(help="On CUDA: float32 (parity) or bfloat16 (autocast, report only).")] = "float32",
+    cuda_dtype: Annotated[
+        str, typer.Option(help="On CUDA: float32 (parity) or bfloat16 (autocast, report only).")
+    ] = "float32",
     quiet: Quiet = False,
 ) -> None:
     """Import FIXTURE_DIR's official checkpoint, replay its batch (every ACT step in eval mode, the first in train

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated, Optional
+from typing import Annotated
 
 import typer
 from rich.console import Console
@@ -12,11 +12,19 @@ from arc_trm_cli.options import input_errors
 
 
 def report(
-    run: Annotated[Path, typer.Argument(
-        metavar="RUN", help="A folder written by `arc-trm evaluate`, or a submission.json written by `solve`.")],
-    task_source: Annotated[Optional[str], typer.Argument(
-        metavar="TASKS", help="For a solve run: the tasks it answered (folder, challenges file or split).")] = None,
-    title: Annotated[Optional[str], typer.Option(help="Page title (default: the run's name).")] = None,
+    run: Annotated[
+        Path,
+        typer.Argument(
+            metavar="RUN", help="A folder written by `arc-trm evaluate`, or a submission.json written by `solve`."
+        ),
+    ],
+    task_source: Annotated[
+        str | None,
+        typer.Argument(
+            metavar="TASKS", help="For a solve run: the tasks it answered (folder, challenges file or split)."
+        ),
+    ] = None,
+    title: Annotated[str | None, typer.Option(help="Page title (default: the run's name).")] = None,
 ) -> None:
     """Write RUN's report.html: one self-contained page with every task's attempts, votes and statuses, next to
     the truth where it is known (an evaluation run, or TASKS with their answers)."""

@@ -13,16 +13,24 @@ from arc_trm_cli.options import Data, Device, Ids, Limit, Quiet, id_list, input_
 
 
 def reproduce(
-    ckpt: Annotated[Path, typer.Argument(
-        metavar="CKPT", help="An official step file with its run's all_config.yaml beside it, or a checkpoint of ours.")],
+    ckpt: Annotated[
+        Path,
+        typer.Argument(
+            metavar="CKPT",
+            help="An official step file with its run's all_config.yaml beside it, or a checkpoint of ours.",
+        ),
+    ],
     data: Data = None,
     out: Annotated[Path, typer.Option("--out", "-o", help="Run folder: submission, scores, rows, report.")] = Path(
-        "runs/reproduce"),
+        "runs/reproduce"
+    ),
     ids: Ids = None,
     limit: Limit = None,
     device: Device = None,
-    batch: Annotated[int | None, typer.Option(
-        min=1, help="Rows per batch (default: the run's global_batch_size, as the official evaluation).")] = None,
+    batch: Annotated[
+        int | None,
+        typer.Option(min=1, help="Rows per batch (default: the run's global_batch_size, as the official evaluation)."),
+    ] = None,
     quiet: Quiet = False,
 ) -> None:
     """Evaluate CKPT on the held-out test pairs of its data build as the official TRM evaluation does: every

@@ -9,10 +9,9 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from arc_trm.eval import scoring
-from arc_trm.core import submission
-from arc_trm.core import tasks
+from arc_trm.core import submission, tasks
 from arc_trm.core.io import write_json
+from arc_trm.eval import scoring
 from arc_trm_cli.options import Quiet, Solutions, SubmissionFile, input_errors
 
 

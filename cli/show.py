@@ -14,9 +14,13 @@ from arc_trm_cli.options import Ids, Limit, id_list, input_errors
 
 
 def show(
-    task_source: Annotated[str, typer.Argument(
-        metavar="TASKS", help="A task file, a folder, a challenges file, a split, or a task id (looked up in every "
-                              "split).")],
+    task_source: Annotated[
+        str,
+        typer.Argument(
+            metavar="TASKS",
+            help="A task file, a folder, a challenges file, a split, or a task id (looked up in every split).",
+        ),
+    ],
     ids: Ids = None,
     limit: Limit = None,
     answers: Annotated[bool, typer.Option(metavar="", help="Show the test outputs when known.")] = True,

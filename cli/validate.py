@@ -7,15 +7,18 @@ from typing import Annotated
 import typer
 from rich.console import Console
 
-from arc_trm.core import submission
-from arc_trm.core import tasks
+from arc_trm.core import submission, tasks
 from arc_trm_cli.options import SubmissionFile, input_errors
 
 
 def validate(
     submission_file: SubmissionFile,
-    task_source: Annotated[str, typer.Argument(
-        metavar="TASKS", help="The tasks it answers: a folder, a task file, a challenges file or a split name.")],
+    task_source: Annotated[
+        str,
+        typer.Argument(
+            metavar="TASKS", help="The tasks it answers: a folder, a task file, a challenges file or a split name."
+        ),
+    ],
 ) -> None:
     """Check SUB against TASKS: every task id, one entry per test input, both attempts, valid grids."""
     console = Console()

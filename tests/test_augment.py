@@ -10,6 +10,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from hypothesis.extra.numpy import arrays
 
+from arc_trm.core.tasks import Task, load
 from arc_trm.data.augment import (
     DIHEDRAL_INVERSE,
     IDENTITY,
@@ -22,7 +23,6 @@ from arc_trm.data.augment import (
     versions,
 )
 from arc_trm.data.encoding import decode, encode
-from arc_trm.core.tasks import Task, load
 
 FIXTURES = ("official_att", "official_mlp", "official_hrm")
 G = np.array([[1, 2, 3], [4, 5, 6]], np.uint8)

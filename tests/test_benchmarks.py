@@ -7,18 +7,19 @@ import sys
 import numpy as np
 import pytest
 import torch
+from conftest import REPO
 
-from arc_trm.solve.records import RecordStore, records_dir
 from arc_trm.core.tasks import Task
+from arc_trm.solve.records import RecordStore, records_dir
 from arc_trm.ttt.trainer import TTTConfig
 from benchmarks.pad_share import batch_cells, needed_cells
 from benchmarks.solve_primitives import primitive_tasks
-from conftest import REPO
 
 
 def run(*args, out):
-    result = subprocess.run([sys.executable, "-m", *args, "--out", str(out)], cwd=REPO, capture_output=True,
-                            text=True, timeout=300)
+    result = subprocess.run(
+        [sys.executable, "-m", *args, "--out", str(out)], cwd=REPO, capture_output=True, text=True, timeout=300
+    )
     assert result.returncode == 0, result.stdout + result.stderr
     return result.stdout
 
@@ -33,8 +34,18 @@ def test_train_step_smoke(tmp_path, reference_dir):
 @pytest.mark.parametrize("workers", [1, 2])
 def test_solve_primitives_smoke(tmp_path, workers):
     # 20 steps end each task long before its 10 s: the time only bounds a machine busy with other work
-    output = run("benchmarks.solve_primitives", "--seconds", "10", "--limit", str(workers), "--workers", str(workers),
-                 "--set", "ttt.max_steps=20", out=tmp_path)
+    output = run(
+        "benchmarks.solve_primitives",
+        "--seconds",
+        "10",
+        "--limit",
+        str(workers),
+        "--workers",
+        str(workers),
+        "--set",
+        "ttt.max_steps=20",
+        out=tmp_path,
+    )
     result = json.loads((tmp_path / "solve_primitives.json").read_text())
     (row,) = result["rows"]
     assert row["tasks"] == workers and row["seconds_per_task"] == 10 and 0 <= row["solved"] <= workers
@@ -46,8 +57,18 @@ def test_solve_primitives_smoke(tmp_path, workers):
 
 
 def test_step_rate_against_a_revision_smoke(tmp_path):
-    output = run("benchmarks.step_rate", "--base", "HEAD", "--threads", "1", "--steps", "2", "--sides", "5",
-                 out=tmp_path / "rate.json")
+    output = run(
+        "benchmarks.step_rate",
+        "--base",
+        "HEAD",
+        "--threads",
+        "1",
+        "--steps",
+        "2",
+        "--sides",
+        "5",
+        out=tmp_path / "rate.json",
+    )
     result = json.loads((tmp_path / "rate.json").read_text())
     (run_,) = result["runs"]
     assert [r["side"] for r in run_["after"]["rows"]] == [r["side"] for r in run_["before"]["rows"]] == [5]
@@ -73,19 +94,41 @@ def test_primitive_tasks_by_id():
 
 @pytest.mark.skipif(torch.cuda.is_available(), reason="on a GPU the check runs for real")
 def test_gpu_check_without_cuda_says_so_and_checks_parts(tmp_path):
-    ok = subprocess.run([sys.executable, "-m", "benchmarks.gpu_check", str(tmp_path), "--parts", "groups,oom_retry"],
-                        cwd=REPO, capture_output=True, text=True, timeout=120)
+    ok = subprocess.run(
+        [sys.executable, "-m", "benchmarks.gpu_check", str(tmp_path), "--parts", "groups,oom_retry"],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert ok.returncode == 0 and json.loads((tmp_path / "gpu_check.json").read_text())["error"] == "no CUDA device"
-    bad = subprocess.run([sys.executable, "-m", "benchmarks.gpu_check", str(tmp_path), "--parts", "nonsense"],
-                         cwd=REPO, capture_output=True, text=True, timeout=120)
+    bad = subprocess.run(
+        [sys.executable, "-m", "benchmarks.gpu_check", str(tmp_path), "--parts", "nonsense"],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert bad.returncode == 2 and "unknown parts" in bad.stderr
 
 
 def test_gpu_check_rehearsal_runs_the_new_parts_on_the_cpu(tmp_path):
     # paper_step needs the official source (carried to a GPU machine, never committed): rehearsed by hand
-    done = subprocess.run([sys.executable, "-m", "benchmarks.gpu_check", str(tmp_path), "--rehearse", "--parts",
-                           "canvas_step,torchrun_nccl,cuda_tests"], cwd=REPO, capture_output=True, text=True,
-                          timeout=300)
+    done = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "benchmarks.gpu_check",
+            str(tmp_path),
+            "--rehearse",
+            "--parts",
+            "canvas_step,torchrun_nccl,cuda_tests",
+        ],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert done.returncode == 0, done.stderr
     result = json.loads((tmp_path / "gpu_check.json").read_text())
     assert result["rehearsal"] and "cuda_tests" not in result  # a CUDA-only part is left out of a rehearsal

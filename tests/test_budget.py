@@ -155,8 +155,15 @@ def planned(tasks: list[Task]) -> dict[str, float]:
 
 def test_planned_costs_grow_with_canvas_and_tests_and_unworkable_tasks_cost_nothing():
     grid = np.zeros((3, 3), np.uint8)
-    costs = planned([make_task("small", side=10), make_task("big", side=20), make_task("tests", side=10, n_test=4),
-                     Task("no-train", [], [grid]), Task("no-test", [(grid, grid)], [None])])
+    costs = planned(
+        [
+            make_task("small", side=10),
+            make_task("big", side=20),
+            make_task("tests", side=10, n_test=4),
+            Task("no-train", [], [grid]),
+            Task("no-test", [(grid, grid)], [None]),
+        ]
+    )
     assert 0 < costs["small"] < costs["big"] and costs["small"] < costs["tests"]
     assert costs["no-train"] == 0 and costs["no-test"] == 0
 

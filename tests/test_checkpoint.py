@@ -8,13 +8,23 @@ import pytest
 import torch
 
 from arc_trm.data.augment import Aug
-from arc_trm.model.checkpoint import (CheckpointError, config_from_official, import_official_state_dict, load_checkpoint,
-                                load_official, load_weights, meta_path, official_name, parse_identifiers,
-                                save_checkpoint)
 from arc_trm.model import HRM, TRM, TRMConfig
+from arc_trm.model.checkpoint import (
+    CheckpointError,
+    config_from_official,
+    import_official_state_dict,
+    load_checkpoint,
+    load_official,
+    load_weights,
+    meta_path,
+    official_name,
+    parse_identifiers,
+    save_checkpoint,
+)
 
-TINY = dict(hidden_size=32, num_heads=4, expansion=2.0, num_layers=1, T=1, n=1, N_sup=2, puzzle_emb_dim=32,
-            num_puzzle_ids=4)
+TINY = dict(
+    hidden_size=32, num_heads=4, expansion=2.0, num_layers=1, T=1, n=1, N_sup=2, puzzle_emb_dim=32, num_puzzle_ids=4
+)
 
 
 def official_state(model: TRM, prefix: str = "_orig_mod.model.inner.") -> dict[str, torch.Tensor]:
@@ -32,8 +42,10 @@ def test_official_names():
 
 
 def test_official_configs_map_to_ours(reference_dir):
-    configs = {name: json.loads((reference_dir / name / "config.json").read_text())
-               for name in ("official_att", "official_mlp", "official_hrm")}
+    configs = {
+        name: json.loads((reference_dir / name / "config.json").read_text())
+        for name in ("official_att", "official_mlp", "official_hrm")
+    }
     att = config_from_official(configs["official_att"]["official_config"], "att")
     assert (att.T, att.n, att.N_sup, att.num_layers, att.mixer, att.prefix_len) == (3, 4, 16, 2, "attention", 16)
     assert (att.seq_len, att.num_puzzle_ids, att.puzzle_emb_dim, att.act_continue) == (900, 9, 64, False)
@@ -142,8 +154,10 @@ def test_load_official_run_folder_with_all_config_yaml(reference_dir, tmp_path):
     fixture = reference_dir / "official_mlp"
     official = json.loads((fixture / "config.json").read_text())["official_config"]
     arch = {k: v for k, v in official.items() if k not in ("seq_len", "vocab_size", "num_puzzle_identifiers")}
-    arch.update(name="recursive_reasoning.trm@TinyRecursiveReasoningModel_ACTV1",
-                loss={"name": "losses@ACTLossHead", "loss_type": "softmax_cross_entropy"})
+    arch.update(
+        name="recursive_reasoning.trm@TinyRecursiveReasoningModel_ACTV1",
+        loss={"name": "losses@ACTLossHead", "loss_type": "softmax_cross_entropy"},
+    )
     (tmp_path / "all_config.yaml").write_text(yaml.safe_dump({"arch": arch, "lr": 1e-4}))
     (tmp_path / "step_10").write_bytes((fixture / "checkpoint.pt").read_bytes())
     loaded = load_official(tmp_path / "step_10")

@@ -5,14 +5,13 @@ import subprocess
 import sys
 
 import pytest
+from conftest import REPO
 from typer.testing import CliRunner
 
 import arc_trm
-from arc_trm.core import submission
-from arc_trm.core import tasks
+from arc_trm.core import submission, tasks
 from arc_trm_cli.app import app
 from arc_trm_cli.options import _reflow
-from conftest import REPO
 
 EXAMPLES = REPO / "examples"
 runner = CliRunner()
@@ -93,17 +92,33 @@ def test_validate(tmp_path):
 
 def test_light_commands_start_without_torch_or_scipy():
     """-h, show, validate and score's help import neither torch nor scipy: they start in well under a second."""
-    code = ("import sys\nfrom typer.testing import CliRunner\nfrom arc_trm_cli.app import app\n"
-            "for args in (['-h'], ['show', '-h'], ['validate', '-h'], ['score', '-h'], ['solve', '-h']):\n"
-            "    assert CliRunner().invoke(app, args).exit_code == 0, args\n"
-            "print(sorted(m for m in ('torch', 'scipy') if m in sys.modules))")
+    code = (
+        "import sys\nfrom typer.testing import CliRunner\nfrom arc_trm_cli.app import app\n"
+        "for args in (['-h'], ['show', '-h'], ['validate', '-h'], ['score', '-h'], ['solve', '-h']):\n"
+        "    assert CliRunner().invoke(app, args).exit_code == 0, args\n"
+        "print(sorted(m for m in ('torch', 'scipy') if m in sys.modules))"
+    )
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=REPO)
     assert done.returncode == 0, done.stderr
     assert done.stdout.strip() == "[]"
 
 
-@pytest.mark.parametrize("command", [[], ["solve"], ["train"], ["evaluate"], ["score"], ["report"], ["show"],
-                                     ["validate"], ["parity"], ["kaggle"], ["kaggle", "build"]])
+@pytest.mark.parametrize(
+    "command",
+    [
+        [],
+        ["solve"],
+        ["train"],
+        ["evaluate"],
+        ["score"],
+        ["report"],
+        ["show"],
+        ["validate"],
+        ["parity"],
+        ["kaggle"],
+        ["kaggle", "build"],
+    ],
+)
 def test_help_screens_have_no_type_names_for_flags(command):
     result = CliRunner().invoke(app, [*command, "-h"], terminal_width=100)
     assert result.exit_code == 0, result.output
@@ -145,5 +160,7 @@ def test_train_needs_a_known_recipe_and_never_guesses_it(tmp_path):
     assert unknown.exit_code == 2 and "official" in unknown.output and "prior" in unknown.output
     crossed = run("train", "--recipe", "official", "--config", REPO / "configs" / "prior.yaml", "--out", out)
     assert crossed.exit_code == 2 and "prior.yaml" in crossed.output and "unknown key" in crossed.output
-    assert run("train", "--recipe", "prior", "--official", REPO / "configs" / "arc1.yaml", "--data", "arc1").exit_code == 2
+    assert (
+        run("train", "--recipe", "prior", "--official", REPO / "configs" / "arc1.yaml", "--data", "arc1").exit_code == 2
+    )
     assert not out.exists()  # nothing trained, nothing written

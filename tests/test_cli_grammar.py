@@ -7,9 +7,10 @@ from typing import Annotated, Any
 
 import typer
 import typer.main
+from typer.core import TyperArgument
+
 from arc_trm_cli.app import app
 from arc_trm_cli.options import GRAMMAR, Name, Quiet
-from typer.core import TyperArgument
 
 
 def commands(command: Any, path: str = "") -> list[tuple[str, Any]]:
@@ -79,8 +80,12 @@ def test_the_legacy_aliases_are_gone_and_each_output_is_out():
 def test_a_wrong_table_is_caught():
     """The check can fail: a command left out of an entry, an own field taken back, a name missing."""
     wrong = dict(GRAMMAR, **{"--quiet": Name("solve, evaluate, score, reproduce")})
-    assert problems(ROOT, wrong) == [("--quiet: taken by ['evaluate', 'parity', 'reproduce', 'score', 'solve'], "
-                                      "the table says 'solve, evaluate, score, reproduce'")]
+    assert problems(ROOT, wrong) == [
+        (
+            "--quiet: taken by ['evaluate', 'parity', 'reproduce', 'score', 'solve'], "
+            "the table says 'solve, evaluate, score, reproduce'"
+        )
+    ]
     wrong = dict(GRAMMAR, **{"--out": Name(GRAMMAR["--out"].commands)})  # the same help everywhere, it would say
     assert any(line.startswith("--out: ") and "help" in line for line in problems(ROOT, wrong))
     wrong = {name: entry for name, entry in GRAMMAR.items() if name != "--strict"}
@@ -101,5 +106,8 @@ def test_a_command_that_breaks_the_grammar_is_caught():
 
     grammar = {"--quiet": Name("score, solve"), "--version": Name("arc-trm")}
     assert problems(typer.main.get_command(broken), grammar) == [
-        "score: --split is hidden (a legacy alias?)", "score: --split is not in the grammar table",
-        "--quiet: solve and score differ in help, metavar", "--version: taken by [], the table says 'arc-trm'"]
+        "score: --split is hidden (a legacy alias?)",
+        "score: --split is not in the grammar table",
+        "--quiet: solve and score differ in help, metavar",
+        "--version: taken by [], the table says 'arc-trm'",
+    ]

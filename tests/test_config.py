@@ -2,10 +2,10 @@
 
 import pytest
 import yaml
+from conftest import REPO
 
 from arc_trm.core.config import ConfigError, load_config, save_config, to_dict
 from arc_trm.solve.config import SolveConfig
-from conftest import REPO
 
 
 def test_cpu_default_loads_and_round_trips(tmp_path):
@@ -31,17 +31,22 @@ def test_cli_without_the_checkout_yaml_uses_the_same_defaults(monkeypatch, tmp_p
 
 
 def test_overrides_parse_values_as_yaml(tmp_path):
-    cfg = load_config(SolveConfig, None, ["ttt.lr=3e-4", "model.T=3", "ttt.betas=[0.8, 0.9]", "device=cpu",
-                                          "ttt.ema=0"])
+    cfg = load_config(
+        SolveConfig, None, ["ttt.lr=3e-4", "model.T=3", "ttt.betas=[0.8, 0.9]", "device=cpu", "ttt.ema=0"]
+    )
     assert cfg.ttt.lr == 3e-4 and cfg.model.T == 3 and cfg.ttt.betas == (0.8, 0.9) and cfg.device == "cpu"
     assert isinstance(cfg.ttt.ema, float)
 
 
 @pytest.mark.parametrize(
     "overrides, message",
-    [(["ttt.lrr=1"], "unknown key.*lrr"), (["model.T=three"], "model.T: expected int"),
-     (["seed"], "expected key=value"), (["ttt.batch_size=true"], "expected int"),
-     (["model.hidden_size.x=1"], "not a section")],
+    [
+        (["ttt.lrr=1"], "unknown key.*lrr"),
+        (["model.T=three"], "model.T: expected int"),
+        (["seed"], "expected key=value"),
+        (["ttt.batch_size=true"], "expected int"),
+        (["model.hidden_size.x=1"], "not a section"),
+    ],
 )
 def test_bad_overrides_name_the_key(overrides, message):
     with pytest.raises(ConfigError, match=message):

@@ -6,14 +6,14 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from arc_trm.data import augment
-from arc_trm.ttt import vote
-from arc_trm.data.augment import parse_name
 from arc_trm.core.config import load_config
+from arc_trm.data import augment
+from arc_trm.data.augment import parse_name
 from arc_trm.data.dataset import DataConfig, PretrainData, Sampler
 from arc_trm.data.encoding import COLOUR_OFFSET, EOS, OFFICIAL_CANVAS, decode
 from arc_trm.eval.scoring import score
 from arc_trm.train.pretrain import TrainConfig
+from arc_trm.ttt import vote
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -36,8 +36,9 @@ def test_groups_versions_and_held_out_pairs(data, config):
         versions = [data.aug(v) for v in range(start, end)]
         assert versions[0] == augment.IDENTITY and 1 < len(versions) <= config.augmentations + 1
         assert all(a.colours[0] == 0 for a in versions)  # background fixed, as the official build
-        contents = {tuple(sorted(a.apply(x).tobytes() + a.apply(y).tobytes() for x, y in group.pairs))
-                    for a in versions}
+        contents = {
+            tuple(sorted(a.apply(x).tobytes() + a.apply(y).tobytes() for x, y in group.pairs)) for a in versions
+        }
         assert len(contents) == len(versions)  # every version is a different task
     assert data.num_puzzle_ids == data.num_versions + 1
 
@@ -67,14 +68,16 @@ def test_encoded_rows_are_the_augmented_pairs_at_their_offsets(data):
     sampler = Sampler(data, 32, seed=3)
     rows = sampler.next_batch()
     batch = data.encode(rows)
-    assert batch["inputs"].shape == (32, OFFICIAL_CANVAS ** 2) and batch["puzzle_ids"].tolist() == (rows[:, 0] + 1).tolist()
+    assert (
+        batch["inputs"].shape == (32, OFFICIAL_CANVAS**2) and batch["puzzle_ids"].tolist() == (rows[:, 0] + 1).tolist()
+    )
     assert (rows[:, 2:] > 0).any()  # translation happens
     for (version, example, r, c), tokens in zip(rows, batch["labels"].numpy()):
         grid = data._apply(version, data.groups[data.group_of[version]].pairs[example][1])
         canvas = tokens.reshape(OFFICIAL_CANVAS, OFFICIAL_CANVAS)
         h, w = grid.shape
-        assert np.array_equal(canvas[r:r + h, c:c + w] - COLOUR_OFFSET, grid)
-        assert r + h == OFFICIAL_CANVAS or (canvas[r + h, c:c + w] == EOS).all()
+        assert np.array_equal(canvas[r : r + h, c : c + w] - COLOUR_OFFSET, grid)
+        assert r + h == OFFICIAL_CANVAS or (canvas[r + h, c : c + w] == EOS).all()
         assert canvas.sum() == (grid + COLOUR_OFFSET).sum() + EOS * ((r + h < 30) * w + (c + w < 30) * h)
 
 
@@ -98,15 +101,18 @@ def test_held_out_inputs_vote_back_to_the_truth(data):
     for index in groups:
         task = data.eval_data(index)
         truth = data.groups[index].held_out
-        assert len(task.augs) == min(data.config.eval_versions, data.version_start[index + 1] - data.version_start[index])
+        assert len(task.augs) == min(
+            data.config.eval_versions, data.version_start[index + 1] - data.version_start[index]
+        )
         assert set(task.test_ids) <= set(range(data.version_start[index] + 1, data.version_start[index + 1] + 1))
         candidates = [[] for _ in truth]
         for row, tokens in enumerate(task.test_inputs):
             aug, i = task.augs[task.test_aug[row]], task.test_index[row]
             assert np.array_equal(aug.invert(decode(tokens)), truth[i][0])  # at the origin, official canvas
             candidates[i].append(vote.Candidate(aug, aug.apply(truth[i][1]), 0.5))
-        answers[task.task_id] = [dict(zip(("attempt_1", "attempt_2"), vote.top2(vote.vote(cs), cs[0].grid)))
-                                 for cs in candidates]
+        answers[task.task_id] = [
+            dict(zip(("attempt_1", "attempt_2"), vote.top2(vote.vote(cs), cs[0].grid))) for cs in candidates
+        ]
     result = score(answers, data.solutions(groups), k=1)
     assert result.n_tasks == data.config.eval_tasks and result.macro == 1.0
 
@@ -124,6 +130,8 @@ def test_versions_cache_gives_the_same_data_and_is_ignored_for_other_data(config
     written = PretrainData.build(config, cache)
     assert cache.is_file() and written.identifiers() == data.identifiers()
     read = PretrainData.build(config, cache)
-    assert read.identifiers() == data.identifiers() and [g.task_id for g in read.groups] == [g.task_id for g in data.groups]
+    assert read.identifiers() == data.identifiers() and [g.task_id for g in read.groups] == [
+        g.task_id for g in data.groups
+    ]
     other = PretrainData.build(dataclasses.replace(config, seed=7), cache)  # another draw: not the cached one
     assert other.identifiers() != data.identifiers()

@@ -24,8 +24,9 @@ def test_cores_follow_the_process_affinity():
     """A process pinned to one core (taskset) sees one core, so solve gives its workers one thread each."""
     if shutil.which("taskset") is None or not hasattr(os, "sched_getaffinity"):
         pytest.skip("no taskset or no affinity on this platform")
-    pinned = subprocess.run(["taskset", "-c", "0", sys.executable, "-c", PRINT_CORES],
-                            capture_output=True, text=True, check=True)
+    pinned = subprocess.run(
+        ["taskset", "-c", "0", sys.executable, "-c", PRINT_CORES], capture_output=True, text=True, check=True
+    )
     assert pinned.stdout.strip() == "1"
     free = subprocess.run([sys.executable, "-c", PRINT_CORES], capture_output=True, text=True, check=True)
     assert free.stdout.strip() == str(len(os.sched_getaffinity(0)))

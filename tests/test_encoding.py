@@ -8,9 +8,9 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from hypothesis.extra.numpy import arrays
 
+from arc_trm.core.tasks import Task, load
 from arc_trm.data.encoding import EOS, OFFICIAL_CANVAS, PAD, VOCAB_SIZE, decode, encode
 from arc_trm.data.task_encoding import task_canvas as canvas_size
-from arc_trm.core.tasks import Task, load
 
 FIXTURES = ("official_att", "official_mlp", "official_hrm")
 G = np.array([[0, 1, 2], [3, 4, 5]], np.uint8)

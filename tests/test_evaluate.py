@@ -5,15 +5,14 @@ import os
 from html.parser import HTMLParser
 
 import pytest
+from conftest import REPO
 from typer.testing import CliRunner
 
+from arc_trm.core import submission, tasks
 from arc_trm.eval import scoring
-from arc_trm.core import submission
-from arc_trm.core import tasks
 from arc_trm.eval.evaluate import evaluate, write_report
 from arc_trm.solve.records import RecordStore, records_dir
 from arc_trm_cli.app import app
-from conftest import REPO
 
 IDS = ["66e6c45b", "60c09cac"]  # 4x4 and 6x6 grids of the ARC-AGI-1 evaluation split
 QUICK = ["--set", "ttt.max_steps=15", "--set", "ttt.augmentations=8", "--set", "device=cpu"]
@@ -39,8 +38,9 @@ class Marks(HTMLParser):
 @pytest.fixture(scope="module")
 def run(tmp_path_factory):
     run_dir = tmp_path_factory.mktemp("eval") / "run"
-    result = CliRunner().invoke(app, ["evaluate", "arc1-eval", "--ids", ",".join(IDS), "--out",
-                                      str(run_dir), "-q", *QUICK], env=ENV)
+    result = CliRunner().invoke(
+        app, ["evaluate", "arc1-eval", "--ids", ",".join(IDS), "--out", str(run_dir), "-q", *QUICK], env=ENV
+    )
     assert result.exit_code == 0, result.output
     return run_dir, result.output
 
@@ -72,11 +72,13 @@ def test_the_report_shows_the_submitted_attempts_and_their_marks(run):
         right = scoring.solved(sub[tid][0], truth[tid][0])
         assert section["data-solved"] == str(int(right)) and section["data-state"] == ("right" if right else "wrong")
         mine = [a for t, a in page.attempts if t == tid]
-        assert [a["data-right"] for a in mine] == [str(int(sub[tid][0][f"attempt_{j}"] == truth[tid][0].tolist()))
-                                                  for j in (1, 2)]
+        assert [a["data-right"] for a in mine] == [
+            str(int(sub[tid][0][f"attempt_{j}"] == truth[tid][0].tolist())) for j in (1, 2)
+        ]
         votes = {json.dumps(c["grid"]): c["votes"] for c in records[tid]["candidates"][0]}
-        assert [int(a["data-votes"]) for a in mine] == [votes.get(json.dumps(sub[tid][0][f"attempt_{j}"]), 0)
-                                                        for j in (1, 2)]
+        assert [int(a["data-votes"]) for a in mine] == [
+            votes.get(json.dumps(sub[tid][0][f"attempt_{j}"]), 0) for j in (1, 2)
+        ]
 
 
 def test_report_rebuilds_the_page(run):
@@ -95,11 +97,25 @@ def test_clear_errors(tmp_path):
     runner = CliRunner()
     result = runner.invoke(app, ["report", str(tmp_path)], env=ENV)
     assert result.exit_code == 2 and "not an evaluation run folder" in result.output
-    result = runner.invoke(app, ["evaluate", "arc1-eval", "--ids", "nonexistent", "--out",
-                                 str(tmp_path / "x")], env=ENV)
+    result = runner.invoke(
+        app, ["evaluate", "arc1-eval", "--ids", "nonexistent", "--out", str(tmp_path / "x")], env=ENV
+    )
     assert result.exit_code == 2 and "nonexistent" in result.output
-    result = runner.invoke(app, ["evaluate", "arc1-eval", "--limit", "1", "--checkpoint",
-                                 str(tmp_path / "none.pt"), "--out", str(tmp_path / "y"), "-q"], env=ENV)
+    result = runner.invoke(
+        app,
+        [
+            "evaluate",
+            "arc1-eval",
+            "--limit",
+            "1",
+            "--checkpoint",
+            str(tmp_path / "none.pt"),
+            "--out",
+            str(tmp_path / "y"),
+            "-q",
+        ],
+        env=ENV,
+    )
     assert result.exit_code == 2 and "none.pt: no such checkpoint file" in result.output
     blind = tasks.load("arc1-eval")["66e6c45b"]
     blind.test_outputs = None
@@ -123,8 +139,22 @@ def test_ids_and_limit_choose_the_tasks():
 def test_report_of_a_solve_run_with_and_without_answers(tmp_path):
     runner = CliRunner()
     out = tmp_path / "sub.json"
-    solved = runner.invoke(app, ["solve", "--ids", "3c9b0459", "--out", str(out), "-q", "--set", "ttt.max_steps=3",
-                                 "--set", "ttt.augmentations=4"], env=ENV)
+    solved = runner.invoke(
+        app,
+        [
+            "solve",
+            "--ids",
+            "3c9b0459",
+            "--out",
+            str(out),
+            "-q",
+            "--set",
+            "ttt.max_steps=3",
+            "--set",
+            "ttt.augmentations=4",
+        ],
+        env=ENV,
+    )
     assert solved.exit_code == 0, solved.output
     examples = REPO / "examples" / "tasks"
     result = runner.invoke(app, ["report", str(out), str(examples / "3c9b0459.json")], env=ENV)

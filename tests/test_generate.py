@@ -29,8 +29,9 @@ def test_the_same_seed_gives_the_same_tasks_and_another_seed_others():
     assert len(one) == 3 * len(generate.FAMILIES) == len({t.id for t in one})
     same = [all((a == c).all() for (a, _), (c, _) in zip(x.train, y.train)) for x, y in zip(one, again)]
     assert all(same)
-    assert any(x.train[0][0].shape != y.train[0][0].shape or (x.train[0][0] != y.train[0][0]).any()
-               for x, y in zip(one, other))
+    assert any(
+        x.train[0][0].shape != y.train[0][0].shape or (x.train[0][0] != y.train[0][0]).any() for x, y in zip(one, other)
+    )
 
 
 def test_the_rules_do_what_their_family_says():
@@ -39,17 +40,20 @@ def test_the_rules_do_what_their_family_says():
         k = scaled.train[0][1].shape[0] // scaled.train[0][0].shape[0]
         assert all((b[::k, ::k] == a).all() and b.shape == (a.shape[0] * k, a.shape[1] * k) for a, b in pairs(scaled))
         turned = generate.task("geometry", n)
-        turns = [k for k in range(1, 8) if all(dihedral(a, k).shape == b.shape and (dihedral(a, k) == b).all()
-                                               for a, b in pairs(turned))]
+        turns = [
+            k
+            for k in range(1, 8)
+            if all(dihedral(a, k).shape == b.shape and (dihedral(a, k) == b).all() for a, b in pairs(turned))
+        ]
         assert turns  # one dihedral transform explains every pair
         for a, b in pairs(generate.task("gravity", n)):  # cells fall, none appear or vanish
             counts = [np.bincount(g.ravel(), minlength=10) for g in (a, b)]
             assert a.shape == b.shape and (counts[0] == counts[1]).all()
-        for a, b in pairs(generate.task("symmetry", n)):
+        for _a, b in pairs(generate.task("symmetry", n)):
             assert (b == np.fliplr(b)).all() or (b == np.flipud(b)).all()
         for a, b in pairs(generate.task("fill", n)):  # only background cells change
             assert ((a == b) | (a == 0)).all()
-        for a, b in pairs(generate.task("count", n)):
+        for _a, b in pairs(generate.task("count", n)):
             assert b.shape[0] == 1 and len(np.unique(b)) == 1
         for a, b in pairs(generate.task("largest", n)):  # one object, larger than all others, recoloured
             labels, _ = ndimage.label(a != 0)

@@ -20,7 +20,6 @@ from pathlib import Path
 import pytest
 import torch
 import yaml
-from arc_trm_cli.app import app
 from typer.testing import CliRunner
 
 from arc_trm.core import submission, tasks
@@ -29,6 +28,7 @@ from arc_trm.kaggle import notebook as kaggle
 from arc_trm.model import checkpoint
 from arc_trm.solve.config import SolveConfig
 from arc_trm.ttt import trainer as ttt
+from arc_trm_cli.app import app
 
 REPO = Path(__file__).resolve().parents[1]
 EXAMPLES = REPO / "examples" / "tasks"
@@ -43,8 +43,15 @@ def built(tmp_path_factory) -> Path:
     config = load_config(SolveConfig, REPO / "configs" / "cpu.yaml")
     model = ttt.new_model(dataclasses.replace(config.model, hidden_size=32, puzzle_emb_dim=32), 4, torch.device("cpu"))
     ckpt = checkpoint.save_checkpoint(tmp_path_factory.mktemp("ckpt") / "tiny.pt", model, {"note": "untrained"})
-    kaggle.build(out, REPO / "configs" / "cpu.yaml", checkpoint=ckpt, time_budget=45,
-                 overrides=["ttt.augmentations=8", "ttt.max_steps=60"], wheels="installed", owner="someone")
+    kaggle.build(
+        out,
+        REPO / "configs" / "cpu.yaml",
+        checkpoint=ckpt,
+        time_budget=45,
+        overrides=["ttt.augmentations=8", "ttt.max_steps=60"],
+        wheels="installed",
+        owner="someone",
+    )
     return out
 
 
@@ -59,7 +66,11 @@ def test_build_writes_notebook_dataset_and_metadata(built):
     assert not any(w.split("-")[0].lower() in ("torch", "numpy", "scipy", "pyyaml") for w in wheels)
     with zipfile.ZipFile(next((dataset / "wheels").glob("arc_trm-*.whl"))) as whl:
         names = whl.namelist()
-    assert "arc_trm/solve/schedule.py" in names and "arc_trm/kaggle/submit.py" in names and "arc_trm_cli/kaggle.py" in names
+    assert (
+        "arc_trm/solve/schedule.py" in names
+        and "arc_trm/kaggle/submit.py" in names
+        and "arc_trm_cli/kaggle.py" in names
+    )
     assert json.loads((dataset / "dataset-metadata.json").read_text())["id"] == "someone/arc-trm"
     meta = json.loads((built / "kernel-metadata.json").read_text())
     assert meta["enable_internet"] is False and meta["dataset_sources"] == ["someone/arc-trm"]
@@ -87,16 +98,45 @@ def test_build_names_a_bad_checkpoint_and_a_bad_config(tmp_path):
     runner = CliRunner()
     bad = tmp_path / "model.pt"
     bad.write_bytes(b"not a checkpoint")
-    result = runner.invoke(app, ["kaggle", "build", "--out", str(tmp_path / "o"), "--checkpoint", str(bad),
-                                 "--wheels", "installed", "--owner", "someone"], env={"COLUMNS": "400"})
+    result = runner.invoke(
+        app,
+        [
+            "kaggle",
+            "build",
+            "--out",
+            str(tmp_path / "o"),
+            "--checkpoint",
+            str(bad),
+            "--wheels",
+            "installed",
+            "--owner",
+            "someone",
+        ],
+        env={"COLUMNS": "400"},
+    )
     assert result.exit_code == 2 and "model.pt" in result.output and "cannot load" in result.output
-    result = runner.invoke(app, ["kaggle", "build", "--out", str(tmp_path / "o"), "--config",
-                                 str(tmp_path / "nope.yaml"), "--owner", "someone"], env={"COLUMNS": "400"})
+    result = runner.invoke(
+        app,
+        [
+            "kaggle",
+            "build",
+            "--out",
+            str(tmp_path / "o"),
+            "--config",
+            str(tmp_path / "nope.yaml"),
+            "--owner",
+            "someone",
+        ],
+        env={"COLUMNS": "400"},
+    )
     assert result.exit_code == 2 and "nope.yaml" in result.output
     (tmp_path / "mine" / "dataset").mkdir(parents=True)
     (tmp_path / "mine" / "dataset" / "keep.txt").write_text("not ours")
-    result = runner.invoke(app, ["kaggle", "build", "--out", str(tmp_path / "mine"), "--wheels", "installed",
-                                 "--owner", "someone"], env={"COLUMNS": "400"})
+    result = runner.invoke(
+        app,
+        ["kaggle", "build", "--out", str(tmp_path / "mine"), "--wheels", "installed", "--owner", "someone"],
+        env={"COLUMNS": "400"},
+    )
     assert result.exit_code == 2 and "not an earlier build" in result.output
     assert (tmp_path / "mine" / "dataset" / "keep.txt").is_file()
 
@@ -116,14 +156,26 @@ def kernel_without_arc_trm(root: Path) -> Path:
             continue
         (image / entry.name).symlink_to(entry)
     python = venv / "bin" / "python"
-    venv_site = Path(subprocess.run([str(python), "-c", "import sysconfig; print(sysconfig.get_paths()['purelib'])"],
-                                    check=True, capture_output=True, text=True).stdout.strip())
+    venv_site = Path(
+        subprocess.run(
+            [str(python), "-c", "import sysconfig; print(sysconfig.get_paths()['purelib'])"],
+            check=True,
+            capture_output=True,
+            text=True,
+        ).stdout.strip()
+    )
     (venv_site / "kaggle_image.pth").write_text(f"{image}\n")
     spec = root / "jupyter" / "kernels" / "rehearsal"
     spec.mkdir(parents=True)
-    (spec / "kernel.json").write_text(json.dumps({
-        "argv": [str(python), "-m", "ipykernel_launcher", "-f", "{connection_file}"],
-        "display_name": "rehearsal", "language": "python"}))
+    (spec / "kernel.json").write_text(
+        json.dumps(
+            {
+                "argv": [str(python), "-m", "ipykernel_launcher", "-f", "{connection_file}"],
+                "display_name": "rehearsal",
+                "language": "python",
+            }
+        )
+    )
     return root / "jupyter"
 
 
@@ -149,13 +201,20 @@ def run_notebook(notebook: Path, root: Path, jupyter: Path, monkeypatch, strict:
     """Execute the notebook in the rehearsal kernel with /kaggle at `root`; returns its printed output."""
     nbclient = pytest.importorskip("nbclient")
     nbformat = pytest.importorskip("nbformat")
-    for key, value in {"JUPYTER_PATH": str(jupyter), kaggle.ROOT_ENV: str(root), "OMP_NUM_THREADS": "1",
-                       "PYTHONPATH": "", "ARC_TRM_KAGGLE_STRICT": "1" if strict else "0", **(env or {})}.items():
+    for key, value in {
+        "JUPYTER_PATH": str(jupyter),
+        kaggle.ROOT_ENV: str(root),
+        "OMP_NUM_THREADS": "1",
+        "PYTHONPATH": "",
+        "ARC_TRM_KAGGLE_STRICT": "1" if strict else "0",
+        **(env or {}),
+    }.items():
         monkeypatch.setenv(key, value)
     monkeypatch.delenv("VIRTUAL_ENV", raising=False)
     nb = nbformat.read(notebook, as_version=4)
-    nbclient.NotebookClient(nb, kernel_name="rehearsal", timeout=300,
-                            resources={"metadata": {"path": str(root / "working")}}).execute()
+    nbclient.NotebookClient(
+        nb, kernel_name="rehearsal", timeout=300, resources={"metadata": {"path": str(root / "working")}}
+    ).execute()
     return "".join(o.get("text", "") for c in nb.cells if c.cell_type == "code" for o in c.outputs)
 
 
@@ -163,25 +222,39 @@ def run_notebook(notebook: Path, root: Path, jupyter: Path, monkeypatch, strict:
 def test_rehearsal_in_a_simulated_kaggle_without_arc_trm(built, tmp_path, monkeypatch):
     jupyter = kernel_without_arc_trm(tmp_path / "env")
     python = tmp_path / "env" / "venv" / "bin" / "python"
-    probe = subprocess.run([str(python), "-c", "import torch, ipykernel\nimport arc_trm"], capture_output=True,
-                           text=True, cwd=tmp_path)
+    probe = subprocess.run(
+        [str(python), "-c", "import torch, ipykernel\nimport arc_trm"], capture_output=True, text=True, cwd=tmp_path
+    )
     assert "No module named 'arc_trm'" in probe.stderr  # torch and the kernel are there; arc-trm is not
     # where Kaggle mounts competition data since 2026; two workers on the CPU, as on two GPUs
-    root = kaggle_layout(tmp_path / "kaggle", built / "dataset", ["0d3d703e", "25ff71a9"],
-                         competition="competitions/arc-prize-2025")
-    output = run_notebook(built / "notebook.ipynb", root, jupyter, monkeypatch, strict=True,
-                          env={"ARC_TRM_KAGGLE_WORKERS": "2", "KAGGLE_IS_COMPETITION_RERUN": "True"})
+    root = kaggle_layout(
+        tmp_path / "kaggle", built / "dataset", ["0d3d703e", "25ff71a9"], competition="competitions/arc-prize-2025"
+    )
+    output = run_notebook(
+        built / "notebook.ipynb",
+        root,
+        jupyter,
+        monkeypatch,
+        strict=True,
+        env={"ARC_TRM_KAGGLE_WORKERS": "2", "KAGGLE_IS_COMPETITION_RERUN": "True"},
+    )
     assert "errors: none" in output and "pre-filled" in output and "plan: 2 tasks on 2 device(s)" in output
     assert "mode: competition rerun" in output and "2 worker(s) on CPU" in output
 
     out = root / "working" / "submission.json"
     # nothing else is left under /kaggle/working: the submission, its records and its problems file
-    assert {p.name for p in (root / "working").iterdir()} <= {"submission.json", "submission.json.records",
-                                                              "submission.problems.json"}
+    assert {p.name for p in (root / "working").iterdir()} <= {
+        "submission.json",
+        "submission.json.records",
+        "submission.problems.json",
+    }
     taskset = tasks.load(root / "input" / "competitions" / "arc-prize-2025" / kaggle.CHALLENGES)
     assert submission.validate(submission.read(out), taskset) == []
-    records = {p.stem: json.loads(p.read_text()) for p in (root / "working" / "submission.json.records").glob("*.json")
-               if p.stem in taskset.ids}
+    records = {
+        p.stem: json.loads(p.read_text())
+        for p in (root / "working" / "submission.json.records").glob("*.json")
+        if p.stem in taskset.ids
+    }
     assert set(records) == set(taskset.ids)
     # trained and rolled out ("fallback": no readable candidate for some test input, from this tiny model)
     assert all(r["status"] in ("predicted", "fallback") and r["steps"] > 0 for r in records.values()), records
@@ -189,15 +262,33 @@ def test_rehearsal_in_a_simulated_kaggle_without_arc_trm(built, tmp_path, monkey
     assert sorted(plan["order"]) == sorted(taskset.ids) and max(plan["loads"]) <= plan["usable"]
     assert all(r["steps"] <= plan["work"][t]["steps"] for t, r in records.items() if "steps" in r)
     assert all(r["config"]["checkpoint"].endswith("checkpoint/tiny.pt") for r in records.values())
-    installed = subprocess.run([str(python), "-c", "import arc_trm; print(arc_trm.__file__)"], capture_output=True,
-                               text=True, cwd=tmp_path).stdout
+    installed = subprocess.run(
+        [str(python), "-c", "import arc_trm; print(arc_trm.__file__)"], capture_output=True, text=True, cwd=tmp_path
+    ).stdout
     assert str(tmp_path / "env" / "venv") in installed  # the notebook installed it from the wheels
 
     # `arc-trm kaggle build` from that wheel install (no source tree): arc-trm's wheel is repacked
-    again = subprocess.run([str(python), "-m", "arc_trm_cli", "kaggle", "build", "--out", str(tmp_path / "again"),
-                            "--owner", "someone",
-                            "--config", str(built / "dataset" / "config.yaml"), "--wheels", "installed"],
-                           capture_output=True, text=True, cwd=tmp_path, env={**os.environ, "COLUMNS": "400"})
+    again = subprocess.run(
+        [
+            str(python),
+            "-m",
+            "arc_trm_cli",
+            "kaggle",
+            "build",
+            "--out",
+            str(tmp_path / "again"),
+            "--owner",
+            "someone",
+            "--config",
+            str(built / "dataset" / "config.yaml"),
+            "--wheels",
+            "installed",
+        ],
+        capture_output=True,
+        text=True,
+        cwd=tmp_path,
+        env={**os.environ, "COLUMNS": "400"},
+    )
     assert again.returncode == 0, again.stdout + again.stderr
     rebuilt = sorted(p.name for p in (tmp_path / "again" / "dataset" / "wheels").glob("*.whl"))
     assert rebuilt == sorted(p.name for p in (built / "dataset" / "wheels").glob("*.whl"))
@@ -210,8 +301,9 @@ def test_without_the_dataset_the_prefilled_submission_stays_valid(built, tmp_pat
     root = kaggle_layout(tmp_path / "kaggle", built / "dataset", ["0d3d703e", "25ff71a9"])
     subprocess.run(["chmod", "-R", "u+w", str(root / "input" / "arc-trm")], check=True)
     subprocess.run(["rm", "-rf", str(root / "input" / "arc-trm")], check=True)
-    output = run_notebook(built / "notebook.ipynb", root, jupyter, monkeypatch, strict=False,
-                          env={"KAGGLE_IS_COMPETITION_RERUN": ""})
+    output = run_notebook(
+        built / "notebook.ipynb", root, jupyter, monkeypatch, strict=False, env={"KAGGLE_IS_COMPETITION_RERUN": ""}
+    )
     assert "errors: ['install', 'solve', 'validate']" in output
     assert "mode: interactive (not a rerun), budget: 0.17 h" in output  # the build's interactive budget, 10 min
     taskset = tasks.load(root / "input" / "arc-prize-2025" / kaggle.CHALLENGES)
@@ -221,8 +313,9 @@ def test_without_the_dataset_the_prefilled_submission_stays_valid(built, tmp_pat
 
 
 def test_owner_is_required_and_checked(tmp_path):
-    result = CliRunner().invoke(app, ["kaggle", "build", "--out", str(tmp_path / "o"), "--wheels", "installed"],
-                                env={"COLUMNS": "400"})
+    result = CliRunner().invoke(
+        app, ["kaggle", "build", "--out", str(tmp_path / "o"), "--wheels", "installed"], env={"COLUMNS": "400"}
+    )
     assert result.exit_code == 2 and "--owner" in result.output
     with pytest.raises(kaggle.BuildError, match="Kaggle username"):
         kaggle.build(tmp_path / "o", REPO / "configs" / "cpu.yaml", owner="me/you", wheels="installed")
@@ -255,8 +348,13 @@ def test_the_plan_is_measured_in_a_process_of_its_own():
 
 def test_a_config_naming_the_embedded_prior_bakes_it(tmp_path):
     """`checkpoint: prior` in the config (no --checkpoint) puts the shipped prior and its provenance in the dataset."""
-    kaggle.build(tmp_path / "o", REPO / "configs" / "cpu.yaml", overrides=["checkpoint=prior"], owner="someone",
-                 wheels="installed")
+    kaggle.build(
+        tmp_path / "o",
+        REPO / "configs" / "cpu.yaml",
+        overrides=["checkpoint=prior"],
+        owner="someone",
+        wheels="installed",
+    )
     dataset = tmp_path / "o" / "dataset"
     assert json.loads((dataset / kaggle.MARKER).read_text())["checkpoint"] == "checkpoint/prior.pt"
     assert (dataset / "checkpoint" / "prior.pt").is_file() and (dataset / "checkpoint" / "prior.json").is_file()
@@ -274,16 +372,24 @@ def test_the_notebook_and_solve_with_a_budget_make_the_same_plan(built, tmp_path
     root = kaggle_layout(tmp_path / "kaggle", built / "dataset", ["0d3d703e", "25ff71a9"])
     challenges = root / "input" / "arc-prize-2025" / kaggle.CHALLENGES
     lines = []
-    report = submit.submit(root / "input" / "arc-trm", challenges, tmp_path / "a" / "submission.json", 120,
-                           cost=schedule.L4, log=lines.append)
+    report = submit.submit(
+        root / "input" / "arc-trm",
+        challenges,
+        tmp_path / "a" / "submission.json",
+        120,
+        cost=schedule.L4,
+        log=lines.append,
+    )
     assert any(line.startswith("plan: 2 tasks on 1 device(s)") for line in lines)
     config, base = submit.load(root / "input" / "arc-trm")
     solve(tasks.load(challenges), tmp_path / "b" / "submission.json", config, 120, base=base, cost=schedule.L4)
-    a, b = (json.loads((tmp_path / run / "submission.json.records" / "run" / "plan.json").read_text())
-            for run in ("a", "b"))
+    a, b = (
+        json.loads((tmp_path / run / "submission.json.records" / "run" / "plan.json").read_text()) for run in ("a", "b")
+    )
     assert a["work"] and all(w["steps"] == 60 for w in a["work"].values())  # the baked max_steps fit
-    assert {k: v for k, v in a.items() if k not in ("budget", "usable")} == \
-        {k: v for k, v in b.items() if k not in ("budget", "usable")}
+    assert {k: v for k, v in a.items() if k not in ("budget", "usable")} == {
+        k: v for k, v in b.items() if k not in ("budget", "usable")
+    }
     assert all(r.record["config"]["ttt"]["max_steps"] == 60 for r in report.results)
 
 

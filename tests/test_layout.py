@@ -71,7 +71,7 @@ def test_no_import_circle_between_modules():
     def visit(node: str, path: list[str]) -> None:
         for target in graph.get(node, ()):
             if target in path:
-                circles.append(" -> ".join(path[path.index(target):] + [target]))
+                circles.append(" -> ".join(path[path.index(target) :] + [target]))
             elif target not in done:
                 visit(target, path + [target])
         done.add(node)

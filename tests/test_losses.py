@@ -1,4 +1,5 @@
-"""Tests for arc_trm.model.losses: stablemax / softmax cross entropy, ignored positions, the Q-halt target, reduction."""
+"""Tests for arc_trm.model.losses: stablemax / softmax cross entropy, ignored positions, the Q-halt target,
+reduction."""
 
 from __future__ import annotations
 
@@ -6,8 +7,14 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from arc_trm.model.losses import (IGNORE_INDEX, act_loss, log_stablemax, softmax_cross_entropy, stablemax_cross_entropy,
-                            supervised)
+from arc_trm.model.losses import (
+    IGNORE_INDEX,
+    act_loss,
+    log_stablemax,
+    softmax_cross_entropy,
+    stablemax_cross_entropy,
+    supervised,
+)
 
 
 def test_log_stablemax_matches_its_definition():
@@ -54,8 +61,9 @@ def test_q_halt_target_is_the_whole_answer_exactly_right():
     assert torch.allclose(result.token_accuracy, torch.tensor([1.0, 2 / 3]))
     q = torch.tensor([0.3, -0.2])
     result = act_loss({"logits": logits, "q_halt_logits": q}, labels)
-    assert torch.allclose(result.q_halt_loss, F.binary_cross_entropy_with_logits(q, torch.tensor([1.0, 0.0]),
-                                                                                   reduction="sum"))
+    assert torch.allclose(
+        result.q_halt_loss, F.binary_cross_entropy_with_logits(q, torch.tensor([1.0, 0.0]), reduction="sum")
+    )
 
 
 def test_official_reduction_and_weights():

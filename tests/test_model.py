@@ -8,13 +8,23 @@ import numpy as np
 import pytest
 import torch
 
-from arc_trm.model.losses import act_loss
-from arc_trm.model import HRM, HRMConfig, TRM, TRMConfig
+from arc_trm.model import HRM, TRM, HRMConfig, TRMConfig
 from arc_trm.model.layers import Block, SwiGLU, rms_norm, trunc_normal_
+from arc_trm.model.losses import act_loss
 from arc_trm.ttt.optim import PuzzleEmbeddingSignSGD
 
-TINY = dict(hidden_size=32, num_heads=4, expansion=2.0, num_layers=1, T=2, n=2, N_sup=3, puzzle_emb_dim=32,
-            num_puzzle_ids=5, halt_exploration_prob=0.0)
+TINY = dict(
+    hidden_size=32,
+    num_heads=4,
+    expansion=2.0,
+    num_layers=1,
+    T=2,
+    n=2,
+    N_sup=3,
+    puzzle_emb_dim=32,
+    num_puzzle_ids=5,
+    halt_exploration_prob=0.0,
+)
 
 
 def tiny(**overrides) -> TRM:
@@ -25,8 +35,11 @@ def tiny(**overrides) -> TRM:
 def batch(B: int = 3, side: int = 5, seed: int = 0) -> dict[str, torch.Tensor]:
     g = torch.Generator().manual_seed(seed)
     inputs = torch.randint(0, 12, (B, side * side), generator=g)
-    return {"inputs": inputs, "labels": torch.randint(0, 12, (B, side * side), generator=g),
-            "puzzle_ids": torch.randint(0, 5, (B,), generator=g)}
+    return {
+        "inputs": inputs,
+        "labels": torch.randint(0, 12, (B, side * side), generator=g),
+        "puzzle_ids": torch.randint(0, 5, (B,), generator=g),
+    }
 
 
 # ------------------------------------------------------------------------------------------------ layers
@@ -118,8 +131,15 @@ def test_grid_coordinates_turn_a_reflection_into_swapped_quarters():
     assert torch.allclose(inside[..., 0, :], flipped_ud[..., 2, :], atol=1e-5)  # top of r == bottom of h-1-r
     assert torch.allclose(inside[..., 0, :], inside[:, :1, 0, :].expand(3, 5, 16))  # top depends on the row only
     assert not torch.allclose(inside[0, :, 1], inside[0, :1, 1].expand(5, 16))  # left varies along a row
-    assert torch.allclose(feats[2, 1, 0], grid_coordinates(torch.from_numpy(  # the grid's own corner, anywhere
-        encode(grid, canvas=9).astype(np.int64))[None], 64).view(9, 9, 4, 16)[0, 0, 0])
+    assert torch.allclose(
+        feats[2, 1, 0],
+        grid_coordinates(
+            torch.from_numpy(  # the grid's own corner, anywhere
+                encode(grid, canvas=9).astype(np.int64)
+            )[None],
+            64,
+        ).view(9, 9, 4, 16)[0, 0, 0],
+    )
     with pytest.raises(ValueError, match="hidden_size >= 16"):
         grid_coordinates(tokens, 12)
 
@@ -285,9 +305,8 @@ def test_hrm_one_step_gradient_and_shapes():
 
 
 def test_a_small_canvas_trains_on_a_real_task():
-    from arc_trm.data import encoding
-    from arc_trm.data import task_encoding
     from arc_trm.core import tasks
+    from arc_trm.data import encoding, task_encoding
 
     task = next(t for t in tasks.load_split("arc1-eval") if t.id == "34b99a2b")
     side = task_encoding.task_canvas(task)

@@ -72,9 +72,10 @@ def test_adam_atan2_over_many_parameters_is_the_per_parameter_rule_bit_for_bit()
         for i, p in enumerate(params):
             if p.grad is not None:
                 counts[i] += 1
-                adam_atan2_update(*alone[i][:1], p.grad, *alone[i][1:], counts[i], lr=1e-2, beta1=0.9, beta2=0.95,
-                                  weight_decay=0.1)
-    for p, (q, m, v) in zip(params, alone):
+                adam_atan2_update(
+                    *alone[i][:1], p.grad, *alone[i][1:], counts[i], lr=1e-2, beta1=0.9, beta2=0.95, weight_decay=0.1
+                )
+    for p, (q, m, _v) in zip(params, alone):
         assert torch.equal(p.detach(), q) and torch.equal(opt.state[p]["exp_avg"], m)
     assert [int(opt.state[p]["step"]) for p in params] == counts == [5, 5, 4]
 

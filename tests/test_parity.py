@@ -48,8 +48,13 @@ def test_compare_catches_a_difference(mlp_report, reference_dir):
     ours["model.inner.lm_head.weight"] = ours["model.inner.lm_head.weight"] * 1.01
     del ours["puzzle_emb.local_weights"]
     failed = {c.key for c in compare(ours, expected, grads, {}) if not c.ok}
-    assert failed == {"logits_step1", "preds", "train_loss_step1", "model.inner.lm_head.weight",
-                      "puzzle_emb.local_weights"}
+    assert failed == {
+        "logits_step1",
+        "preds",
+        "train_loss_step1",
+        "model.inner.lm_head.weight",
+        "puzzle_emb.local_weights",
+    }
 
 
 def test_cli_passes_and_dumps_under_the_fixture_keys(reference_dir, tmp_path):

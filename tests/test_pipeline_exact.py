@@ -11,21 +11,19 @@ import numpy as np
 import pytest
 import torch
 import torch.nn.functional as F
+from conftest import REPO
 
-from arc_trm.data import augment
-from arc_trm.ttt import predict
-from arc_trm.eval import scoring
-from arc_trm.core import submission
-from arc_trm.core import tasks
-from arc_trm.data import task_encoding
+from arc_trm.core import submission, tasks
 from arc_trm.core.config import load_config
+from arc_trm.data import augment, task_encoding
 from arc_trm.data.encoding import VOCAB_SIZE, encode
-from arc_trm.solve.records import attempts_of
+from arc_trm.eval import scoring
+from arc_trm.model import TRMConfig
 from arc_trm.solve.config import SolveConfig
+from arc_trm.solve.records import attempts_of
 from arc_trm.solve.run import solve
 from arc_trm.solve.task import encode_group, task_record
-from arc_trm.model import TRMConfig
-from conftest import REPO
+from arc_trm.ttt import predict
 
 # Real tasks with several test inputs, non-square grids, and outputs whose shape differs from the input's
 # (31d5ba1a, 4852f2fa); Concept tasks have three test inputs each.
@@ -73,8 +71,11 @@ def solve_with(oracle_shift: int, config: SolveConfig, task: tasks.Task) -> dict
 
 @pytest.mark.parametrize("permute_background,translate", [(True, 0), (False, 0), (True, 3), (False, 2)])
 def test_oracle_answers_come_back_as_attempt_1_with_every_vote(permute_background, translate):
-    config = load_config(SolveConfig, REPO / "configs" / "cpu.yaml",
-                         [f"ttt.permute_background={permute_background}", f"ttt.translate={translate}"])
+    config = load_config(
+        SolveConfig,
+        REPO / "configs" / "cpu.yaml",
+        [f"ttt.permute_background={permute_background}", f"ttt.translate={translate}"],
+    )
     taskset = tasks.TaskSet(oracle_tasks())
     attempts, dihedral_ids, moved_black, translated = {}, set(), False, False
     for task in taskset:
@@ -116,8 +117,11 @@ CANARY = {"split": "arc1-eval", "task": "66e6c45b", "steps": 600}
 @pytest.mark.slow
 def test_canary_task_is_solved_by_the_cpu_default(tmp_path):
     task = tasks.load(CANARY["split"])[CANARY["task"]]
-    config = load_config(SolveConfig, REPO / "configs" / "cpu.yaml",
-                         [f"ttt.max_steps={CANARY['steps']}", "task_seconds=3600", "device=cpu"])
+    config = load_config(
+        SolveConfig,
+        REPO / "configs" / "cpu.yaml",
+        [f"ttt.max_steps={CANARY['steps']}", "task_seconds=3600", "device=cpu"],
+    )
     taskset = tasks.TaskSet([task])
     report = solve(taskset, tmp_path / "submission.json", config)
     record = report.results[0].record

@@ -8,7 +8,6 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from arc_trm_cli.app import app
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from typer.testing import CliRunner
@@ -21,6 +20,7 @@ from arc_trm.solve import schedule
 from arc_trm.solve.config import SolveConfig
 from arc_trm.solve.records import RecordStore, records_dir
 from arc_trm.solve.run import solve
+from arc_trm_cli.app import app
 
 REPO = Path(__file__).resolve().parents[1]
 KAGGLE = load_config(SolveConfig, REPO / "configs" / "kaggle-4xl4.yaml")
@@ -45,8 +45,11 @@ def check(p: schedule.Plan, task_ids: list[str], max_steps: int) -> None:
 
 @settings(max_examples=60, deadline=None)
 @given(
-    sizes=st.lists(st.tuples(st.sampled_from([2, 5, 10, 20, 29, 29, 29]), st.integers(1, 10), st.integers(1, 10)),
-                   min_size=1, max_size=240),
+    sizes=st.lists(
+        st.tuples(st.sampled_from([2, 5, 10, 20, 29, 29, 29]), st.integers(1, 10), st.integers(1, 10)),
+        min_size=1,
+        max_size=240,
+    ),
     devices=st.integers(1, 8),
     hours=st.floats(0.01, 12.0),
     max_steps=st.integers(1, 50000),
@@ -120,8 +123,9 @@ def test_solve_follows_the_plan(tmp_path):
     """solve(plan=...) trains each task for its planned steps at most, with its versions; a dropped task keeps
     its fallback; the records' configs are the planned ones, so the same call resumes them all."""
     taskset = tasks.load(REPO / "examples" / "tasks")
-    small = dataclasses.replace(CPU, ttt=dataclasses.replace(CPU.ttt, augmentations=8, max_steps=1000),
-                                min_task_seconds=0.5)
+    small = dataclasses.replace(
+        CPU, ttt=dataclasses.replace(CPU.ttt, augmentations=8, max_steps=1000), min_task_seconds=0.5
+    )
     kept, dropped = taskset.ids[0], taskset.ids[1]
     work = {kept: schedule.TaskWork(4, 15, 20.0, 0), dropped: schedule.TaskWork(0, 0, 0.0, 0)}
     subset = TaskSet([taskset[kept], taskset[dropped]])
@@ -131,7 +135,11 @@ def test_solve_follows_the_plan(tmp_path):
     assert records[kept]["versions"] == 4 and records[kept]["config"]["ttt"]["max_steps"] == 15
     assert records[dropped]["status"] == "skipped" and records[dropped]["reason"] == "dropped by the plan"
     again = solve(subset, tmp_path / "submission.json", small, budget_seconds=120, plan=work)
-    assert again.resumed == 2 and again.redone == 0 and (records_dir(tmp_path / "submission.json") / f"{kept}.json").is_file()
+    assert (
+        again.resumed == 2
+        and again.redone == 0
+        and (records_dir(tmp_path / "submission.json") / f"{kept}.json").is_file()
+    )
 
 
 def test_the_kaggle_simulation_fits_240_tasks_in_12_hours_on_4_l4s(tmp_path):
@@ -150,13 +158,16 @@ def test_workers_follow_the_plan(tmp_path):
     """With two worker processes (CPU here, one per GPU on Kaggle) each task still gets its planned work."""
     taskset = tasks.load(REPO / "examples" / "tasks")
     subset = TaskSet([taskset[t] for t in taskset.ids[:2]])
-    small = dataclasses.replace(CPU, ttt=dataclasses.replace(CPU.ttt, augmentations=8, max_steps=1000),
-                                min_task_seconds=0.5, device="cpu")
+    small = dataclasses.replace(
+        CPU, ttt=dataclasses.replace(CPU.ttt, augmentations=8, max_steps=1000), min_task_seconds=0.5, device="cpu"
+    )
     work = {t: schedule.TaskWork(4 + 2 * i, 10 + 5 * i, 20.0, i) for i, t in enumerate(subset.ids)}
     report = solve(subset, tmp_path / "submission.json", small, budget_seconds=120, plan=work, workers=2)
     for result in report.results:
-        assert (result.record["steps"], result.record["versions"]) == (work[result.task_id].steps,
-                                                                      work[result.task_id].augmentations)
+        assert (result.record["steps"], result.record["versions"]) == (
+            work[result.task_id].steps,
+            work[result.task_id].augmentations,
+        )
 
 
 CPU_COST = schedule.from_benchmark(REPO / "benchmarks" / "results" / "train_step.json")  # measured CPU steps
@@ -208,9 +219,26 @@ def test_solve_with_a_time_budget_plans_from_measured_step_times(tmp_path):
     run's records folder (reproducible from its own cost and budget) and followed by every task."""
     out = tmp_path / "submission.json"
     ids = tasks.load(REPO / "examples" / "tasks").ids[:2]
-    result = CliRunner().invoke(app, ["solve", str(REPO / "examples" / "tasks"), "--ids", ",".join(ids), "--out",
-                                      str(out), "--time-budget", "5m", "--set", "ttt.max_steps=12", "--set",
-                                      "ttt.augmentations=4", "--set", "device=cpu"], env={"COLUMNS": "400"})
+    result = CliRunner().invoke(
+        app,
+        [
+            "solve",
+            str(REPO / "examples" / "tasks"),
+            "--ids",
+            ",".join(ids),
+            "--out",
+            str(out),
+            "--time-budget",
+            "5m",
+            "--set",
+            "ttt.max_steps=12",
+            "--set",
+            "ttt.augmentations=4",
+            "--set",
+            "device=cpu",
+        ],
+        env={"COLUMNS": "400"},
+    )
     assert result.exit_code == 0, result.output
     saved = json.loads((records_dir(out) / schedule.PLAN_FILE).read_text())
     assert "planned" in result.output and "plan: 2 tasks on 1 device(s)" in result.output

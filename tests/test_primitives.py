@@ -11,8 +11,8 @@ import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # `benchmarks` lives at the repository root
 
-from benchmarks import primitives as P  # noqa: E402
-from arc_trm.core.tasks import Task, load  # noqa: E402
+from arc_trm.core.tasks import Task, load
+from benchmarks import primitives as P
 
 G = np.array([[1, 2, 3], [4, 5, 6]], dtype=np.uint8)
 H = np.array([[0, 7], [8, 9], [7, 7]], dtype=np.uint8)

@@ -9,17 +9,33 @@ import pytest
 import torch
 from typer.testing import CliRunner
 
-from arc_trm.model import checkpoint
 from arc_trm.core import tasks
 from arc_trm.core.config import load_config
-from arc_trm.train.prior import (PriorConfig, PriorData, copy_cell_accuracy, export_prior, pretraining_tasks, ship,
-                           train_prior, training_seconds)
+from arc_trm.model import checkpoint
 from arc_trm.solve.config import SolveConfig
+from arc_trm.train.prior import (
+    PriorConfig,
+    PriorData,
+    copy_cell_accuracy,
+    export_prior,
+    pretraining_tasks,
+    ship,
+    train_prior,
+    training_seconds,
+)
 from arc_trm_cli.app import app
 
 REPO = Path(__file__).resolve().parents[1]
-TINY = ["data.max_tasks=6", "data.eval_tasks=2", "data.eval_versions=2", "ttt.augmentations=2", "steps=8",
-        "eval_every=4", "save_every=4", "log_every=2"]
+TINY = [
+    "data.max_tasks=6",
+    "data.eval_tasks=2",
+    "data.eval_versions=2",
+    "ttt.augmentations=2",
+    "steps=8",
+    "eval_every=4",
+    "save_every=4",
+    "log_every=2",
+]
 
 
 def _config(*extra: str) -> PriorConfig:
@@ -45,10 +61,12 @@ def test_a_resumed_run_is_the_uninterrupted_run_and_best_is_an_evaluated_checkpo
     split = train_prior(config, tmp_path / "split")
     assert whole["steps"] == split["steps"] == 8
     for name in ("step_8.pt", "best.pt"):
-        assert (tmp_path / "whole" / "checkpoints" / name).read_bytes() == \
-            (tmp_path / "split" / "checkpoints" / name).read_bytes()
-    evals = [json.loads(line) for line in (tmp_path / "whole" / "metrics.jsonl").read_text().splitlines()
-             if '"eval"' in line]
+        assert (tmp_path / "whole" / "checkpoints" / name).read_bytes() == (
+            tmp_path / "split" / "checkpoints" / name
+        ).read_bytes()
+    evals = [
+        json.loads(line) for line in (tmp_path / "whole" / "metrics.jsonl").read_text().splitlines() if '"eval"' in line
+    ]
     assert [e["step"] for e in evals] == [4, 8]
     best = max(evals, key=lambda e: (e["pass@2"], e["cell_accuracy"], e["step"]))
     assert whole["best"]["step"] == best["step"]
@@ -92,15 +110,38 @@ def test_the_shipped_prior_keeps_the_network_and_one_mean_puzzle_row(tmp_path):
 
 def test_train_cli_runs_the_prior_recipe_and_solve_starts_from_it(tmp_path):
     run = tmp_path / "run"
-    result = CliRunner().invoke(app, ["train", "--recipe", "prior", "--config", str(REPO / "configs" / "prior.yaml"),
-                                      "--out", str(run),
-                                      *[a for o in TINY for a in ("--set", o)]])
+    result = CliRunner().invoke(
+        app,
+        [
+            "train",
+            "--recipe",
+            "prior",
+            "--config",
+            str(REPO / "configs" / "prior.yaml"),
+            "--out",
+            str(run),
+            *[a for o in TINY for a in ("--set", o)],
+        ],
+    )
     assert result.exit_code == 0, result.output
     assert "prior on cpu" in result.output and "pass@2" in result.output and "finished at step 8" in result.output
     out = tmp_path / "s.json"
-    solved = CliRunner().invoke(app, ["solve", str(REPO / "examples" / "tasks"), "--out", str(out), "-q",
-                                      "--checkpoint", str(run / "checkpoints" / "best.pt"),
-                                      "--set", "ttt.max_steps=3", "--set", "ttt.augmentations=2"])
+    solved = CliRunner().invoke(
+        app,
+        [
+            "solve",
+            str(REPO / "examples" / "tasks"),
+            "--out",
+            str(out),
+            "-q",
+            "--checkpoint",
+            str(run / "checkpoints" / "best.pt"),
+            "--set",
+            "ttt.max_steps=3",
+            "--set",
+            "ttt.augmentations=2",
+        ],
+    )
     assert solved.exit_code == 0, solved.output
     answers = json.loads(out.read_text())
     assert answers and all(isinstance(v, list) and v for v in answers.values())

@@ -1,4 +1,5 @@
-"""The README: a front page whose Quickstart is two commands (the second what .ci/run runs), whose files exist and whose commands parse."""
+"""The README: a front page whose Quickstart is two commands (the second what .ci/run runs), whose files exist
+and whose commands parse."""
 
 import re
 

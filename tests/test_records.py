@@ -14,6 +14,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from arc_trm.core.tasks import Task, load
 from arc_trm.solve.records import (
     RecordStore,
     attempts_of,
@@ -23,7 +24,6 @@ from arc_trm.solve.records import (
     problems_path,
     records_dir,
 )
-from arc_trm.core.tasks import Task, load
 
 
 @pytest.fixture(scope="module")
@@ -216,9 +216,7 @@ WRITER = textwrap.dedent(
 def test_sigkill_mid_run_leaves_only_complete_records(tmp_path):
     folder = tmp_path / "records"
     env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[1])}
-    proc = subprocess.Popen(
-        [sys.executable, "-c", WRITER, str(folder)], stdout=subprocess.PIPE, text=True, env=env
-    )
+    proc = subprocess.Popen([sys.executable, "-c", WRITER, str(folder)], stdout=subprocess.PIPE, text=True, env=env)
     try:
         for _ in range(3):  # let a few records finish, timing one write
             start = time.monotonic()

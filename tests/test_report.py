@@ -5,12 +5,10 @@ from html.parser import HTMLParser
 import numpy as np
 import pytest
 
-from arc_trm.eval import report
-from arc_trm.eval import scoring
-from arc_trm.core import submission
-from arc_trm.core import tasks
-from arc_trm.solve.records import make_record
+from arc_trm.core import submission, tasks
+from arc_trm.eval import report, scoring
 from arc_trm.eval.render import PALETTE
+from arc_trm.solve.records import make_record
 
 
 class Page(HTMLParser):
@@ -56,14 +54,28 @@ def records(taskset):
     failed task with fallbacks and no candidates."""
     right_task, partial_task, failed_task = taskset
     truth = right_task.test_outputs[0]
-    right = make_record(right_task.id, [(wrong(truth), truth)],
-                        [[{"grid": wrong(truth), "votes": 7, "mean_confidence": 0.4},
-                          {"grid": truth, "votes": 3, "mean_confidence": 0.9}]], {"total": 2.0}, {}, "predicted")
+    right = make_record(
+        right_task.id,
+        [(wrong(truth), truth)],
+        [
+            [
+                {"grid": wrong(truth), "votes": 7, "mean_confidence": 0.4},
+                {"grid": truth, "votes": 3, "mean_confidence": 0.9},
+            ]
+        ],
+        {"total": 2.0},
+        {},
+        "predicted",
+    )
     t0, t1 = partial_task.test_outputs
-    partial = make_record(partial_task.id, [(t0, wrong(t0)), (wrong(t1), wrong(t1))],
-                          [[{"grid": t0, "votes": 5, "mean_confidence": 0.8}],
-                           [{"grid": wrong(t1), "votes": 4, "mean_confidence": 0.3}]], {"total": 3.0}, {},
-                          "predicted")
+    partial = make_record(
+        partial_task.id,
+        [(t0, wrong(t0)), (wrong(t1), wrong(t1))],
+        [[{"grid": t0, "votes": 5, "mean_confidence": 0.8}], [{"grid": wrong(t1), "votes": 4, "mean_confidence": 0.3}]],
+        {"total": 3.0},
+        {},
+        "predicted",
+    )
     fallback = submission.fallback_grid(failed_task.test_inputs[0])
     failed = make_record(failed_task.id, [(fallback, fallback)], [[]], {}, {}, "failed")
     failed["reason"] = "RuntimeError: broken"
@@ -88,9 +100,16 @@ def test_tasks_appear_in_order_with_their_marks(page, taskset):
 
 def test_attempts_are_marked_right_or_wrong_with_their_votes(page):
     attempts = [(e["data-attempt"], e["data-right"], e["data-votes"]) for e in page.elements if "data-attempt" in e]
-    assert attempts == [("1", "0", "7"), ("2", "1", "3"),  # task 1: the 3-vote runner-up was right
-                        ("1", "1", "5"), ("2", "0", "0"), ("1", "0", "4"), ("2", "0", "4"),  # task 2, tests 0 and 1
-                        ("1", "0", "0"), ("2", "0", "0")]  # task 3: fallbacks
+    assert attempts == [
+        ("1", "0", "7"),
+        ("2", "1", "3"),  # task 1: the 3-vote runner-up was right
+        ("1", "1", "5"),
+        ("2", "0", "0"),
+        ("1", "0", "4"),
+        ("2", "0", "4"),  # task 2, tests 0 and 1
+        ("1", "0", "0"),
+        ("2", "0", "0"),
+    ]  # task 3: fallbacks
     captions = [e["text"] for e in page.elements if e["tag"] == "figcaption" and "attempt" in e["text"]]
     assert captions[0].startswith("\u2717 attempt 1 \u00b7 7 votes") and captions[1].startswith("\u2713 attempt 2")
     tests = [e["data-state"] for e in page.elements if "data-test" in e]
@@ -125,8 +144,8 @@ def test_grid_svg_draws_every_cell_in_the_arc_palette():
     drawn = np.full(grid.shape, -1)
     for r in rects:
         x, y, w = int(r["x"]), int(r["y"]), int(r["width"])
-        assert (drawn[y, x:x + w] == -1).all()  # no cell drawn twice
-        drawn[y, x:x + w] = int(r["class"][1:])
+        assert (drawn[y, x : x + w] == -1).all()  # no cell drawn twice
+        drawn[y, x : x + w] = int(r["class"][1:])
     assert (drawn == grid).all() and len(rects) == 6  # runs of equal cells share a rectangle
     for colour, hex_code in enumerate(PALETTE):
         assert f".c{colour}{{fill:{hex_code if colour else '#000'}}}" in report.STYLE
@@ -146,8 +165,12 @@ def test_headless_chromium_renders_the_page(tmp_path, page, taskset, records):
     html_path = tmp_path / "report.html"
     html_path.write_text(report.render(taskset, records, scoring.score(sub, taskset.solutions())))
     shot = tmp_path / "shot.png"
-    done = subprocess.run([str(REPO / "scripts" / "report_screenshot.sh"), str(html_path), str(shot), "800", "600"],
-                          capture_output=True, text=True, timeout=120)
+    done = subprocess.run(
+        [str(REPO / "scripts" / "report_screenshot.sh"), str(html_path), str(shot), "800", "600"],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert done.returncode == 0, done.stderr
     data = shot.read_bytes()
     assert data[:8] == b"\x89PNG\r\n\x1a\n" and struct.unpack(">II", data[16:24]) == (800, 600)

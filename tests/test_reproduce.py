@@ -11,11 +11,11 @@ import torch
 import yaml
 from typer.testing import CliRunner
 
-from arc_trm.model import checkpoint
 from arc_trm.core import tasks
 from arc_trm.core.config import load_config
 from arc_trm.data.dataset import PAPER_BUILDS, DataConfig, PretrainData, read_build
 from arc_trm.eval.reproduce import PASS_KS
+from arc_trm.model import checkpoint
 from arc_trm.train.pretrain import TrainConfig
 from arc_trm_cli.app import app
 
@@ -25,8 +25,9 @@ runner = CliRunner()
 
 
 def cli(*args):
-    return runner.invoke(app, ["reproduce", *map(str, args), "-q", "--device", "cpu"],
-                         env={"COLUMNS": "400", "NO_COLOR": "1"})
+    return runner.invoke(
+        app, ["reproduce", *map(str, args), "-q", "--device", "cpu"], env={"COLUMNS": "400", "NO_COLOR": "1"}
+    )
 
 
 @pytest.fixture(scope="module")
@@ -100,7 +101,9 @@ def test_a_fixture_with_solved_tasks_is_reproduced_exactly(subfolder, tmp_path):
 
 
 def test_the_run_folder_holds_identifiers_and_a_report(fixture, float32_run):
-    assert json.loads((float32_run / "identifiers.json").read_text()) == json.loads((fixture / "data" / "identifiers.json").read_text())
+    assert json.loads((float32_run / "identifiers.json").read_text()) == json.loads(
+        (fixture / "data" / "identifiers.json").read_text()
+    )
     page = (float32_run / "report.html").read_text()
     assert all(task_id in page for task_id in json.loads((fixture / "challenges.json").read_text()))
 
@@ -131,8 +134,18 @@ def test_the_stored_init_states_decide_the_carries_dtype_as_the_official_loader(
 
 
 def test_an_official_config_without_forward_dtype_takes_the_official_default():
-    arch = {"vocab_size": 12, "seq_len": 900, "hidden_size": 64, "num_heads": 2, "expansion": 4, "L_layers": 2,
-            "H_cycles": 2, "L_cycles": 2, "halt_max_steps": 4, "pos_encodings": "rope"}
+    arch = {
+        "vocab_size": 12,
+        "seq_len": 900,
+        "hidden_size": 64,
+        "num_heads": 2,
+        "expansion": 4,
+        "L_layers": 2,
+        "H_cycles": 2,
+        "L_cycles": 2,
+        "halt_max_steps": 4,
+        "pos_encodings": "rope",
+    }
     assert checkpoint.config_from_official(arch, "trm").forward_dtype == "bfloat16"
 
 
@@ -159,8 +172,12 @@ def test_a_table_of_another_build_is_an_error_naming_both_counts(fixture, tmp_pa
     shutil.copytree(fixture / "build_input", tmp_path / "build_input")
     (tmp_path / "data.yaml").write_text(yaml.safe_dump({**build, "num_aug": 7}))
     fewer = PretrainData.build(read_build(tmp_path / "data.yaml")).num_puzzle_ids
-    refused(cli(fixture / RUN / "step_300", "--data", tmp_path / "data.yaml", "--out", tmp_path / "out"),
-            "91 rows", f"{fewer} identifiers", "seed or augmentation count")
+    refused(
+        cli(fixture / RUN / "step_300", "--data", tmp_path / "data.yaml", "--out", tmp_path / "out"),
+        "91 rows",
+        f"{fewer} identifiers",
+        "seed or augmentation count",
+    )
 
 
 def test_identifiers_beside_the_checkpoint_must_be_the_rebuilt_ones(fixture, tmp_path):
@@ -168,15 +185,21 @@ def test_identifiers_beside_the_checkpoint_must_be_the_rebuilt_ones(fixture, tmp
     names = json.loads((fixture / "data" / "identifiers.json").read_text())
     names[5], names[6] = names[6], names[5]
     (folder / "identifiers.json").write_text(json.dumps(names))
-    refused(cli(folder / "step_300", "--data", fixture / "data.yaml", "--out", tmp_path / "out"),
-            "identifiers.json", "first differ at id 5")
+    refused(
+        cli(folder / "step_300", "--data", fixture / "data.yaml", "--out", tmp_path / "out"),
+        "identifiers.json",
+        "first differ at id 5",
+    )
 
 
 def test_a_step_file_without_all_config_is_refused(fixture, tmp_path):
     folder = copy_run(fixture, tmp_path)
     (folder / "all_config.yaml").unlink()
-    refused(cli(folder / "step_300", "--data", fixture / "data.yaml", "--out", tmp_path / "out"),
-            str(folder / "step_300"), "no all_config.yaml")
+    refused(
+        cli(folder / "step_300", "--data", fixture / "data.yaml", "--out", tmp_path / "out"),
+        str(folder / "step_300"),
+        "no all_config.yaml",
+    )
 
 
 def test_an_unknown_arch_name_is_refused(fixture, tmp_path):
@@ -184,16 +207,23 @@ def test_an_unknown_arch_name_is_refused(fixture, tmp_path):
     config = yaml.safe_load((folder / "all_config.yaml").read_text())
     config["arch"]["name"] = "recursive_reasoning.xyz@Unknown"
     (folder / "all_config.yaml").write_text(yaml.safe_dump(config))
-    refused(cli(folder / "step_300", "--data", fixture / "data.yaml", "--out", tmp_path / "out"),
-            str(folder / "step_300"), "unknown architecture", "xyz@Unknown")
+    refused(
+        cli(folder / "step_300", "--data", fixture / "data.yaml", "--out", tmp_path / "out"),
+        str(folder / "step_300"),
+        "unknown architecture",
+        "xyz@Unknown",
+    )
 
 
 def test_a_truncated_step_file_is_refused(fixture, tmp_path):
     folder = copy_run(fixture, tmp_path)
     data = (folder / "step_300").read_bytes()
     (folder / "step_300").write_bytes(data[: len(data) // 2])
-    refused(cli(folder / "step_300", "--data", fixture / "data.yaml", "--out", tmp_path / "out"),
-            str(folder / "step_300"), "cannot read")
+    refused(
+        cli(folder / "step_300", "--data", fixture / "data.yaml", "--out", tmp_path / "out"),
+        str(folder / "step_300"),
+        "cannot read",
+    )
 
 
 def test_a_tensor_of_the_wrong_shape_is_refused(fixture, tmp_path):
@@ -202,8 +232,11 @@ def test_a_tensor_of_the_wrong_shape_is_refused(fixture, tmp_path):
     key = "_orig_mod.model.inner.lm_head.weight"
     state[key] = state[key][:, :32].clone()
     torch.save(state, folder / "step_300")
-    refused(cli(folder / "step_300", "--data", fixture / "data.yaml", "--out", tmp_path / "out"),
-            "shape mismatch", "lm_head.weight")
+    refused(
+        cli(folder / "step_300", "--data", fixture / "data.yaml", "--out", tmp_path / "out"),
+        "shape mismatch",
+        "lm_head.weight",
+    )
 
 
 def test_bad_data_settings_are_refused(fixture, tmp_path):
@@ -211,8 +244,9 @@ def test_bad_data_settings_are_refused(fixture, tmp_path):
     refused(cli(step, "--data", "arc3", "--out", tmp_path / "out"), "arc3", "arc1 or arc2")
     (tmp_path / "typo.yaml").write_text("input_file_prefix: build_input/arc-agi\nnum_augs: 8\n")
     refused(cli(step, "--data", tmp_path / "typo.yaml", "--out", tmp_path / "out"), "unknown build settings num_augs")
-    (tmp_path / "missing.yaml").write_text("input_file_prefix: nowhere/arc-agi\nsubsets: [training]\n"
-                                           "test_set_name: training\n")
+    (tmp_path / "missing.yaml").write_text(
+        "input_file_prefix: nowhere/arc-agi\nsubsets: [training]\ntest_set_name: training\n"
+    )
     refused(cli(step, "--data", tmp_path / "missing.yaml", "--out", tmp_path / "out"), "subset 'training'", "no file")
 
 
@@ -220,13 +254,27 @@ def test_a_challenges_file_without_its_solutions_is_refused(fixture, tmp_path):
     shutil.copytree(fixture / "build_input", tmp_path / "build_input")
     (tmp_path / "build_input" / "arc-agi_training_solutions.json").unlink()
     shutil.copy(fixture / "data.yaml", tmp_path / "data.yaml")
-    refused(cli(fixture / RUN / "step_300", "--data", tmp_path / "data.yaml", "--out", tmp_path / "out"),
-            "no solutions file beside", "arc-agi_training_challenges.json")
+    refused(
+        cli(fixture / RUN / "step_300", "--data", tmp_path / "data.yaml", "--out", tmp_path / "out"),
+        "no solutions file beside",
+        "arc-agi_training_challenges.json",
+    )
 
 
 def test_unknown_ids_are_refused(fixture, tmp_path):
-    refused(cli(fixture / RUN / "step_300", "--data", fixture / "data.yaml", "--out", tmp_path / "out",
-                "--ids", "8e2edd66,00000000"), "00000000", "not among the 6 held-out tasks")
+    refused(
+        cli(
+            fixture / RUN / "step_300",
+            "--data",
+            fixture / "data.yaml",
+            "--out",
+            tmp_path / "out",
+            "--ids",
+            "8e2edd66,00000000",
+        ),
+        "00000000",
+        "not among the 6 held-out tasks",
+    )
 
 
 # ---------------------------------------------------------------------------------------------- data
@@ -240,15 +288,17 @@ def test_the_paper_builds_are_the_recipes_data():
 def test_a_challenges_file_is_paired_with_the_solutions_beside_it(fixture):
     taskset = tasks.load(fixture / "build_input" / "arc-agi_evaluation_challenges.json")
     truths = json.loads((fixture / "solutions.json").read_text())
-    assert len(taskset) == 6 and all(
-        [g.tolist() for g in t.test_outputs] == truths[t.id] for t in taskset)
+    assert len(taskset) == 6 and all([g.tolist() for g in t.test_outputs] == truths[t.id] for t in taskset)
 
 
 def test_a_build_never_drops_test_pairs_without_outputs(fixture, tmp_path):
     shutil.copy(fixture / "challenges.json", tmp_path / "evaluation.json")  # no solutions beside it
     with pytest.raises(ValueError, match="without their test outputs"):
-        PretrainData.build(DataConfig(subsets=[str(tmp_path / "evaluation.json")], test=str(tmp_path / "evaluation.json"),
-                                      augmentations=1))
+        PretrainData.build(
+            DataConfig(
+                subsets=[str(tmp_path / "evaluation.json")], test=str(tmp_path / "evaluation.json"), augmentations=1
+            )
+        )
 
 
 @pytest.mark.slow
@@ -264,8 +314,10 @@ def test_a_checkpoint_of_ours_is_evaluated_on_its_own_runs_data(tmp_path):
     assert scores["checkpoint_kind"] == "arc-trm" and scores["n_tasks"] == len(evaluated) == cfg.data.eval_tasks
     assert set(json.loads((tmp_path / "out" / "submission.json").read_text())) == set(evaluated)
     data = PretrainData.build(cfg.data)  # the run's own build: its first eval_tasks, eval_versions versions each
-    expected = sum(min(cfg.data.eval_versions, data.version_start[g + 1] - data.version_start[g])
-                   * len(data.groups[g].held_out) for g in data.eval_groups())
+    expected = sum(
+        min(cfg.data.eval_versions, data.version_start[g + 1] - data.version_start[g]) * len(data.groups[g].held_out)
+        for g in data.eval_groups()
+    )
     assert len(np.load(tmp_path / "out" / "rows.npz")["preds"]) == scores["rows"] == expected
 
 

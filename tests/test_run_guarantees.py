@@ -11,18 +11,17 @@ import time
 from pathlib import Path
 
 import pytest
+from conftest import REPO
 from typer.testing import CliRunner
 
-from arc_trm.solve import claims
-from arc_trm.core import submission
-from arc_trm.core import tasks
+from arc_trm.core import submission, tasks
 from arc_trm.core.config import load_config, to_dict
-from arc_trm.solve.records import RecordStore, make_record, records_dir
+from arc_trm.solve import claims
 from arc_trm.solve.config import SolveConfig
+from arc_trm.solve.records import RecordStore, make_record, records_dir
 from arc_trm.solve.run import Resume, resume_kind, solve
 from arc_trm_cli.app import app
 from benchmarks.hard_stop import worker_pids
-from conftest import REPO
 
 EXAMPLES = REPO / "examples" / "tasks"
 QUICK = ["ttt.max_steps=15", "ttt.augmentations=8", "device=cpu"]
@@ -147,11 +146,27 @@ def test_processes_racing_for_units_each_get_distinct_ones(tmp_path):
 
 
 def _start_solve(out: Path, budget: int, workers: int) -> tuple[subprocess.Popen, float]:
-    command = [sys.executable, "-m", "arc_trm_cli", "solve", str(EXAMPLES), "--out", str(out), "-q",
-               "--time-budget", f"{budget}s", "--workers", str(workers), "--set", "ttt.max_steps=100000",
-               "--set", "device=cpu"]
-    return subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, cwd=REPO, env=ENV,
-                            text=True), time.monotonic()
+    command = [
+        sys.executable,
+        "-m",
+        "arc_trm_cli",
+        "solve",
+        str(EXAMPLES),
+        "--out",
+        str(out),
+        "-q",
+        "--time-budget",
+        f"{budget}s",
+        "--workers",
+        str(workers),
+        "--set",
+        "ttt.max_steps=100000",
+        "--set",
+        "device=cpu",
+    ]
+    return subprocess.Popen(
+        command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, cwd=REPO, env=ENV, text=True
+    ), time.monotonic()
 
 
 def _wait_for_workers(process: subprocess.Popen, count: int) -> list[int]:
@@ -203,11 +218,35 @@ def test_a_killed_worker_loses_no_finished_task_and_its_task_is_taken_over(tmp_p
 def test_ranks_under_torchrun_share_one_queue(tmp_path):
     """Two `arc-trm solve` processes with torchrun's environment (one run id) on one folder split the tasks."""
     out = tmp_path / "submission.json"
-    command = [sys.executable, "-m", "arc_trm_cli", "solve", str(EXAMPLES), "--out", str(out), "-q",
-               *sum((["--set", o] for o in QUICK), [])]
-    ranks = [subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, cwd=REPO, text=True,
-                              env={**ENV, "TORCHELASTIC_RUN_ID": "shared", "RANK": str(r), "WORLD_SIZE": "2",
-                                   "LOCAL_RANK": str(r), "LOCAL_WORLD_SIZE": "2"}) for r in range(2)]
+    command = [
+        sys.executable,
+        "-m",
+        "arc_trm_cli",
+        "solve",
+        str(EXAMPLES),
+        "--out",
+        str(out),
+        "-q",
+        *sum((["--set", o] for o in QUICK), []),
+    ]
+    ranks = [
+        subprocess.Popen(
+            command,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            cwd=REPO,
+            text=True,
+            env={
+                **ENV,
+                "TORCHELASTIC_RUN_ID": "shared",
+                "RANK": str(r),
+                "WORLD_SIZE": "2",
+                "LOCAL_RANK": str(r),
+                "LOCAL_WORLD_SIZE": "2",
+            },
+        )
+        for r in range(2)
+    ]
     outputs = [rank.communicate(timeout=300)[0] for rank in ranks]
     assert all(rank.returncode == 0 for rank in ranks), outputs
     records = RecordStore(records_dir(out)).load_all()
@@ -225,8 +264,11 @@ def test_a_malformed_task_in_a_challenges_file_keeps_its_entry(tmp_path):
     challenges = {"good": good, "notest": {"train": good["train"]}, "junk": [1, 2]}
     (tmp_path / "c.json").write_text(json.dumps(challenges))
     out = tmp_path / "submission.json"
-    result = CliRunner().invoke(app, ["solve", str(tmp_path / "c.json"), "--out", str(out), "-q",
-                                      *sum((["--set", o] for o in QUICK), [])], env={"COLUMNS": "400"})
+    result = CliRunner().invoke(
+        app,
+        ["solve", str(tmp_path / "c.json"), "--out", str(out), "-q", *sum((["--set", o] for o in QUICK), [])],
+        env={"COLUMNS": "400"},
+    )
     assert result.exit_code == 0, result.output
     sub = submission.read(out)
     assert list(sub) == ["good", "notest", "junk"]
@@ -264,8 +306,9 @@ def test_every_bad_checkpoint_is_one_clear_error_before_any_task(tmp_path, refer
     }
     for why, path in cases.items():
         out = tmp_path / why.replace(" ", "_") / "submission.json"
-        result = CliRunner().invoke(app, ["solve", str(EXAMPLES), "--out", str(out), "--checkpoint", str(path)],
-                                    env={"COLUMNS": "400"})
+        result = CliRunner().invoke(
+            app, ["solve", str(EXAMPLES), "--out", str(out), "--checkpoint", str(path)], env={"COLUMNS": "400"}
+        )
         assert result.exit_code == 2, (why, result.output)
         assert path.name in result.output and "Traceback" not in result.output, (why, result.output)
         assert not records_dir(out).exists(), why  # no task started

@@ -3,9 +3,9 @@
 import json
 
 import numpy as np
+from test_benchmarks import run
 
 from benchmarks import scoreboard
-from test_benchmarks import run
 
 TRUTH = np.array([[1, 2, 3], [4, 5, 6]], np.uint8)
 OTHER = np.array([[1, 2, 3], [4, 5, 0]], np.uint8)
@@ -20,7 +20,9 @@ def test_samples_are_seeded_distinct_and_real():
     assert first == again and first != other and len(set(first)) == 30
     assert scoreboard.sample("concept", 1000, 0).__len__() == 160  # a sample larger than the split: all of it
     assert scoreboard.parse_splits("arc1-eval:3,concept:2", 0) == {
-        "arc1-eval": first[:3], "concept": scoreboard.sample("concept", 2, 0)}
+        "arc1-eval": first[:3],
+        "concept": scoreboard.sample("concept", 2, 0),
+    }
 
 
 def test_each_failure_class():
@@ -40,8 +42,16 @@ def test_each_failure_class():
     assert cls([wrong], [OTHER, OTHER])["class"] == "wrong_cells"
     copied = scoreboard.classify(TRUTH, [wrong], [OTHER, OTHER], 8, 10, test_input=OTHER)
     assert copied["top_is_input"] and not cls([wrong], [OTHER, OTHER])["top_is_input"]
-    assert set(scoreboard.CLASSES) == {"solved_1", "solved_2", "nothing_decoded", "ranked_3_or_lower",
-                                       "canvas_too_small", "wrong_shape", "votes_scattered", "wrong_cells"}
+    assert set(scoreboard.CLASSES) == {
+        "solved_1",
+        "solved_2",
+        "nothing_decoded",
+        "ranked_3_or_lower",
+        "canvas_too_small",
+        "wrong_shape",
+        "votes_scattered",
+        "wrong_cells",
+    }
 
 
 def test_smoke_runs_evaluate_and_compare_reads_it(tmp_path):

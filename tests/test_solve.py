@@ -9,19 +9,17 @@ import time
 
 import numpy as np
 import pytest
-
+from conftest import REPO
 from typer.testing import CliRunner
 
-from arc_trm.core import submission
-from arc_trm.core import tasks
-from arc_trm.data import task_encoding
+from arc_trm.core import submission, tasks
 from arc_trm.core.config import load_config
 from arc_trm.core.events import Started, TaskDone
-from arc_trm.solve.records import RecordStore, problems_path, records_dir
+from arc_trm.data import task_encoding
 from arc_trm.solve.config import SolveConfig
+from arc_trm.solve.records import RecordStore, problems_path, records_dir
 from arc_trm.solve.run import groups, solve
 from arc_trm_cli.app import app
-from conftest import REPO
 
 EXAMPLES = REPO / "examples" / "tasks"
 QUICK = ["ttt.max_steps=15", "ttt.augmentations=8", "device=cpu"]
@@ -67,8 +65,9 @@ def test_budget_is_kept_and_the_submission_stays_complete(tmp_path):
     taskset = tasks.TaskSet(arc1.tasks[:6])  # canvases up to 30x30
     out = tmp_path / "sub.json"
     start = time.monotonic()
-    report = solve(taskset, out, load_config(SolveConfig, REPO / "configs" / "cpu.yaml", ["device=cpu"]),
-                   budget_seconds=20)
+    report = solve(
+        taskset, out, load_config(SolveConfig, REPO / "configs" / "cpu.yaml", ["device=cpu"]), budget_seconds=20
+    )
     assert time.monotonic() - start < 20
     assert submission.validate(submission.read(out), taskset) == []
     assert len(report.results) == 6
@@ -81,11 +80,15 @@ def test_broken_folder_loses_nothing_else(tmp_path):
     (folder / "good.json").write_text(json.dumps(good))
     (folder / "truncated.json").write_text('{"train": [{"input": [[1]]')
     (folder / "notest.json").write_text(json.dumps({"train": good["train"]}))
-    (folder / "badtrain.json").write_text(json.dumps({"train": [{"input": [[1, 2], [3]], "output": [[1]]}],
-                                                      "test": good["test"]}))
+    (folder / "badtrain.json").write_text(
+        json.dumps({"train": [{"input": [[1, 2], [3]], "output": [[1]]}], "test": good["test"]})
+    )
     out = tmp_path / "out" / "submission.json"
-    result = CliRunner().invoke(app, ["solve", str(folder), "--out", str(out), "-q", *sum(
-        (["--set", o] for o in QUICK), [])], env={"COLUMNS": "400"})
+    result = CliRunner().invoke(
+        app,
+        ["solve", str(folder), "--out", str(out), "-q", *sum((["--set", o] for o in QUICK), [])],
+        env={"COLUMNS": "400"},
+    )
     assert result.exit_code == 0, result.output
     sub = submission.read(out)
     assert sorted(sub) == ["badtrain", "good", "notest", "truncated"]  # every task id, readable or not
@@ -105,8 +108,22 @@ def test_broken_folder_loses_nothing_else(tmp_path):
 
 def test_resume_after_sigkill(tmp_path):
     out = tmp_path / "sub.json"
-    command = [sys.executable, "-m", "arc_trm_cli", "solve", str(EXAMPLES), "--out", str(out), "-q",
-               "--set", "ttt.max_steps=100000", "--set", "task_seconds=4", "--set", "device=cpu"]
+    command = [
+        sys.executable,
+        "-m",
+        "arc_trm_cli",
+        "solve",
+        str(EXAMPLES),
+        "--out",
+        str(out),
+        "-q",
+        "--set",
+        "ttt.max_steps=100000",
+        "--set",
+        "task_seconds=4",
+        "--set",
+        "device=cpu",
+    ]
     env = {**os.environ, "COLUMNS": "400"}
     process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, cwd=REPO, env=env)
     store = RecordStore(records_dir(out))
@@ -117,7 +134,9 @@ def test_resume_after_sigkill(tmp_path):
     process.wait()
     saved = store.load_all()
     finished = set(saved)
-    kept = sum(r["status"] in ("predicted", "fallback") for r in saved.values())  # the rest is retried (resume by status)
+    kept = sum(
+        r["status"] in ("predicted", "fallback") for r in saved.values()
+    )  # the rest is retried (resume by status)
     assert 1 <= len(finished) < 4
     assert submission.validate(submission.read(out), tasks.load(EXAMPLES)) == []  # pre-filled, complete
 
@@ -126,21 +145,38 @@ def test_resume_after_sigkill(tmp_path):
     assert f"{kept} resumed" in again.stdout and (kept == len(finished) or "retrying" in again.stdout)
     assert set(store.load_all()) == set(tasks.load(EXAMPLES).ids)
 
-    other = subprocess.run([*command, "--set", "task_seconds=1"], capture_output=True, text=True, cwd=REPO,
-                           timeout=300, env=env)
+    other = subprocess.run(
+        [*command, "--set", "task_seconds=1"], capture_output=True, text=True, cwd=REPO, timeout=300, env=env
+    )
     assert "0 resumed" in other.stdout and "4 saved under another config are redone" in other.stdout
-    fresh = subprocess.run([*command, "--fresh", "--set", "task_seconds=1"], capture_output=True, text=True,
-                           cwd=REPO, timeout=300, env=env)
+    fresh = subprocess.run(
+        [*command, "--fresh", "--set", "task_seconds=1"], capture_output=True, text=True, cwd=REPO, timeout=300, env=env
+    )
     assert "0 resumed" in fresh.stdout
 
 
 @pytest.mark.parametrize("fixture", ["official_att", "official_hrm"])
 def test_solve_from_an_official_checkpoint(tmp_path, reference_dir, fixture):
     out = tmp_path / "sub.json"
-    result = CliRunner().invoke(app, ["solve", str(EXAMPLES), "--out", str(out), "-q", "--checkpoint",
-                                      str(reference_dir / fixture / "checkpoint.pt"), "--set", "ttt.max_steps=2",
-                                      "--set", "ttt.augmentations=2", "--set", "ttt.train=embeddings"],
-                                env={"COLUMNS": "400"})
+    result = CliRunner().invoke(
+        app,
+        [
+            "solve",
+            str(EXAMPLES),
+            "--out",
+            str(out),
+            "-q",
+            "--checkpoint",
+            str(reference_dir / fixture / "checkpoint.pt"),
+            "--set",
+            "ttt.max_steps=2",
+            "--set",
+            "ttt.augmentations=2",
+            "--set",
+            "ttt.train=embeddings",
+        ],
+        env={"COLUMNS": "400"},
+    )
     assert result.exit_code == 0, result.output
     records = RecordStore(records_dir(out)).load_all()
     assert {r["status"] for r in records.values()} == {"predicted"}
@@ -151,8 +187,11 @@ def test_solve_from_an_official_checkpoint(tmp_path, reference_dir, fixture):
 def test_a_bad_checkpoint_is_a_clear_error(tmp_path):
     bad = tmp_path / "model.pt"
     bad.write_bytes(b"not a checkpoint")
-    result = CliRunner().invoke(app, ["solve", str(EXAMPLES), "--out", str(tmp_path / "s.json"), "--checkpoint",
-                                      str(bad)], env={"COLUMNS": "400"})
+    result = CliRunner().invoke(
+        app,
+        ["solve", str(EXAMPLES), "--out", str(tmp_path / "s.json"), "--checkpoint", str(bad)],
+        env={"COLUMNS": "400"},
+    )
     assert result.exit_code == 2 and "model.pt" in result.output
 
 
@@ -160,8 +199,13 @@ def test_two_workers_share_the_tasks_and_merge_their_records(tmp_path):
     taskset = tasks.load(EXAMPLES)
     out = tmp_path / "sub.json"
     done = []
-    report = solve(taskset, out, quick_config(), workers=2,
-                   on_event=lambda event: done.append(event.task_id) if isinstance(event, TaskDone) else None)
+    report = solve(
+        taskset,
+        out,
+        quick_config(),
+        workers=2,
+        on_event=lambda event: done.append(event.task_id) if isinstance(event, TaskDone) else None,
+    )
     assert sorted(done) == sorted(taskset.ids)
     assert [r.task_id for r in report.results] == taskset.ids
     assert {r.status for r in report.results} <= {"predicted", "fallback"}

@@ -4,10 +4,10 @@ import json
 
 import numpy as np
 import pytest
+from conftest import REPO
 
 from arc_trm.core import tasks
 from arc_trm.core.tasks import GridError, load, load_solutions, to_grid
-from conftest import REPO
 
 
 def write(path, data):
@@ -22,8 +22,13 @@ def arc1_eval():
 
 @pytest.mark.parametrize(
     "name, n_tasks, n_test",
-    [("arc1-train", 400, 416), ("arc1-eval", 400, 419), ("arc2-train", 1000, 1076), ("arc2-eval", 120, 172),
-     ("concept", 160, 480)],
+    [
+        ("arc1-train", 400, 416),
+        ("arc1-eval", 400, 419),
+        ("arc2-train", 1000, 1076),
+        ("arc2-eval", 120, 172),
+        ("concept", 160, 480),
+    ],
 )
 def test_splits_have_official_sizes_and_solutions(name, n_tasks, n_test):
     taskset = load(name)
@@ -51,9 +56,19 @@ def test_find_task_searches_every_split():
 
 @pytest.mark.parametrize(
     "grid, reason",
-    [([], "non-empty"), ([[1, 2], [3]], "different lengths"), ([[1, 10]], "0-9"), ([[1, -1]], "0-9"),
-     ([[1.5]], "0-9"), ([[True]], "0-9"), ([[0] * 31], "larger than 30x30"), ([[0]] * 31, "larger than 30x30"),
-     ([[]], "empty"), ("abc", "non-empty list"), ([1, 2], "not a list")],
+    [
+        ([], "non-empty"),
+        ([[1, 2], [3]], "different lengths"),
+        ([[1, 10]], "0-9"),
+        ([[1, -1]], "0-9"),
+        ([[1.5]], "0-9"),
+        ([[True]], "0-9"),
+        ([[0] * 31], "larger than 30x30"),
+        ([[0]] * 31, "larger than 30x30"),
+        ([[]], "empty"),
+        ("abc", "non-empty list"),
+        ([1, 2], "not a list"),
+    ],
 )
 def test_to_grid_rejects_bad_grids(grid, reason):
     with pytest.raises(GridError, match=reason):
@@ -100,7 +115,9 @@ def test_folder_with_bad_files_keeps_the_good_and_the_usable(tmp_path, arc1_eval
     assert "no valid demonstration" in reasons[("notrain.json", "train")]
     assert "larger than 30x30" in reasons[("badtest.json", "test[1].input")]
     assert all(p.task_id for p in taskset.problems)
-    assert "badtrain.json [badtrain] train[0].output" in str(next(p for p in taskset.problems if p.task_id == "badtrain"))
+    assert "badtrain.json [badtrain] train[0].output" in str(
+        next(p for p in taskset.problems if p.task_id == "badtrain")
+    )
 
 
 def test_empty_folder_is_a_problem_not_an_exception(tmp_path):
@@ -116,8 +133,9 @@ def test_missing_source_raises_clearly(tmp_path):
 def test_kaggle_challenges_with_solutions(tmp_path):
     arc2 = load("arc2-eval")
     chosen = [t for t in arc2 if len(t.test_inputs) > 1][:3] + [arc2.tasks[0]]
-    challenges = {t.id: {"train": t.to_json()["train"], "test": [{"input": g.tolist()} for g in t.test_inputs]}
-                  for t in chosen}
+    challenges = {
+        t.id: {"train": t.to_json()["train"], "test": [{"input": g.tolist()} for g in t.test_inputs]} for t in chosen
+    }
     solutions = {t.id: [g.tolist() for g in t.test_outputs] for t in chosen}
     challenges["broken"] = {"train": "nope", "test": [{"input": [[1]]}]}
     solutions["broken"] = [[[1]], [[2]]]  # wrong count: reported, the task stays usable

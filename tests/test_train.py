@@ -11,24 +11,26 @@ import pytest
 import torch
 import yaml
 
-from arc_trm.model import checkpoint
-from arc_trm.eval import scoring
-from arc_trm.data import task_encoding
-from arc_trm.ttt import trainer as ttt
 from arc_trm.core.config import ConfigError, load_config, to_dict
-from arc_trm.data.dataset import PretrainData
-from arc_trm.model import TRM, TRMConfig
 from arc_trm.core.tasks import Task
+from arc_trm.data import task_encoding
+from arc_trm.data.dataset import PretrainData
+from arc_trm.eval import scoring
+from arc_trm.model import TRM, TRMConfig, checkpoint
 from arc_trm.train.pretrain import TrainConfig, cost_model, model_for_run, train
 from arc_trm.train.run import read_metrics
+from arc_trm.ttt import trainer as ttt
 
 REPO = Path(__file__).resolve().parents[1]
 DEBUG = REPO / "configs" / "debug.yaml"
 
 
 def _losses(run: Path) -> list[tuple]:
-    return [(r["step"], r["loss"], r["lm_loss"], r["q_halt_loss"], r["accuracy"])
-            for r in read_metrics(run) if r["kind"] == "train"]
+    return [
+        (r["step"], r["loss"], r["lm_loss"], r["q_halt_loss"], r["accuracy"])
+        for r in read_metrics(run)
+        if r["kind"] == "train"
+    ]
 
 
 @pytest.fixture(scope="module")
@@ -44,8 +46,10 @@ def test_a_resumed_run_reproduces_the_uninterrupted_run_and_evaluates_with_ema(w
     stopped = train(cfg, tmp_path / "split", stop_at=1)  # between evaluations: the persistent batch is mid-flight
     assert stopped["steps"] == 1 and not stopped["eval"]
     with open(tmp_path / "split" / "metrics.jsonl", "a") as f:  # as if killed after logging step 2, unsaved
-        f.write(json.dumps({"kind": "train", "step": 2, "loss": 9.0, "lm_loss": 9.0, "q_halt_loss": 9.0,
-                            "accuracy": 0.0}) + "\n")
+        f.write(
+            json.dumps({"kind": "train", "step": 2, "loss": 9.0, "lm_loss": 9.0, "q_halt_loss": 9.0, "accuracy": 0.0})
+            + "\n"
+        )
     resumed = train(cfg, tmp_path / "split")
     assert resumed["steps"] == whole["steps"] == 4
 
@@ -104,9 +108,27 @@ def test_two_gloo_processes_through_torchrun_keep_the_same_weights(whole, tmp_pa
     bin_dir = Path(sys.executable).parent
     env = {**os.environ, "OMP_NUM_THREADS": "1", "COLUMNS": "400"}
     out = tmp_path / "run"
-    command = [str(bin_dir / "torchrun"), "--standalone", "--nproc-per-node", "2", "--no-python",
-               str(bin_dir / "arc-trm"), "train", "--recipe", "official", "--config", str(DEBUG), "--out", str(out),
-               "--set", "steps=4", "--set", "eval_every=2", "--set", "device=cpu"]
+    command = [
+        str(bin_dir / "torchrun"),
+        "--standalone",
+        "--nproc-per-node",
+        "2",
+        "--no-python",
+        str(bin_dir / "arc-trm"),
+        "train",
+        "--recipe",
+        "official",
+        "--config",
+        str(DEBUG),
+        "--out",
+        str(out),
+        "--set",
+        "steps=4",
+        "--set",
+        "eval_every=2",
+        "--set",
+        "device=cpu",
+    ]
     result = subprocess.run(command, env=env, capture_output=True, text=True, timeout=600)
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
     assert result.stdout.count("cost model (2 process(es), cpu)") == 1  # rank 0 alone prints

@@ -4,14 +4,13 @@ import numpy as np
 import pytest
 import torch
 
-from arc_trm.data import augment
-from arc_trm.ttt import predict
 from arc_trm.core import tasks
-from arc_trm.data import task_encoding
-from arc_trm.ttt import trainer as ttt
-from arc_trm.model.checkpoint import load_any
+from arc_trm.data import augment, task_encoding
 from arc_trm.data.encoding import decode
 from arc_trm.model import TRMConfig
+from arc_trm.model.checkpoint import load_any
+from arc_trm.ttt import predict
+from arc_trm.ttt import trainer as ttt
 
 TINY = TRMConfig(hidden_size=32, num_heads=2, puzzle_emb_dim=32, puzzle_emb_len=2, T=2, n=1, N_sup=2)
 

@@ -27,11 +27,13 @@ def grids(ranked) -> list[list]:
 def test_predictions_are_de_augmented_and_grouped():
     rotated = ROT90.apply(RIGHT)
     assert rotated.shape == (3, 2)  # the model answers in the augmented frame
-    ranked = vote([
-        Candidate(ROT90, rotated, 0.5),
-        seen_as(FLIP_AND_COLOURS, RIGHT, 0.7),
-        seen_as(IDENTITY, WRONG, 0.9),
-    ])
+    ranked = vote(
+        [
+            Candidate(ROT90, rotated, 0.5),
+            seen_as(FLIP_AND_COLOURS, RIGHT, 0.7),
+            seen_as(IDENTITY, WRONG, 0.9),
+        ]
+    )
     assert grids(ranked) == [RIGHT.tolist(), WRONG.tolist()]
     assert [r.votes for r in ranked] == [2, 1]
     assert ranked[0].mean_confidence == pytest.approx(0.6)

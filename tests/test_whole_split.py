@@ -7,8 +7,18 @@ from benchmarks import scoreboard, whole_split
 
 def test_a_stopped_run_resumes_where_it_was_and_the_order_extends_the_scoreboard_sample(tmp_path):
     out, runs = tmp_path / "results", tmp_path / "runs"
-    fast = ["--seconds", "20", "--set", "ttt.max_steps=5", "--set", "ttt.augmentations=4",
-            "--out", str(out), "--runs", str(runs)]
+    fast = [
+        "--seconds",
+        "20",
+        "--set",
+        "ttt.max_steps=5",
+        "--set",
+        "ttt.augmentations=4",
+        "--out",
+        str(out),
+        "--runs",
+        str(runs),
+    ]
     whole_split.main(["concept", "--max-tasks", "1", *fast])
     first = json.loads((out / "whole_concept.json").read_text())
     assert first["order"][:20] == scoreboard.sample("concept", 20)  # the scoreboard's sample is its prefix

@@ -96,6 +96,7 @@ def _fail(kind: type, value: Any, where: str):
 
 def to_dict(config: Any) -> dict[str, Any]:
     """The config as plain nested dicts (tuples as lists), ready for YAML or JSON."""
+
     def plain(value: Any) -> Any:
         if isinstance(value, (list, tuple)):
             return [plain(v) for v in value]

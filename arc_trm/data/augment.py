@@ -126,8 +126,9 @@ def parse_name(name: str) -> tuple[str, Aug]:
 # ---------------------------------------------------------------------------------------------- planning
 
 
-def versions(task: Task, k: int, seed: int = 0, permute_background: bool = False, translate: int = 0,
-         dihedral: bool = True) -> list[Aug]:
+def versions(
+    task: Task, k: int, seed: int = 0, permute_background: bool = False, translate: int = 0, dihedral: bool = True
+) -> list[Aug]:
     """Up to `k` distinct augmented versions of `task`, the identity first; deterministic for a seed.
 
     Each draw is a random dihedral id and colour permutation (colour 0 fixed unless `permute_background`).

@@ -25,9 +25,9 @@ import numpy as np
 import torch
 
 from arc_trm.core import tasks
+from arc_trm.core.io import atomic_open
 from arc_trm.data.augment import Aug, dihedral, format_name, swaps_sides
 from arc_trm.data.encoding import OFFICIAL_CANVAS, encode
-from arc_trm.core.io import atomic_open
 from arc_trm.data.task_encoding import TaskData
 
 RETRIES = 5  # draws per wanted version before a task's plan gives up (the official factor)
@@ -49,13 +49,20 @@ class DataConfig:
 
 # The paper's two builds (`arc-trm reproduce --data arc1|arc2`; the data sections of configs/arc1.yaml and
 # configs/arc2.yaml, which a test holds equal): subsets, test set, seed 42 and 1000 augmentations.
-PAPER_BUILDS = {"arc1": DataConfig(),
-                "arc2": DataConfig(subsets=["arc2-train", "arc2-eval", "concept"], test="arc2-eval")}
+PAPER_BUILDS = {
+    "arc1": DataConfig(),
+    "arc2": DataConfig(subsets=["arc2-train", "arc2-eval", "concept"], test="arc2-eval"),
+}
 
 
 # The official builder's settings (dataset/build_arc_dataset.py DataProcessConfig), with its defaults.
-BUILD_DEFAULTS = {"subsets": ["training", "evaluation", "concept"], "test_set_name": "evaluation", "seed": 42,
-                  "num_aug": 1000, "puzzle_identifiers_start": 1}
+BUILD_DEFAULTS = {
+    "subsets": ["training", "evaluation", "concept"],
+    "test_set_name": "evaluation",
+    "seed": 42,
+    "num_aug": 1000,
+    "puzzle_identifiers_start": 1,
+}
 BUILD_IGNORED = {"output_dir", "test_set_name2"}  # where the official build wrote, and a name it never reads
 
 
@@ -67,8 +74,10 @@ def read_build(source: str | Path) -> DataConfig:
         return replace(PAPER_BUILDS[str(source)])
     path = Path(source)
     if not path.is_file():
-        raise ValueError(f"{source}: no such file; --data is {' or '.join(PAPER_BUILDS)} or a YAML file of the "
-                         "official build's settings")
+        raise ValueError(
+            f"{source}: no such file; --data is {' or '.join(PAPER_BUILDS)} or a YAML file of the "
+            "official build's settings"
+        )
     import yaml
 
     try:
@@ -79,25 +88,34 @@ def read_build(source: str | Path) -> DataConfig:
         raise ValueError(f"{path}: expected the official build's settings, with input_file_prefix")
     unknown = sorted(set(settings) - set(BUILD_DEFAULTS) - BUILD_IGNORED - {"input_file_prefix"})
     if unknown:
-        raise ValueError(f"{path}: unknown build settings {', '.join(unknown)} "
-                         f"(known: input_file_prefix, {', '.join(BUILD_DEFAULTS)})")
+        raise ValueError(
+            f"{path}: unknown build settings {', '.join(unknown)} "
+            f"(known: input_file_prefix, {', '.join(BUILD_DEFAULTS)})"
+        )
     build = {**BUILD_DEFAULTS, **settings}
     if build["puzzle_identifiers_start"] != 1:
-        raise ValueError(f"{path}: puzzle_identifiers_start {build['puzzle_identifiers_start']} (only 1, the "
-                         "official default, is supported)")
+        raise ValueError(
+            f"{path}: puzzle_identifiers_start {build['puzzle_identifiers_start']} (only 1, the "
+            "official default, is supported)"
+        )
     if build["test_set_name"] not in build["subsets"]:
-        raise ValueError(f"{path}: test_set_name {build['test_set_name']!r} is not one of subsets "
-                         f"{build['subsets']}")
+        raise ValueError(f"{path}: test_set_name {build['test_set_name']!r} is not one of subsets {build['subsets']}")
     prefix = path.parent / str(settings["input_file_prefix"])
     files = {name: Path(f"{prefix}_{name}_challenges.json") for name in build["subsets"]}
     for name, file in files.items():
         if not file.is_file():
             raise ValueError(f"{path}: subset {name!r}: no file {file}")
         if tasks.solutions_beside(file) is None:
-            raise ValueError(f"{path}: subset {name!r}: no solutions file beside {file} (the official builder "
-                             "reads <prefix>_<subset>_solutions.json too)")
-    return DataConfig(subsets=[str(f) for f in files.values()], test=str(files[build["test_set_name"]]),
-                      augmentations=int(build["num_aug"]), seed=int(build["seed"]))
+            raise ValueError(
+                f"{path}: subset {name!r}: no solutions file beside {file} (the official builder "
+                "reads <prefix>_<subset>_solutions.json too)"
+            )
+    return DataConfig(
+        subsets=[str(f) for f in files.values()],
+        test=str(files[build["test_set_name"]]),
+        augmentations=int(build["num_aug"]),
+        seed=int(build["seed"]),
+    )
 
 
 @dataclass
@@ -151,8 +169,11 @@ class PretrainData:
                 tests = list(zip(task.test_inputs, task.test_outputs))  # every output is there (_load)
                 pairs = list(task.train) if name == config.test else list(task.train) + tests
                 held = tests if name == config.test else []
-                versions.append(stored["versions"][len(groups)] if stored is not None
-                                else _versions(task.train + tests, config.augmentations, rng))
+                versions.append(
+                    stored["versions"][len(groups)]
+                    if stored is not None
+                    else _versions(task.train + tests, config.augmentations, rng)
+                )
                 groups.append(Group(task.id, pairs, held, name))
         data = cls(groups, versions, config)
         if cache and stored is None:
@@ -163,8 +184,13 @@ class PretrainData:
         order = {name: [g.task_id for g in self.groups if g.subset == name] for name in self.config.subsets}
         table = np.column_stack([self.dihedral, self.colours]).astype(np.uint8)
         with atomic_open(path, "wb") as f:
-            np.savez(f, key=np.array(json.dumps(_cache_key(self.config))), order=np.array(json.dumps(order)),
-                     table=table, counts=np.diff(self.version_start))
+            np.savez(
+                f,
+                key=np.array(json.dumps(_cache_key(self.config))),
+                order=np.array(json.dumps(order)),
+                table=table,
+                counts=np.diff(self.version_start),
+            )
 
     # ------------------------------------------------------------------------------------------- sizes
 
@@ -191,8 +217,9 @@ class PretrainData:
 
     def identifiers(self) -> list[str]:
         """Puzzle id -> official name (`<blank>` for 0), as the official identifiers.json."""
-        return ["<blank>"] + [format_name(self.groups[self.group_of[v]].task_id, self.aug(v))
-                              for v in range(self.num_versions)]
+        return ["<blank>"] + [
+            format_name(self.groups[self.group_of[v]].task_id, self.aug(v)) for v in range(self.num_versions)
+        ]
 
     # ------------------------------------------------------------------------------------------ encoding
 
@@ -203,9 +230,11 @@ class PretrainData:
             grid_in, grid_out = self.groups[self.group_of[version]].pairs[example]
             inputs.append(encode(self._apply(version, grid_in), OFFICIAL_CANVAS, (r, c)))
             labels.append(encode(self._apply(version, grid_out), OFFICIAL_CANVAS, (r, c)))
-        return {"inputs": torch.from_numpy(np.stack(inputs).astype(np.int64)),
-                "labels": torch.from_numpy(np.stack(labels).astype(np.int64)),
-                "puzzle_ids": torch.from_numpy(rows[:, 0].astype(np.int64) + 1)}
+        return {
+            "inputs": torch.from_numpy(np.stack(inputs).astype(np.int64)),
+            "labels": torch.from_numpy(np.stack(labels).astype(np.int64)),
+            "puzzle_ids": torch.from_numpy(rows[:, 0].astype(np.int64) + 1),
+        }
 
     def _apply(self, version: int, grid: np.ndarray) -> np.ndarray:
         return dihedral(self.colours[version][grid], int(self.dihedral[version]))
@@ -237,9 +266,19 @@ class PretrainData:
         rows = [(k, i) for k in range(len(augs)) for i in range(len(g.held_out))]
         inputs = [encode(self._apply(start + k, g.held_out[i][0]), OFFICIAL_CANVAS) for k, i in rows]
         empty = np.zeros((0, OFFICIAL_CANVAS * OFFICIAL_CANVAS), np.uint8)
-        return TaskData(g.task_id, OFFICIAL_CANVAS, augs, empty, empty, np.zeros(0, np.int64),
-                        np.stack(inputs), np.array([start + k + 1 for k, _ in rows], np.int64),
-                        np.array([i for _, i in rows]), np.array([k for k, _ in rows]), len(g.held_out))
+        return TaskData(
+            g.task_id,
+            OFFICIAL_CANVAS,
+            augs,
+            empty,
+            empty,
+            np.zeros(0, np.int64),
+            np.stack(inputs),
+            np.array([start + k + 1 for k, _ in rows], np.int64),
+            np.array([i for _, i in rows]),
+            np.array([k for k, _ in rows]),
+            len(g.held_out),
+        )
 
     def solutions(self, groups: list[int]) -> dict[str, list[np.ndarray | None]]:
         """The held-out test outputs of these groups, by task id (for scoring)."""
@@ -248,8 +287,14 @@ class PretrainData:
 
 def _cache_key(config: DataConfig) -> dict:
     """What the versions depend on."""
-    return {"subsets": list(config.subsets), "test": config.test, "augmentations": config.augmentations,
-            "seed": config.seed, "max_tasks": config.max_tasks, "retries": RETRIES}
+    return {
+        "subsets": list(config.subsets),
+        "test": config.test,
+        "augmentations": config.augmentations,
+        "seed": config.seed,
+        "max_tasks": config.max_tasks,
+        "retries": RETRIES,
+    }
 
 
 def _read_cache(path: Path, config: DataConfig, loaded: dict[str, list[tasks.Task]]) -> dict | None:
@@ -274,8 +319,10 @@ def _load(name: str, max_tasks: int) -> list[tasks.Task]:
     chosen = taskset.tasks[:max_tasks] if max_tasks > 0 else taskset.tasks
     missing = [t.id for t in chosen if t.test_outputs is None or any(b is None for b in t.test_outputs)]
     if missing:
-        raise ValueError(f"subset {name}: {len(missing)} task(s) without their test outputs ({', '.join(missing[:3])}"
-                         f"{'...' if len(missing) > 3 else ''}); a challenges file needs its *_solutions.json beside it")
+        raise ValueError(
+            f"subset {name}: {len(missing)} task(s) without their test outputs ({', '.join(missing[:3])}"
+            f"{'...' if len(missing) > 3 else ''}); a challenges file needs its *_solutions.json beside it"
+        )
     return chosen
 
 
@@ -286,8 +333,10 @@ def check_overlap(loaded: dict[str, list[tasks.Task]], test: str) -> None:
     for name, subset in loaded.items():
         shared = sorted(held & {t.id for t in subset}) if name != test else []
         if shared:
-            raise ValueError(f"subset {name} contains {len(shared)} task(s) of the test subset {test} "
-                             f"({', '.join(shared[:5])}...): their held-out test pairs would be trained on")
+            raise ValueError(
+                f"subset {name} contains {len(shared)} task(s) of the test subset {test} "
+                f"({', '.join(shared[:5])}...): their held-out test pairs would be trained on"
+            )
 
 
 def _versions(pairs: list[tuple[np.ndarray, np.ndarray]], augmentations: int, rng: np.random.RandomState):
@@ -314,8 +363,14 @@ def _versions(pairs: list[tuple[np.ndarray, np.ndarray]], augmentations: int, rn
 def _digest(pairs, k: int, colours: np.ndarray, flat: dict) -> bytes:
     """A digest of the multiset of the version's (input, output) pairs."""
     if k not in flat:
-        flat[k] = [(bytes(dihedral(a, k).shape) + bytes(dihedral(b, k).shape), dihedral(a, k).tobytes(),
-                    dihedral(b, k).tobytes()) for a, b in pairs]
+        flat[k] = [
+            (
+                bytes(dihedral(a, k).shape) + bytes(dihedral(b, k).shape),
+                dihedral(a, k).tobytes(),
+                dihedral(b, k).tobytes(),
+            )
+            for a, b in pairs
+        ]
     table = colours.tobytes() + bytes(range(10, 256))  # a byte table: colour c -> colours[c]
     pieces = sorted(shape + a.translate(table) + b"|" + b.translate(table) for shape, a, b in flat[k])
     return hashlib.sha256(b"#".join(pieces)).digest()

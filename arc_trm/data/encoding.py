@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import numpy as np
 
-
 PAD = 0
 EOS = 1
 COLOUR_OFFSET = 2

@@ -11,13 +11,13 @@ task whose outputs are not grids of at most 30 x 30 or whose rule changes nothin
 
 from __future__ import annotations
 
-from typing import Callable
+from collections.abc import Callable
 
 import numpy as np
 from scipy import ndimage
 
-from arc_trm.data.augment import dihedral
 from arc_trm.core.tasks import MAX_SIDE, Task
+from arc_trm.data.augment import dihedral
 
 Grid = np.ndarray
 Rule = Callable[[Grid], Grid]
@@ -36,7 +36,7 @@ def scene(rng: np.random.Generator, side: tuple[int, int] = (3, 12), sprites: tu
         y, x = int(rng.integers(0, h - sh + 1)), int(rng.integers(0, w - sw + 1))
         shape = rng.random((sh, sw)) < 0.7
         shape[rng.integers(sh), rng.integers(sw)] = True
-        grid[y:y + sh, x:x + sw][shape] = rng.integers(1, 10)
+        grid[y : y + sh, x : x + sw][shape] = rng.integers(1, 10)
     return grid
 
 
@@ -80,6 +80,7 @@ def tile(rng):
     def rule(g):
         rows = [np.hstack([np.fliplr(g) if mirror and j % 2 else g for j in range(b)]) for _ in range(a)]
         return np.vstack([np.flipud(r) if mirror and i % 2 else r for i, r in enumerate(rows)])
+
     return rule, _scenes((2, MAX_SIDE // max(a, b)), (1, 3))
 
 
@@ -91,8 +92,9 @@ def gravity(rng):
         out = np.zeros_like(g)
         for x in range(g.shape[1]):
             cells = g[:, x][g[:, x] != 0]
-            out[g.shape[0] - len(cells):, x] = cells
+            out[g.shape[0] - len(cells) :, x] = cells
         return out
+
     return (lambda g: np.rot90(down(np.rot90(g, k)), -k)), _scenes(sprites=(2, 6))
 
 
@@ -108,6 +110,7 @@ def move(rng):
         yo, xo = slice(max(0, -dy * n), h + min(0, -dy * n)), slice(max(0, -dx * n), w + min(0, -dx * n))
         out[ys, xs] = g[yo, xo]
         return out
+
     return rule, _scenes((4, 12))
 
 
@@ -120,14 +123,16 @@ def fill(rng):
         for _ in range(r.integers(1, 4)):
             h, w = int(r.integers(3, min(7, g.shape[0]) + 1)), int(r.integers(3, min(7, g.shape[1]) + 1))
             y, x = int(r.integers(0, g.shape[0] - h + 1)), int(r.integers(0, g.shape[1] - w + 1))
-            box = g[y:y + h, x:x + w]
+            box = g[y : y + h, x : x + w]
             box[[0, -1], :] = box[:, [0, -1]] = r.choice([c for c in range(1, 10) if c != colour])
         return g
+
     return (lambda g: np.where(ndimage.binary_fill_holes(g != 0) & (g == 0), colour, g).astype(np.uint8)), draw
 
 
 def crop(rng):
     """The bounding box of the cells of one colour role: the one sprite whose colour no other sprite has."""
+
     def draw(r):
         g = scene(r, (6, 14), (2, 4))
         g[g != 0] = 5  # grey distractors
@@ -135,12 +140,13 @@ def crop(rng):
         y, x = int(r.integers(0, g.shape[0] - h + 1)), int(r.integers(0, g.shape[1] - w + 1))
         shape = r.random((h, w)) < 0.75
         shape[r.integers(h), r.integers(w)] = True
-        g[y:y + h, x:x + w][shape] = int(r.choice([1, 2, 3, 4, 6, 7, 8, 9]))
+        g[y : y + h, x : x + w][shape] = int(r.choice([1, 2, 3, 4, 6, 7, 8, 9]))
         return g
 
     def rule(g):
         ys, xs = np.nonzero((g != 0) & (g != 5))
-        return g[ys.min():ys.max() + 1, xs.min():xs.max() + 1]
+        return g[ys.min() : ys.max() + 1, xs.min() : xs.max() + 1]
+
     return rule, draw
 
 
@@ -164,6 +170,7 @@ def largest(rng):
             sizes = _sizes(_objects(g := scene(r, (6, 14), (2, 5)))[0])
             if len(sizes) and (sizes == sizes.max()).sum() == 1:
                 return g
+
     return rule, draw
 
 
@@ -189,6 +196,7 @@ def rays(rng):
         for _ in range(r.integers(1, 4)):
             g[r.integers(g.shape[0]), r.integers(g.shape[1])] = 2
         return g
+
     return (lambda g: np.rot90(up(np.rot90(g, k)), -k)), draw
 
 
@@ -198,8 +206,9 @@ def symmetry(rng):
     return (lambda g: np.hstack([g, np.fliplr(g)]) if side else np.vstack([g, np.flipud(g)])), _scenes((2, 15))
 
 
-FAMILIES: dict[str, Family] = {f.__name__: f for f in (geometry, colours, scale, tile, gravity, move, fill, crop,
-                                                       count, largest, rays, symmetry)}
+FAMILIES: dict[str, Family] = {
+    f.__name__: f for f in (geometry, colours, scale, tile, gravity, move, fill, crop, count, largest, rays, symmetry)
+}
 
 
 # ------------------------------------------------------------------------------------------------ tasks

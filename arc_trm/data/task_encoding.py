@@ -19,9 +19,9 @@ from fractions import Fraction
 import numpy as np
 import torch
 
+from arc_trm.core.tasks import Task
 from arc_trm.data.augment import Aug, swaps_sides
 from arc_trm.data.encoding import OFFICIAL_CANVAS, encode
-from arc_trm.core.tasks import Task
 
 
 @dataclass
@@ -120,13 +120,21 @@ def task_data(task: Task, augs: list[Aug], canvas: int, seed: int = 0, first_id:
             shapes.append(expected_output_shape(rule, grid_in, aug, canvas))
     tests = [(k, i, aug, g) for k, aug in enumerate(augs) for i, g in enumerate(task.test_inputs) if g is not None]
     return TaskData(
-        task.id, canvas, augs, np.stack(inputs), np.stack(labels), np.array(ids, np.int64),
+        task.id,
+        canvas,
+        augs,
+        np.stack(inputs),
+        np.stack(labels),
+        np.array(ids, np.int64),
         np.stack([encode(aug.apply(g), canvas) for _, _, aug, g in tests]),
         np.array([first_id + k for k, *_ in tests], np.int64),
-        np.array([i for _, i, _, _ in tests]), np.array([k for k, *_ in tests]), len(task.test_inputs),
+        np.array([i for _, i, _, _ in tests]),
+        np.array([k for k, *_ in tests]),
+        len(task.test_inputs),
         out_shapes=np.array(shapes, np.int64).reshape(-1, 2),
-        test_out_shapes=np.array([expected_output_shape(rule, g, aug, canvas) for *_, aug, g in tests],
-                                 np.int64).reshape(-1, 2),
+        test_out_shapes=np.array(
+            [expected_output_shape(rule, g, aug, canvas) for *_, aug, g in tests], np.int64
+        ).reshape(-1, 2),
         rng=np.random.default_rng(seed),
     )
 

@@ -25,16 +25,15 @@ import json
 from dataclasses import dataclass
 from pathlib import Path
 
-from arc_trm.eval import report
-from arc_trm.eval import scoring
 from arc_trm.core import submission
 from arc_trm.core.events import Listener
 from arc_trm.core.io import write_json, write_text
-from arc_trm.model import TRM
-from arc_trm.solve.records import RecordStore, records_dir
-from arc_trm.solve.config import SolveConfig
-from arc_trm.solve.run import SolveReport, solve
 from arc_trm.core.tasks import TaskSet, load
+from arc_trm.eval import report, scoring
+from arc_trm.model import TRM
+from arc_trm.solve.config import SolveConfig
+from arc_trm.solve.records import RecordStore, records_dir
+from arc_trm.solve.run import SolveReport, solve
 
 TASKS, RUN, SUBMISSION, SCORES, REPORT = "tasks.json", "run.json", "submission.json", "scores.json", "report.html"
 
@@ -49,20 +48,40 @@ class EvaluateResult:
     report: Path
 
 
-def evaluate(taskset: TaskSet, run_dir: str | Path, config: SolveConfig, budget_seconds: float | None = None,
-             fresh: bool = False, on_event: Listener | None = None, workers: int = 1,
-             title: str | None = None, started: float | None = None, base: TRM | None = None) -> EvaluateResult:
+def evaluate(
+    taskset: TaskSet,
+    run_dir: str | Path,
+    config: SolveConfig,
+    budget_seconds: float | None = None,
+    fresh: bool = False,
+    on_event: Listener | None = None,
+    workers: int = 1,
+    title: str | None = None,
+    started: float | None = None,
+    base: TRM | None = None,
+) -> EvaluateResult:
     """Solve `taskset` (every task needs its test outputs), score pass@2 and write the report; the budget
     counts from `started` and each task starts from `base`, as in `solve`."""
     run_dir = Path(run_dir)
     missing = [t.id for t in taskset if t.test_outputs is None]
     if missing:
-        raise ValueError(f"no known test outputs for {len(missing)} task(s) ({', '.join(missing[:5])}): "
-                         "evaluate needs tasks with answers; use `arc-trm solve` for the others")
+        raise ValueError(
+            f"no known test outputs for {len(missing)} task(s) ({', '.join(missing[:5])}): "
+            "evaluate needs tasks with answers; use `arc-trm solve` for the others"
+        )
     write_json({t.id: t.to_json() for t in taskset}, run_dir / TASKS)
     write_json({"title": title or run_dir.name}, run_dir / RUN)
-    solved = solve(taskset, run_dir / SUBMISSION, config, budget_seconds, fresh=fresh, on_event=on_event,
-                   workers=workers, started=started, base=base)
+    solved = solve(
+        taskset,
+        run_dir / SUBMISSION,
+        config,
+        budget_seconds,
+        fresh=fresh,
+        on_event=on_event,
+        workers=workers,
+        started=started,
+        base=base,
+    )
     scores = score_run(run_dir, taskset)
     path = write_report(run_dir, title)
     return EvaluateResult(run_dir, solved, scores, path)
@@ -117,4 +136,3 @@ def _page(taskset: TaskSet, submission_path: Path, scores: scoring.Scores | None
     notes = [f"{len(taskset)} tasks", f"{len(records)} records", str(where)]
     notes += [f"unreadable record: {p}" for p in store.problems]
     return report.render(taskset, records, scores, title, notes)
-

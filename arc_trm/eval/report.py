@@ -16,10 +16,10 @@ from typing import Any
 
 import numpy as np
 
+from arc_trm.core.tasks import Task, TaskSet, grid_or_none
 from arc_trm.eval import scoring
 from arc_trm.eval.render import PALETTE
 from arc_trm.eval.scoring import Scores
-from arc_trm.core.tasks import Task, TaskSet, grid_or_none
 
 CELL = 14  # pixels per cell of a small grid; big grids get smaller cells (at most MAX_SIDE pixels a side)
 MAX_SIDE = 240
@@ -37,7 +37,8 @@ th{font-weight:600;background:#eef0f3}a{color:#0b5cad;text-decoration:none}
 .mark{font-weight:700}.right .mark,.mark.right{color:#1a8a35}.wrong .mark,.mark.wrong{color:#c62828}
 .partial .mark{color:#b26a00}
 section.task{background:#fff;border-radius:8px;margin:16px 0;padding:10px 16px;box-shadow:0 1px 2px #0002;
-border-left:8px solid #c62828}section.task.right{border-left-color:#1a8a35}section.task.partial{border-left-color:#e0a000}
+border-left:8px solid #c62828}section.task.right{border-left-color:#1a8a35}
+section.task.partial{border-left-color:#e0a000}
 section.task h2{font-size:17px;margin:4px 0 8px}.row{display:flex;flex-wrap:wrap;gap:14px;align-items:flex-start}
 figure{margin:0;display:inline-flex;flex-direction:column;align-items:center;gap:3px}
 figcaption{font-size:12px;color:#4a5260}.pair{display:inline-flex;align-items:center;gap:6px;
@@ -70,15 +71,16 @@ def grid_svg(grid: np.ndarray | None, label: str = "grid") -> str:
             parts.append(f'<rect class="c{int(grid[r, c])}" x="{c}" y="{r}" width="{end - c + 1}" height="1"/>')
             c = end + 1
     lines = "".join(f"M0 {r}H{cols}" for r in range(1, rows)) + "".join(f"M{c} 0V{rows}" for c in range(1, cols))
-    return (f'<svg viewBox="0 0 {cols} {rows}" width="{cols * cell}" height="{rows * cell}" role="img" '
-            f'aria-label="{html.escape(label)} {rows}x{cols}">{"".join(parts)}'
-            f'<path d="{lines}" stroke="#555" stroke-width="0.05" fill="none"/></svg>')
+    return (
+        f'<svg viewBox="0 0 {cols} {rows}" width="{cols * cell}" height="{rows * cell}" role="img" '
+        f'aria-label="{html.escape(label)} {rows}x{cols}">{"".join(parts)}'
+        f'<path d="{lines}" stroke="#555" stroke-width="0.05" fill="none"/></svg>'
+    )
 
 
 def _figure(grid: np.ndarray | None, caption: str, css: str = "", attrs: str = "") -> str:
     size = "" if grid is None else f" {grid.shape[0]}x{grid.shape[1]}"
-    return (f'<figure class="{css}"{attrs}>{grid_svg(grid, caption)}'
-            f"<figcaption>{caption}{size}</figcaption></figure>")
+    return f'<figure class="{css}"{attrs}>{grid_svg(grid, caption)}<figcaption>{caption}{size}</figcaption></figure>'
 
 
 # ---------------------------------------------------------------------------------------------- per task
@@ -101,9 +103,12 @@ def solved_marks(task: Task, record: Mapping[str, Any] | None, k: int = 2) -> li
     truth is unknown)."""
     truths = task.test_outputs or [None] * len(task.test_inputs)
     attempts = (record or {}).get("attempts") or []
-    return [None if truth is None else
-            i < len(attempts) and scoring.solved(dict(zip(("attempt_1", "attempt_2"), attempts[i])), truth, k)
-            for i, truth in enumerate(truths)]
+    return [
+        None
+        if truth is None
+        else i < len(attempts) and scoring.solved(dict(zip(("attempt_1", "attempt_2"), attempts[i])), truth, k)
+        for i, truth in enumerate(truths)
+    ]
 
 
 def _state(marks: Sequence[bool | None]) -> str:
@@ -134,18 +139,22 @@ def task_section(task: Task, record: Mapping[str, Any] | None) -> str:
     tid = html.escape(task.id)
     demos = "".join(
         f'<div class="pair">{_figure(a, f"demo {i} in")}<span class="arrow">&rarr;</span>'
-        f'{_figure(b, f"demo {i} out")}</div>' for i, (a, b) in enumerate(task.train))
+        f"{_figure(b, f'demo {i} out')}</div>"
+        for i, (a, b) in enumerate(task.train)
+    )
     tests = "".join(_test_block(task, record, i, marks[i]) for i in range(len(task.test_inputs)))
-    return (f'<section class="task {state}" id="task-{tid}" data-task="{tid}" data-state="{state}" '
-            f'data-solved="{solved}" data-tests="{len(marks)}">'
-            f'<h2><span class="mark">{mark}</span> {tid} <span class="muted">&middot; {solved}/{len(marks)} '
-            f'test outputs solved &middot; {" &middot; ".join(facts)}</span></h2>'
-            f'<div class="row demos">{demos}</div>{tests}</section>')
+    return (
+        f'<section class="task {state}" id="task-{tid}" data-task="{tid}" data-state="{state}" '
+        f'data-solved="{solved}" data-tests="{len(marks)}">'
+        f'<h2><span class="mark">{mark}</span> {tid} <span class="muted">&middot; {solved}/{len(marks)} '
+        f"test outputs solved &middot; {' &middot; '.join(facts)}</span></h2>"
+        f'<div class="row demos">{demos}</div>{tests}</section>'
+    )
 
 
 def _test_block(task: Task, record: Mapping[str, Any], i: int, mark: bool | None) -> str:
     attempts = record.get("attempts") or []
-    candidates = (record.get("candidates") or [])
+    candidates = record.get("candidates") or []
     candidates = candidates[i] if i < len(candidates) else []
     truth = task.test_outputs[i] if task.test_outputs is not None else None
     figures = [_figure(task.test_inputs[i], f"test {i} input")]
@@ -156,13 +165,19 @@ def _test_block(task: Task, record: Mapping[str, Any], i: int, mark: bool | None
         verdict = "" if truth is None else (RIGHT if right else WRONG)
         css = "attempt " + ("" if truth is None else ("right" if right else "wrong"))
         caption = f'<span class="mark">{verdict}</span> attempt {j + 1} &middot; {votes} vote{"s" * (votes != 1)}'
-        figures.append(_figure(grid, caption, css,
-                               f' data-attempt="{j + 1}" data-votes="{votes}" data-right="{int(right)}"'))
-    figures.append(_figure(truth, "truth", "truth") if truth is not None else
-                   '<figure class="truth"><div class="muted">truth unknown</div></figure>')
+        figures.append(
+            _figure(grid, caption, css, f' data-attempt="{j + 1}" data-votes="{votes}" data-right="{int(right)}"')
+        )
+    figures.append(
+        _figure(truth, "truth", "truth")
+        if truth is not None
+        else '<figure class="truth"><div class="muted">truth unknown</div></figure>'
+    )
     state = "unknown" if mark is None else ("right" if mark else "wrong")
-    return (f'<div class="test {state}" data-test="{i}" data-state="{state}"><div class="row">{"".join(figures)}'
-            f"{_candidates_table(candidates, truth)}</div></div>")
+    return (
+        f'<div class="test {state}" data-test="{i}" data-state="{state}"><div class="row">{"".join(figures)}'
+        f"{_candidates_table(candidates, truth)}</div></div>"
+    )
 
 
 def _candidates_table(candidates: Sequence[Mapping[str, Any]], truth: np.ndarray | None) -> str:
@@ -173,9 +188,11 @@ def _candidates_table(candidates: Sequence[Mapping[str, Any]], truth: np.ndarray
         grid = grid_or_none(c["grid"])
         size = "?" if grid is None else f"{grid.shape[0]}x{grid.shape[1]}"
         hit = "" if truth is None else (RIGHT if _same(grid, truth) else "")
-        rows.append(f'<tr class="candidate" data-votes="{int(c["votes"])}"><td>#{rank}</td>'
-                    f'<td>{int(c["votes"])} votes</td><td>conf {float(c["mean_confidence"]):.2f}</td>'
-                    f'<td>{size}</td><td class="mark right">{hit}</td></tr>')
+        rows.append(
+            f'<tr class="candidate" data-votes="{int(c["votes"])}"><td>#{rank}</td>'
+            f"<td>{int(c['votes'])} votes</td><td>conf {float(c['mean_confidence']):.2f}</td>"
+            f'<td>{size}</td><td class="mark right">{hit}</td></tr>'
+        )
     return f'<table class="candidates"><tr><th colspan="5">voted candidates</th></tr>{"".join(rows)}</table>'
 
 
@@ -197,14 +214,23 @@ def summary_section(taskset: TaskSet, records: Mapping[str, Mapping[str, Any]], 
     if scores is not None:
         cards += [
             ("pass@2 macro", _pct(scores.macro), f"95% CI {_pct(scores.macro_ci[0])} - {_pct(scores.macro_ci[1])}"),
-            ("pass@2 micro", _pct(scores.micro), f"{scores.n_correct}/{scores.n_test} test outputs, "
-                                                 f"95% CI {_pct(scores.micro_ci[0])} - {_pct(scores.micro_ci[1])}"),
+            (
+                "pass@2 micro",
+                _pct(scores.micro),
+                f"{scores.n_correct}/{scores.n_test} test outputs, "
+                f"95% CI {_pct(scores.micro_ci[0])} - {_pct(scores.micro_ci[1])}",
+            ),
             ("tasks solved", f"{scores.n_tasks_solved}/{scores.n_tasks}", "every test output right"),
         ]
-    cards += [("statuses", " ".join(f"{n} {s}" for s, n in sorted(statuses.items())), f"{len(taskset)} tasks"),
-              ("solve time", f"{seconds:.0f} s", "sum over tasks")]
-    card_html = "".join(f'<div class="card" data-card="{html.escape(name)}"><span class="muted">{name}</span>'
-                        f"<b>{value}</b><span class=\"muted\">{note}</span></div>" for name, value, note in cards)
+    cards += [
+        ("statuses", " ".join(f"{n} {s}" for s, n in sorted(statuses.items())), f"{len(taskset)} tasks"),
+        ("solve time", f"{seconds:.0f} s", "sum over tasks"),
+    ]
+    card_html = "".join(
+        f'<div class="card" data-card="{html.escape(name)}"><span class="muted">{name}</span>'
+        f'<b>{value}</b><span class="muted">{note}</span></div>'
+        for name, value, note in cards
+    )
     rows = []
     for task in taskset:
         record = records.get(task.id, {})
@@ -213,21 +239,32 @@ def summary_section(taskset: TaskSet, records: Mapping[str, Mapping[str, Any]], 
         top = " | ".join(",".join(str(c["votes"]) for c in cands[:3]) for cands in record.get("candidates", []))
         mark = {"right": RIGHT, "partial": "\u25d0", "wrong": WRONG, "unknown": "?"}[state]
         tid = html.escape(task.id)
-        rows.append(f'<tr class="{state}" data-task="{tid}"><td class="mark">{mark}</td>'
-                    f'<td><a href="#task-{tid}">{tid}</a></td><td>{sum(bool(m) for m in marks)}/{len(marks)}</td>'
-                    f'<td>{record.get("status", "no record")}</td><td>{top}</td><td>{record.get("steps", "")}</td>'
-                    f'<td>{record.get("timings", {}).get("total", 0):.1f}</td></tr>')
-    index = ('<table class="index"><tr><th></th><th>task</th><th>solved</th><th>status</th>'
-             f'<th>top votes</th><th>steps</th><th>seconds</th></tr>{"".join(rows)}</table>')
+        rows.append(
+            f'<tr class="{state}" data-task="{tid}"><td class="mark">{mark}</td>'
+            f'<td><a href="#task-{tid}">{tid}</a></td><td>{sum(bool(m) for m in marks)}/{len(marks)}</td>'
+            f"<td>{record.get('status', 'no record')}</td><td>{top}</td><td>{record.get('steps', '')}</td>"
+            f"<td>{record.get('timings', {}).get('total', 0):.1f}</td></tr>"
+        )
+    index = (
+        '<table class="index"><tr><th></th><th>task</th><th>solved</th><th>status</th>'
+        f"<th>top votes</th><th>steps</th><th>seconds</th></tr>{''.join(rows)}</table>"
+    )
     return f'<section id="summary"><div class="cards">{card_html}</div>{index}</section>'
 
 
-def render(taskset: TaskSet, records: Mapping[str, Mapping[str, Any]], scores: Scores | None,
-           title: str = "evaluation", notes: Sequence[str] = ()) -> str:
+def render(
+    taskset: TaskSet,
+    records: Mapping[str, Mapping[str, Any]],
+    scores: Scores | None,
+    title: str = "evaluation",
+    notes: Sequence[str] = (),
+) -> str:
     """The whole page: summary and index on top, then a section per task (in the task set's order)."""
     sections = "".join(task_section(task, records.get(task.id)) for task in taskset)
     subtitle = " &middot; ".join(html.escape(n) for n in notes)
-    return ("<!doctype html><html lang=\"en\"><head><meta charset=\"utf-8\">"
-            f"<title>arc-trm report: {html.escape(title)}</title><style>{STYLE}</style></head><body>"
-            f'<header><h1>arc-trm report: {html.escape(title)}</h1><div class="muted">{subtitle}</div></header>'
-            f"<main>{summary_section(taskset, records, scores)}{sections}</main></body></html>\n")
+    return (
+        '<!doctype html><html lang="en"><head><meta charset="utf-8">'
+        f"<title>arc-trm report: {html.escape(title)}</title><style>{STYLE}</style></head><body>"
+        f'<header><h1>arc-trm report: {html.escape(title)}</h1><div class="muted">{subtitle}</div></header>'
+        f"<main>{summary_section(taskset, records, scores)}{sections}</main></body></html>\n"
+    )

@@ -42,19 +42,16 @@ from typing import Any
 import numpy as np
 import torch
 
-from arc_trm.model import checkpoint
-from arc_trm.core import devices
-from arc_trm.eval import report
-from arc_trm.eval import scoring
-from arc_trm.core import tasks
+from arc_trm.core import devices, tasks
 from arc_trm.core.config import from_dict
+from arc_trm.core.io import write_json, write_text
+from arc_trm.core.submission import fallback_grid
 from arc_trm.data.dataset import DataConfig, PretrainData, read_build
 from arc_trm.data.encoding import decode
-from arc_trm.core.io import write_json, write_text
-from arc_trm.model import TRM
-from arc_trm.ttt.predict import supervise
+from arc_trm.eval import report, scoring
+from arc_trm.model import TRM, checkpoint
 from arc_trm.solve.records import RecordStore, Status, make_record, records_dir
-from arc_trm.core.submission import fallback_grid
+from arc_trm.ttt.predict import supervise
 from arc_trm.ttt.vote import Candidate, Ranked, vote
 
 PASS_KS = (1, 2, 5, 10, 100, 1000)  # the official evaluator's pass_Ks
@@ -97,8 +94,10 @@ def read_checkpoint(path: str | Path) -> Checkpoint:
             raise ReproduceError(f"{path}: no such checkpoint file")
         config = path.parent / "all_config.yaml"
         if not config.is_file():
-            raise ReproduceError(f"{path}: no all_config.yaml beside it (an official step file is read with its "
-                                 "run's all_config.yaml, as the official folders hold it)")
+            raise ReproduceError(
+                f"{path}: no all_config.yaml beside it (an official step file is read with its "
+                "run's all_config.yaml, as the official folders hold it)"
+            )
         official = checkpoint.load_official(path)
         batch = _yaml_value(config, "global_batch_size") or DEFAULT_BATCH
         return Checkpoint(official.model, path, "official", int(batch), _existing(path.parent / "identifiers.json"))
@@ -134,7 +133,8 @@ def check_identifiers(ckpt: Checkpoint, data: PretrainData) -> None:
         raise ReproduceError(
             f"{ckpt.path}: its puzzle-embedding table has {table:,} rows but the rebuilt data has "
             f"{data.num_puzzle_ids:,} identifiers ({data.num_versions:,} versions + the blank id): the checkpoint "
-            "was trained on another build (other subsets, seed or augmentation count)")
+            "was trained on another build (other subsets, seed or augmentation count)"
+        )
     if ckpt.identifiers is not None:
         theirs, ours = json.loads(ckpt.identifiers.read_text()), data.identifiers()
         if theirs != ours:
@@ -142,7 +142,8 @@ def check_identifiers(ckpt: Checkpoint, data: PretrainData) -> None:
             raise ReproduceError(
                 f"{ckpt.identifiers}: {len(theirs):,} identifiers, the rebuilt data {len(ours):,}; they first differ "
                 f"at id {first} ({_at(theirs, first)} against {_at(ours, first)}): another build (other subsets, "
-                "seed or augmentation count)")
+                "seed or augmentation count)"
+            )
 
 
 def _at(names: list[str], index: int) -> str:
@@ -167,28 +168,33 @@ def held_out_rows(data: PretrainData, groups: list[int]) -> Rows:
     """The rows of `groups`, task after task in the build's order, each task's versions in order (the
     official test split's order)."""
     parts = [(g, data.eval_data(g)) for g in groups]
-    return Rows(inputs=np.concatenate([d.test_inputs for _, d in parts]).astype(np.uint8),
-                puzzle_ids=np.concatenate([d.test_ids for _, d in parts]),
-                group=np.concatenate([np.full(len(d.test_ids), g) for g, d in parts]),
-                test_index=np.concatenate([d.test_index for _, d in parts]),
-                augs=[d.augs[k] for _, d in parts for k in d.test_aug])
+    return Rows(
+        inputs=np.concatenate([d.test_inputs for _, d in parts]).astype(np.uint8),
+        puzzle_ids=np.concatenate([d.test_ids for _, d in parts]),
+        group=np.concatenate([np.full(len(d.test_ids), g) for g, d in parts]),
+        test_index=np.concatenate([d.test_index for _, d in parts]),
+        augs=[d.augs[k] for _, d in parts for k in d.test_aug],
+    )
 
 
 @torch.no_grad()
-def predict_rows(model: TRM, rows: Rows, batch: int, device: torch.device,
-                 on_batch: Callable[[int], None] | None = None) -> dict[str, np.ndarray]:
+def predict_rows(
+    model: TRM, rows: Rows, batch: int, device: torch.device, on_batch: Callable[[int], None] | None = None
+) -> dict[str, np.ndarray]:
     """preds (R, 900) uint8, q_halt_logits and q_continue_logits (R,) float32: every row after N_sup steps,
     in batches of `batch` rows, the last padded with blank rows (pad tokens, puzzle id 0) as the official
     test loader pads it."""
     model.eval()
     preds, q_halt, q_continue = [], [], []
     for start in range(0, len(rows.puzzle_ids), batch):
-        inputs, ids = rows.inputs[start:start + batch], rows.puzzle_ids[start:start + batch]
+        inputs, ids = rows.inputs[start : start + batch], rows.puzzle_ids[start : start + batch]
         real = len(ids)
         inputs = np.pad(inputs, ((0, batch - real), (0, 0)))
         ids = np.pad(ids, (0, batch - real))
-        tensors = {"inputs": torch.from_numpy(inputs.astype(np.int64)).to(device),
-                   "puzzle_ids": torch.from_numpy(ids).to(device)}
+        tensors = {
+            "inputs": torch.from_numpy(inputs.astype(np.int64)).to(device),
+            "puzzle_ids": torch.from_numpy(ids).to(device),
+        }
         tensors["labels"] = torch.zeros_like(tensors["inputs"])
         outputs = supervise(model, tensors)
         preds.append(outputs["logits"][:real].argmax(-1).to(torch.uint8).cpu().numpy())
@@ -196,8 +202,11 @@ def predict_rows(model: TRM, rows: Rows, batch: int, device: torch.device,
         q_continue.append(outputs["q_continue_logits"][:real].float().cpu().numpy())
         if on_batch:
             on_batch(real)
-    return {"preds": np.concatenate(preds), "q_halt_logits": np.concatenate(q_halt),
-            "q_continue_logits": np.concatenate(q_continue)}
+    return {
+        "preds": np.concatenate(preds),
+        "q_halt_logits": np.concatenate(q_halt),
+        "q_continue_logits": np.concatenate(q_continue),
+    }
 
 
 def crop(pred: np.ndarray) -> np.ndarray:
@@ -206,8 +215,9 @@ def crop(pred: np.ndarray) -> np.ndarray:
     return EMPTY if grid is None else grid
 
 
-def rank_task(rows: Rows, outputs: dict[str, np.ndarray], where: np.ndarray,
-              test_inputs: list[np.ndarray]) -> list[list[Ranked]]:
+def rank_task(
+    rows: Rows, outputs: dict[str, np.ndarray], where: np.ndarray, test_inputs: list[np.ndarray]
+) -> list[list[Ranked]]:
     """Per test input of one task, its distinct de-augmented grids ranked by the official rule, over every row
     (`where`: the task's rows) whose test input is the same grid."""
     confidence = torch.from_numpy(outputs["q_halt_logits"][where]).double().sigmoid().numpy()  # as the official
@@ -228,8 +238,9 @@ def pass_at(ranked: dict[str, list[list[Ranked]]], truths: dict[str, list[np.nda
     for k in PASS_KS:
         total = 0.0
         for task_id, per_tests in ranked.items():
-            right = sum(any(_same(r.grid, truth) for r in per_test[:k])
-                        for per_test, truth in zip(per_tests, truths[task_id]))
+            right = sum(
+                any(_same(r.grid, truth) for r in per_test[:k]) for per_test, truth in zip(per_tests, truths[task_id])
+            )
             total += right / len(per_tests)
         result[k] = total / len(ranked) if ranked else 0.0
     return result
@@ -258,9 +269,16 @@ class ReproduceResult:
         return f"{self.tasks} tasks, {self.rows:,} rows: {ks}"
 
 
-def reproduce(ckpt_path: str | Path, data_source: str | Path | None, run_dir: str | Path, ids: list[str] | None = None,
-              limit: int | None = None, device: str = "auto", batch: int | None = None,
-              on_event: Callable[[str, Any], None] | None = None) -> ReproduceResult:
+def reproduce(
+    ckpt_path: str | Path,
+    data_source: str | Path | None,
+    run_dir: str | Path,
+    ids: list[str] | None = None,
+    limit: int | None = None,
+    device: str = "auto",
+    batch: int | None = None,
+    on_event: Callable[[str, Any], None] | None = None,
+) -> ReproduceResult:
     """Evaluate the checkpoint on the held-out test pairs of the build (all, or `ids`/the first `limit` of
     them in the build's order) as the official code does, and write the run folder. Without `data_source`, a
     checkpoint of ours is evaluated on its own run's data (its config.yaml). `on_event(name, value)`
@@ -285,11 +303,19 @@ def reproduce(ckpt_path: str | Path, data_source: str | Path | None, run_dir: st
     timings["rows_per_second"] = len(rows.puzzle_ids) / max(timings["predict"], 1e-9)
 
     held = {data.groups[g].task_id: data.groups[g].held_out for g in groups}
-    ranked = {data.groups[g].task_id: rank_task(rows, outputs, np.flatnonzero(rows.group == g),
-                                                [a for a, _ in data.groups[g].held_out]) for g in groups}
+    ranked = {
+        data.groups[g].task_id: rank_task(
+            rows, outputs, np.flatnonzero(rows.group == g), [a for a, _ in data.groups[g].held_out]
+        )
+        for g in groups
+    }
     truths = {task_id: [b for _, b in pairs] for task_id, pairs in held.items()}
-    submission = {task_id: [dict(zip(("attempt_1", "attempt_2"), (g.tolist() for g in attempts(per_test))))
-                            for per_test in per_tests] for task_id, per_tests in ranked.items()}
+    submission = {
+        task_id: [
+            dict(zip(("attempt_1", "attempt_2"), (g.tolist() for g in attempts(per_test)))) for per_test in per_tests
+        ]
+        for task_id, per_tests in ranked.items()
+    }
     passes = pass_at(ranked, truths)
     scores = scoring.score(submission, truths, k=2)
     write_run(run_dir, ckpt, config, data, rows, outputs, ranked, submission, passes, scores, timings, held)
@@ -300,8 +326,10 @@ def build_of(ckpt: Checkpoint, data_source: str | Path | None) -> DataConfig:
     """The data build to redo: `data_source` (`dataset.read_build`), or else our checkpoint's own run's."""
     if data_source is None:
         if ckpt.data is None:
-            raise ReproduceError(f"{ckpt.path}: give --data (arc1, arc2 or the official build's settings); only a "
-                                 "checkpoint of ours inside its run folder knows its data")
+            raise ReproduceError(
+                f"{ckpt.path}: give --data (arc1, arc2 or the official build's settings); only a "
+                "checkpoint of ours inside its run folder knows its data"
+            )
         return ckpt.data
     try:
         return read_build(data_source)
@@ -316,25 +344,52 @@ def select(data: PretrainData, ids: list[str] | None, limit: int | None) -> list
         by_id = {data.groups[g].task_id: g for g in groups}
         unknown = [i for i in ids if i not in by_id]
         if unknown:
-            raise ReproduceError(f"--ids: {', '.join(unknown[:5])} not among the {len(groups)} held-out tasks of "
-                                 f"{data.config.test}")
+            raise ReproduceError(
+                f"--ids: {', '.join(unknown[:5])} not among the {len(groups)} held-out tasks of {data.config.test}"
+            )
         groups = [by_id[i] for i in ids]
     return groups[:limit] if limit else groups
 
 
-def write_run(run_dir: Path, ckpt: Checkpoint, config: DataConfig, data: PretrainData, rows: Rows,
-              outputs: dict[str, np.ndarray], ranked: dict[str, list[list[Ranked]]], submission: dict,
-              passes: dict[int, float], scores: scoring.Scores, timings: dict[str, float], held: dict) -> None:
+def write_run(
+    run_dir: Path,
+    ckpt: Checkpoint,
+    config: DataConfig,
+    data: PretrainData,
+    rows: Rows,
+    outputs: dict[str, np.ndarray],
+    ranked: dict[str, list[list[Ranked]]],
+    submission: dict,
+    passes: dict[int, float],
+    scores: scoring.Scores,
+    timings: dict[str, float],
+    held: dict,
+) -> None:
     """The run folder's files (module docstring)."""
     write_json(submission, run_dir / "submission.json")
-    write_json({**{f"ARC/pass@{k}": v for k, v in passes.items()}, **scores.to_json(),
-                "checkpoint": str(ckpt.path), "checkpoint_kind": ckpt.kind,
-                "forward_dtype": ckpt.model.config.forward_dtype, "rows": len(rows.puzzle_ids),
-                "data": {"subsets": config.subsets, "test": config.test, "seed": config.seed,
-                         "augmentations": config.augmentations, "identifiers": data.num_puzzle_ids},
-                "timings": timings}, run_dir / "scores.json", indent=1)
-    np.savez_compressed(run_dir / "rows.npz", puzzle_ids=rows.puzzle_ids, group=rows.group,
-                        test_index=rows.test_index, **outputs)
+    write_json(
+        {
+            **{f"ARC/pass@{k}": v for k, v in passes.items()},
+            **scores.to_json(),
+            "checkpoint": str(ckpt.path),
+            "checkpoint_kind": ckpt.kind,
+            "forward_dtype": ckpt.model.config.forward_dtype,
+            "rows": len(rows.puzzle_ids),
+            "data": {
+                "subsets": config.subsets,
+                "test": config.test,
+                "seed": config.seed,
+                "augmentations": config.augmentations,
+                "identifiers": data.num_puzzle_ids,
+            },
+            "timings": timings,
+        },
+        run_dir / "scores.json",
+        indent=1,
+    )
+    np.savez_compressed(
+        run_dir / "rows.npz", puzzle_ids=rows.puzzle_ids, group=rows.group, test_index=rows.test_index, **outputs
+    )
     write_json(data.identifiers(), run_dir / "identifiers.json")
     taskset = tasks.TaskSet([_task(task_id, data, pairs) for task_id, pairs in held.items()], [])
     write_json({t.id: t.to_json() for t in taskset}, run_dir / "tasks.json")
@@ -343,8 +398,13 @@ def write_run(run_dir: Path, ckpt: Checkpoint, config: DataConfig, data: Pretrai
     records = {}
     for task_id, per_tests in ranked.items():  # for the page: the empty grid cannot be drawn, so it is left out
         drawable = [[r for r in per_test if r.grid.size] for per_test in per_tests]
-        candidates = [[{"grid": r.grid, "votes": r.votes, "mean_confidence": r.mean_confidence}
-                       for r in per_test[:SAVED_CANDIDATES]] for per_test in drawable]
+        candidates = [
+            [
+                {"grid": r.grid, "votes": r.votes, "mean_confidence": r.mean_confidence}
+                for r in per_test[:SAVED_CANDIDATES]
+            ]
+            for per_test in drawable
+        ]
         shown = [attempts(d) if d else [fallback_grid(a)] * SUBMISSION_K for d, (a, _) in zip(drawable, held[task_id])]
         records[task_id] = make_record(task_id, shown, candidates, {}, {}, Status.PREDICTED)
         store.save(records[task_id])

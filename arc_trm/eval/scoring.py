@@ -75,6 +75,7 @@ class Scores:
 
     def summary(self) -> str:
         """One line: both averages with their intervals, and the counts behind them."""
+
         def pct(x: float) -> str:
             return f"{100 * x:.2f}%"
 

@@ -10,8 +10,9 @@ The notebook runs with the internet off: it pre-fills a valid submission from th
 Python at once, installs arc-trm from the wheels (`pip install --no-index --find-links`), then calls the library:
 `arc_trm.kaggle.submit` loads the dataset and solves (planning the run as `arc-trm solve --time-budget` does:
 `arc_trm.solve.schedule`) on every GPU (the CPU when there is none), and `submission.repair` validates, leaving
-/kaggle/working/submission.json. Only the pre-fill and the install are plain text in the notebook. ARC_TRM_KAGGLE_ROOT moves /kaggle (rehearsals);
-ARC_TRM_KAGGLE_STRICT=1 makes it raise on an error instead of keeping the fallback submission.
+/kaggle/working/submission.json. Only the pre-fill and the install are plain text in the notebook.
+ARC_TRM_KAGGLE_ROOT moves /kaggle (rehearsals); ARC_TRM_KAGGLE_STRICT=1 makes it raise on an error instead of
+keeping the fallback submission.
 """
 
 from __future__ import annotations
@@ -47,9 +48,17 @@ class BuildError(ValueError):
     """A build input that cannot be used (config, checkpoint, wheels), named with the reason."""
 
 
-def build(out: str | Path, config: str | Path, checkpoint: str | Path | None = None,
-          time_budget: float = 11.5 * 3600, overrides: list[str] | None = None, wheels: str = "pypi",
-          owner: str = "", competition: str = "arc-prize-2025", interactive_budget: float | None = 600) -> Path:
+def build(
+    out: str | Path,
+    config: str | Path,
+    checkpoint: str | Path | None = None,
+    time_budget: float = 11.5 * 3600,
+    overrides: list[str] | None = None,
+    wheels: str = "pypi",
+    owner: str = "",
+    competition: str = "arc-prize-2025",
+    interactive_budget: float | None = 600,
+) -> Path:
     """Write the notebook, the kernel metadata and the dataset folder into `out`; returns `out`.
 
     `owner`: the Kaggle username that owns the dataset and the notebook (required). `interactive_budget`: the
@@ -76,18 +85,39 @@ def build(out: str | Path, config: str | Path, checkpoint: str | Path | None = N
     save_config(cfg, dataset / "config.yaml")
     baked_checkpoint = _copy_checkpoint(checkpoints.locate(source), dataset / "checkpoint") if source else None
     names = build_wheels(dataset / "wheels", wheels)
-    baked = {"arc_trm": arc_trm.__version__, "built": datetime.now(timezone.utc).isoformat(timespec="seconds"),
-             "time_budget": time_budget, "interactive_budget": interactive_budget, "config": "config.yaml",
-             "checkpoint": baked_checkpoint,
-             "wheels": names}
+    baked = {
+        "arc_trm": arc_trm.__version__,
+        "built": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        "time_budget": time_budget,
+        "interactive_budget": interactive_budget,
+        "config": "config.yaml",
+        "checkpoint": baked_checkpoint,
+        "wheels": names,
+    }
     write_json(baked, dataset / MARKER, indent=1)
-    write_json({"title": DATASET, "id": f"{owner}/{DATASET}", "licenses": [{"name": "MIT"}]},
-               dataset / "dataset-metadata.json", indent=1)
-    write_json({"id": f"{owner}/arc-trm-submission", "title": "arc-trm submission", "code_file": "notebook.ipynb",
-                "language": "python", "kernel_type": "notebook", "is_private": True, "enable_gpu": True,
-                "enable_internet": False, "dataset_sources": [f"{owner}/{DATASET}"],
-                "competition_sources": [competition], "kernel_sources": [], "model_sources": []},
-               out / "kernel-metadata.json", indent=1)
+    write_json(
+        {"title": DATASET, "id": f"{owner}/{DATASET}", "licenses": [{"name": "MIT"}]},
+        dataset / "dataset-metadata.json",
+        indent=1,
+    )
+    write_json(
+        {
+            "id": f"{owner}/arc-trm-submission",
+            "title": "arc-trm submission",
+            "code_file": "notebook.ipynb",
+            "language": "python",
+            "kernel_type": "notebook",
+            "is_private": True,
+            "enable_gpu": True,
+            "enable_internet": False,
+            "dataset_sources": [f"{owner}/{DATASET}"],
+            "competition_sources": [competition],
+            "kernel_sources": [],
+            "model_sources": [],
+        },
+        out / "kernel-metadata.json",
+        indent=1,
+    )
     write_text(notebook_json(baked), out / "notebook.ipynb")
     return out
 
@@ -102,8 +132,9 @@ def _copy_checkpoint(path: Path, dest: Path) -> str:
     except Exception as err:  # any reason it cannot load, named
         raise BuildError(f"{path}: cannot load the checkpoint ({type(err).__name__}: {err})") from err
     dest.mkdir(parents=True, exist_ok=True)
-    companions = [checkpoints.meta_path(path)] + [path.parent / n for n in
-                                                  ("config.json", "all_config.yaml", "identifiers.json")]
+    companions = [checkpoints.meta_path(path)] + [
+        path.parent / n for n in ("config.json", "all_config.yaml", "identifiers.json")
+    ]
     for file in [path] + [c for c in companions if c.is_file() and c != path]:
         shutil.copy2(file, dest / file.name)
     return f"checkpoint/{path.name}"
@@ -177,8 +208,9 @@ def _has_build_backend() -> bool:
 
 
 def _pip(*args: str) -> None:
-    done = subprocess.run([sys.executable, "-m", "pip", *args, "--quiet", "--disable-pip-version-check"],
-                          capture_output=True, text=True)
+    done = subprocess.run(
+        [sys.executable, "-m", "pip", *args, "--quiet", "--disable-pip-version-check"], capture_output=True, text=True
+    )
     if done.returncode:
         raise BuildError(f"pip {args[0]} failed ({done.returncode}): {done.stderr.strip()[-2000:]}")
 
@@ -214,7 +246,7 @@ def _norm(name: str) -> str:
 
 # ---------------------------------------------------------------------------------------------- notebook
 
-_SETUP = '''\
+_SETUP = """\
 # arc-trm Kaggle submission notebook, built by `arc-trm kaggle build` (see the README, "Submitting to Kaggle").
 # Internet off. Every step after the pre-fill may fail without costing the submission: it stays valid.
 import json, os, pathlib, subprocess, sys, time, traceback
@@ -243,9 +275,9 @@ BUDGET = BAKED["time_budget"] if RERUN or BAKED["interactive_budget"] is None el
 CHALLENGES = find("{challenges}", prefer="arc-prize")
 print(f"challenges: {{CHALLENGES}}\\nmode: {{'competition rerun' if RERUN else 'interactive (not a rerun)'}}, "
       f"budget: {{BUDGET / 3600:.2f}} h from now")
-'''
+"""
 
-_PREFILL = '''\
+_PREFILL = """\
 # A valid submission at once, with plain Python: every test input answered by itself (or [[0]]).
 def fallback(test):
     grid = test.get("input") if isinstance(test, dict) else None
@@ -268,9 +300,9 @@ def write_atomic(data, path):
 
 write_atomic(prefill(json.loads(CHALLENGES.read_text())), OUT)
 print(f"pre-filled {OUT}")
-'''
+"""
 
-_INSTALL = '''\
+_INSTALL = """\
 # Offline install from the dataset's wheels; what Kaggle's image already has (torch, numpy, ...) stays.
 import importlib
 try:
@@ -283,9 +315,9 @@ try:
     print(f"arc-trm {arc_trm.__version__} installed")
 except Exception:
     failed("install")
-'''
+"""
 
-_SOLVE = '''\
+_SOLVE = """\
 # Load the dataset's config and checkpoint and the tasks, plan the run (step times measured on the first device,
 # in a process of its own) and solve on every GPU (the CPU when none) within what is left of the budget:
 # arc_trm.kaggle.submit, the same plan and solve as `arc-trm solve --time-budget`.
@@ -294,9 +326,9 @@ try:
     submit(DATASET, CHALLENGES, OUT, BUDGET - (time.time() - START))
 except Exception:
     failed("solve")
-'''
+"""
 
-_VALIDATE = '''\
+_VALIDATE = """\
 # Validate; anything missing or malformed gets its fallback, so the file always scores.
 try:
     from arc_trm.core import submission, tasks
@@ -307,19 +339,40 @@ try:
 except Exception:
     failed("validate")
 print(f"done in {time.time() - START:.0f}s; errors: {ERRORS or 'none'}")
-'''
+"""
 
 
 def notebook_json(baked: dict[str, Any]) -> str:
     """The notebook (nbformat 4.4, written as plain JSON: no nbformat needed to build) with `baked` in it."""
     fill = {"baked": repr(json.dumps(baked)), "root_env": ROOT_ENV, "challenges": CHALLENGES}
-    intro = (f"# arc-trm: ARC-AGI with the Tiny Recursive Model\n\nBuilt by `arc-trm kaggle build` "
-             f"(arc-trm {baked['arc_trm']}, {baked['built']}). Attach the competition and the `{DATASET}` dataset; "
-             "internet off; accelerator: 4 x L4 (other GPUs, or none, also work).")
+    intro = (
+        f"# arc-trm: ARC-AGI with the Tiny Recursive Model\n\nBuilt by `arc-trm kaggle build` "
+        f"(arc-trm {baked['arc_trm']}, {baked['built']}). Attach the competition and the `{DATASET}` dataset; "
+        "internet off; accelerator: 4 x L4 (other GPUs, or none, also work)."
+    )
     cells = [{"cell_type": "markdown", "metadata": {}, "source": intro.splitlines(keepends=True)}]
     for source in (_SETUP.format(**fill), _PREFILL, _INSTALL, _SOLVE, _VALIDATE):
-        cells.append({"cell_type": "code", "execution_count": None, "metadata": {}, "outputs": [],
-                      "source": source.splitlines(keepends=True)})
-    return json.dumps({"cells": cells, "metadata": {
-        "kernelspec": {"display_name": "Python 3", "language": "python", "name": "python3"},
-        "language_info": {"name": "python"}}, "nbformat": 4, "nbformat_minor": 4}, indent=1) + "\n"
+        cells.append(
+            {
+                "cell_type": "code",
+                "execution_count": None,
+                "metadata": {},
+                "outputs": [],
+                "source": source.splitlines(keepends=True),
+            }
+        )
+    return (
+        json.dumps(
+            {
+                "cells": cells,
+                "metadata": {
+                    "kernelspec": {"display_name": "Python 3", "language": "python", "name": "python3"},
+                    "language_info": {"name": "python"},
+                },
+                "nbformat": 4,
+                "nbformat_minor": 4,
+            },
+            indent=1,
+        )
+        + "\n"
+    )

@@ -42,8 +42,14 @@ def workers_for(config: SolveConfig) -> int:
     return int(os.environ.get(WORKERS_ENV) or max(1, devices.gpu_count(config.device)))
 
 
-def submit(dataset: str | Path, challenges: str | Path, out: str | Path, budget: float,
-           cost: CostModel | None = None, log: Callable[[str], None] = print) -> SolveReport:
+def submit(
+    dataset: str | Path,
+    challenges: str | Path,
+    out: str | Path,
+    budget: float,
+    cost: CostModel | None = None,
+    log: Callable[[str], None] = print,
+) -> SolveReport:
     """Solve the challenges into the submission `out` within `budget` seconds from now with the dataset's config
     and checkpoint; `cost` replaces the step times measured on the first device (rehearsals)."""
     start = time.monotonic()
@@ -53,15 +59,27 @@ def submit(dataset: str | Path, challenges: str | Path, out: str | Path, budget:
         log(f"input problem: {problem}")
     workers = workers_for(config)
     log(f"{len(taskset)} tasks, {workers} worker(s) on {'GPU' if devices.gpu_count(config.device) else 'CPU'}")
-    report = solve(taskset, out, config, budget_seconds=budget, on_event=_printer(start, log), base=base,
-                   workers=workers, started=start, cost=cost)
-    log(f"solved {len(report.results)} tasks: {report.count('predicted')} predicted, {report.count('skipped')} "
-        f"skipped, {report.count('failed')} failed in {report.seconds:.0f}s")
+    report = solve(
+        taskset,
+        out,
+        config,
+        budget_seconds=budget,
+        on_event=_printer(start, log),
+        base=base,
+        workers=workers,
+        started=start,
+        cost=cost,
+    )
+    log(
+        f"solved {len(report.results)} tasks: {report.count('predicted')} predicted, {report.count('skipped')} "
+        f"skipped, {report.count('failed')} failed in {report.seconds:.0f}s"
+    )
     return report
 
 
 def _printer(start: float, log: Callable[[str], None]) -> events.Listener:
     """The notebook's progress: the plan, each finished task, a failed worker, the hard stop."""
+
     def show(event: events.Event) -> None:
         match event:
             case events.Planned():
@@ -69,8 +87,11 @@ def _printer(start: float, log: Callable[[str], None]) -> events.Listener:
             case events.Warned():
                 log(event.text)
             case events.TaskDone(record=record):
-                log(f"{time.monotonic() - start:8.0f}s {event.task_id}: {record['status']} steps "
-                    f"{record.get('steps', 0)}" + (f" ({record['reason']})" if record.get("reason") else ""))
+                log(
+                    f"{time.monotonic() - start:8.0f}s {event.task_id}: {record['status']} steps "
+                    f"{record.get('steps', 0)}" + (f" ({record['reason']})" if record.get("reason") else "")
+                )
             case events.WorkerFailed() | events.Stopped():
                 log(str(event))
+
     return show

@@ -44,22 +44,43 @@ _OFFICIAL_KEYS = {
     "y_init": "H_init",
     "z_init": "L_init",
 }
-_OFFICIAL_PARTS = {"net": "L_level", "L_net": "L_level", "H_net": "H_level", "attn": "self_attn",
-                   "token_mlp": "mlp_t"}
+_OFFICIAL_PARTS = {"net": "L_level", "L_net": "L_level", "H_net": "H_level", "attn": "self_attn", "token_mlp": "mlp_t"}
 _OFFICIAL_PREFIXES = ("_orig_mod.", "model.", "inner.")
 
 # Official config fields -> ours (the rest are handled in config_from_official).
 _CONFIG_FIELDS = {
-    "vocab_size": "vocab_size", "seq_len": "seq_len", "num_puzzle_identifiers": "num_puzzle_ids",
-    "puzzle_emb_ndim": "puzzle_emb_dim", "puzzle_emb_len": "puzzle_emb_len", "hidden_size": "hidden_size",
-    "num_heads": "num_heads", "expansion": "expansion", "L_layers": "num_layers", "H_layers": "H_layers",
-    "H_cycles": "T", "L_cycles": "n", "halt_max_steps": "N_sup", "halt_exploration_prob": "halt_exploration_prob",
-    "pos_encodings": "pos_encodings", "rms_norm_eps": "rms_norm_eps", "rope_theta": "rope_theta",
+    "vocab_size": "vocab_size",
+    "seq_len": "seq_len",
+    "num_puzzle_identifiers": "num_puzzle_ids",
+    "puzzle_emb_ndim": "puzzle_emb_dim",
+    "puzzle_emb_len": "puzzle_emb_len",
+    "hidden_size": "hidden_size",
+    "num_heads": "num_heads",
+    "expansion": "expansion",
+    "L_layers": "num_layers",
+    "H_layers": "H_layers",
+    "H_cycles": "T",
+    "L_cycles": "n",
+    "halt_max_steps": "N_sup",
+    "halt_exploration_prob": "halt_exploration_prob",
+    "pos_encodings": "pos_encodings",
+    "rms_norm_eps": "rms_norm_eps",
+    "rope_theta": "rope_theta",
     "forward_dtype": "forward_dtype",
 }
 _CONFIG_IGNORED = {"name", "loss", "batch_size", "causal", "mlp_t", "no_ACT_continue"}
-_CONFIG_REQUIRED = ("vocab_size", "seq_len", "hidden_size", "num_heads", "expansion", "L_layers", "H_cycles",
-                    "L_cycles", "halt_max_steps", "pos_encodings")
+_CONFIG_REQUIRED = (
+    "vocab_size",
+    "seq_len",
+    "hidden_size",
+    "num_heads",
+    "expansion",
+    "L_layers",
+    "H_cycles",
+    "L_cycles",
+    "halt_max_steps",
+    "pos_encodings",
+)
 
 
 class CheckpointError(ValueError):
@@ -144,8 +165,9 @@ def _check_and_load(model: TRM, state: dict[str, torch.Tensor], name_of, where: 
         if key == "puzzle_emb.weight" and other_rows and puzzle_rows == "mean":
             value = value.mean(0, keepdim=True).expand_as(target)  # official load_checkpoint: every row = mean
         if value.shape != target.shape:
-            problems.append(f"shape mismatch for {name!r}: checkpoint {tuple(value.shape)}, "
-                            f"model {tuple(target.shape)}")
+            problems.append(
+                f"shape mismatch for {name!r}: checkpoint {tuple(value.shape)}, model {tuple(target.shape)}"
+            )
             continue
         ours[key] = value
     problems += [f"unexpected key {name!r} (a different architecture or config?)" for name in state if name not in used]
@@ -155,8 +177,9 @@ def _check_and_load(model: TRM, state: dict[str, torch.Tensor], name_of, where: 
     model.load_state_dict(ours)
 
 
-def import_official_state_dict(model: TRM, state: dict[str, torch.Tensor], where: str = "checkpoint",
-                               puzzle_rows: str = "strict") -> None:
+def import_official_state_dict(
+    model: TRM, state: dict[str, torch.Tensor], where: str = "checkpoint", puzzle_rows: str = "strict"
+) -> None:
     """Load an official state dict (with or without `_orig_mod.model.inner.`) into our model.
 
     puzzle_rows="mean" accepts a puzzle-embedding table of another row count and sets every row to its mean
@@ -217,9 +240,14 @@ def official_config_from_yaml(path: str | Path, state: dict[str, torch.Tensor]) 
     return arch, arch["name"], arch.get("loss", {}).get("loss_type", "stablemax_cross_entropy")
 
 
-def load_official(path: str | Path, official_config: dict[str, Any] | None = None, arch: str | None = None,
-                  identifiers: list[str] | str | Path | None = None, map_location: str | torch.device = "cpu",
-                  puzzle_rows: str = "strict") -> OfficialModel:
+def load_official(
+    path: str | Path,
+    official_config: dict[str, Any] | None = None,
+    arch: str | None = None,
+    identifiers: list[str] | str | Path | None = None,
+    map_location: str | torch.device = "cpu",
+    puzzle_rows: str = "strict",
+) -> OfficialModel:
     """Build our model from an official checkpoint file.
 
     Without `official_config`, it comes from a fixture's config.json beside the file (with arch, loss type and
@@ -249,8 +277,9 @@ def load_official(path: str | Path, official_config: dict[str, Any] | None = Non
     if isinstance(identifiers, (str, Path)):
         identifiers = json.loads(Path(identifiers).read_text())
     names = list(identifiers or [])
-    return OfficialModel(model.to(map_location), arch, dict(official_config), loss_type, names,
-                         parse_identifiers(names))
+    return OfficialModel(
+        model.to(map_location), arch, dict(official_config), loss_type, names, parse_identifiers(names)
+    )
 
 
 # ------------------------------------------------------------------------------------------ our format
@@ -332,6 +361,8 @@ def load_for_solve(path: str | Path) -> TRM:
         reason = str(error) if isinstance(error, CheckpointError) else f"{type(error).__name__}: {error}"
         raise CheckpointError(reason if str(path) in reason else f"{path}: {reason}") from None
     if model.config.mixer != "attention":
-        raise CheckpointError(f"{path}: a model with the {model.config.mixer} mixer, which is tied to one sequence "
-                              "length (TRM-MLP); solve trains on per-task canvases, which need the attention mixer")
+        raise CheckpointError(
+            f"{path}: a model with the {model.config.mixer} mixer, which is tied to one sequence "
+            "length (TRM-MLP); solve trains on per-task canvases, which need the attention mixer"
+        )
     return model

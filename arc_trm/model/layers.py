@@ -151,8 +151,9 @@ class Block(nn.Module):
     residual and normalises while transposed, so its norm runs over positions, per channel.
     """
 
-    def __init__(self, dim: int, num_heads: int, expansion: float, eps: float, mixer: str = "attention",
-                 seq_len: int = 0):
+    def __init__(
+        self, dim: int, num_heads: int, expansion: float, eps: float, mixer: str = "attention", seq_len: int = 0
+    ):
         super().__init__()
         self.eps = eps
         if mixer == "attention":

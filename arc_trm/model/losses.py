@@ -38,8 +38,9 @@ def stablemax_cross_entropy(logits: torch.Tensor, labels: torch.Tensor, mask: to
 def softmax_cross_entropy(logits: torch.Tensor, labels: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
     """Per-token softmax cross entropy in float32, 0 where mask is False."""
     targets = torch.where(mask, labels, IGNORE_INDEX).long()
-    return F.cross_entropy(logits.float().flatten(0, -2), targets.flatten(), ignore_index=IGNORE_INDEX,
-                           reduction="none").view(labels.shape)
+    return F.cross_entropy(
+        logits.float().flatten(0, -2), targets.flatten(), ignore_index=IGNORE_INDEX, reduction="none"
+    ).view(labels.shape)
 
 
 LOSS_FUNCTIONS = {
@@ -62,8 +63,9 @@ class ACTLoss:
     num_supervised: torch.Tensor  # (B,) supervised tokens per sample
 
 
-def act_loss(outputs: dict[str, torch.Tensor], labels: torch.Tensor, loss_type: str = "stablemax",
-             pad_id: int = PAD) -> ACTLoss:
+def act_loss(
+    outputs: dict[str, torch.Tensor], labels: torch.Tensor, loss_type: str = "stablemax", pad_id: int = PAD
+) -> ACTLoss:
     """The official ACT loss of one supervision step, from the model's outputs and the carry's labels."""
     if loss_type not in LOSS_FUNCTIONS:
         raise ValueError(f"unknown loss_type {loss_type!r}; known: {', '.join(LOSS_FUNCTIONS)}")
@@ -82,6 +84,7 @@ def act_loss(outputs: dict[str, torch.Tensor], labels: torch.Tensor, loss_type: 
     q_continue_loss = torch.zeros((), device=logits.device)
     if "target_q_continue" in outputs:
         q_continue_loss = F.binary_cross_entropy_with_logits(
-            outputs["q_continue_logits"], outputs["target_q_continue"], reduction="sum")
+            outputs["q_continue_logits"], outputs["target_q_continue"], reduction="sum"
+        )
     loss = lm_loss + 0.5 * (q_halt_loss + q_continue_loss)
     return ACTLoss(loss, lm_loss, q_halt_loss, q_continue_loss, preds, seq_correct, token_accuracy, counts)

@@ -74,8 +74,11 @@ class ParityReport:
 
 def load_batch(fixture: Path) -> dict[str, torch.Tensor]:
     data = np.load(fixture / "batch.npz")
-    return {"inputs": torch.from_numpy(data["inputs"]), "labels": torch.from_numpy(data["labels"]),
-            "puzzle_ids": torch.from_numpy(data["puzzle_identifiers"])}
+    return {
+        "inputs": torch.from_numpy(data["inputs"]),
+        "labels": torch.from_numpy(data["labels"]),
+        "puzzle_ids": torch.from_numpy(data["puzzle_identifiers"]),
+    }
 
 
 @torch.no_grad()
@@ -90,9 +93,14 @@ def replay_eval(model: TRM, batch: dict[str, torch.Tensor]) -> dict[str, np.ndar
         q_halt.append(out["q_halt_logits"])
         q_continue.append(out["q_continue_logits"])
         logits.append(out["logits"])
-    result = {"preds": torch.stack(preds), "q_halt_logits": torch.stack(q_halt),
-              "q_continue_logits": torch.stack(q_continue), "logits_step1": logits[0],
-              "logits_step2": logits[min(1, len(logits) - 1)], "logits_last": logits[-1]}
+    result = {
+        "preds": torch.stack(preds),
+        "q_halt_logits": torch.stack(q_halt),
+        "q_continue_logits": torch.stack(q_continue),
+        "logits_step1": logits[0],
+        "logits_step2": logits[min(1, len(logits) - 1)],
+        "logits_last": logits[-1],
+    }
     return {k: v.cpu().numpy() for k, v in result.items()}
 
 
@@ -107,8 +115,11 @@ def replay_train(model: TRM, batch: dict[str, torch.Tensor], loss_type: str) -> 
         model.config.halt_exploration_prob = explore
     loss = act_loss(out, carry.data["labels"], loss_type)
     loss.loss.backward()
-    result = {"train_loss_step1": loss.loss, "train_lm_loss_step1": loss.lm_loss,
-              "train_q_halt_loss_step1": loss.q_halt_loss}
+    result = {
+        "train_loss_step1": loss.loss,
+        "train_lm_loss_step1": loss.lm_loss,
+        "train_q_halt_loss_step1": loss.q_halt_loss,
+    }
     result = {k: np.asarray(v.item(), dtype=np.float64) for k, v in result.items()}
     for name, param in model.named_parameters():
         grad = param.grad if param.grad is not None else torch.zeros_like(param)
@@ -119,8 +130,9 @@ def replay_train(model: TRM, batch: dict[str, torch.Tensor], loss_type: str) -> 
     return result
 
 
-def compare(ours: dict[str, np.ndarray], expected: dict[str, np.ndarray], grads: dict[str, np.ndarray],
-            spread: dict) -> list[Check]:
+def compare(
+    ours: dict[str, np.ndarray], expected: dict[str, np.ndarray], grads: dict[str, np.ndarray], spread: dict
+) -> list[Check]:
     """One Check per expected key (preds: the worst step), against the README's tolerances."""
     checks = []
 
@@ -134,16 +146,30 @@ def compare(ours: dict[str, np.ndarray], expected: dict[str, np.ndarray], grads:
     for key in LOGIT_KEYS:
         if key in expected:
             exp = expected[key]
-            checks.append(missing(key, "abs", exp) or Check(
-                key, "abs", float(np.abs(ours[key].astype(np.float64) - exp).max()),
-                max(1e-4, 10 * spread.get(key, 0.0))))
+            checks.append(
+                missing(key, "abs", exp)
+                or Check(
+                    key,
+                    "abs",
+                    float(np.abs(ours[key].astype(np.float64) - exp).max()),
+                    max(1e-4, 10 * spread.get(key, 0.0)),
+                )
+            )
     if "preds" in expected:
         exp = expected["preds"]
         check = missing("preds", "mismatch", exp)
         if check is None:
             step_spread = spread.get("preds_mismatch_per_step", [0.0] * len(exp))
-            steps = [Check("preds", "mismatch", float((ours["preds"][s] != exp[s]).mean()),
-                           max(1e-3, 10 * step_spread[s]), f"step {s + 1} of {len(exp)}") for s in range(len(exp))]
+            steps = [
+                Check(
+                    "preds",
+                    "mismatch",
+                    float((ours["preds"][s] != exp[s]).mean()),
+                    max(1e-3, 10 * step_spread[s]),
+                    f"step {s + 1} of {len(exp)}",
+                )
+                for s in range(len(exp))
+            ]
             check = max(steps, key=lambda c: c.ratio)
         checks.append(check)
     for key in LOSS_KEYS:
@@ -151,17 +177,27 @@ def compare(ours: dict[str, np.ndarray], expected: dict[str, np.ndarray], grads:
             exp = expected[key]
             value = abs(float(exp))
             tolerance = max(1e-5, 10 * spread.get(key, 0.0) / value) if value > 0 else 1e-5
-            checks.append(missing(key, "rel", exp) or Check(
-                key, "rel", abs(float(ours[key]) - float(exp)) / max(value, 1e-30), tolerance))
+            checks.append(
+                missing(key, "rel", exp)
+                or Check(key, "rel", abs(float(ours[key]) - float(exp)) / max(value, 1e-30), tolerance)
+            )
     for key, exp in grads.items():
         scale = float(np.abs(exp).max()) or 1.0
-        checks.append(missing(key, "grad", exp) or Check(
-            key, "grad", float(np.abs(ours[key].astype(np.float64) - exp).max()) / scale,
-            max(1e-4, 10 * spread.get("grads_rel", 0.0))))
+        checks.append(
+            missing(key, "grad", exp)
+            or Check(
+                key,
+                "grad",
+                float(np.abs(ours[key].astype(np.float64) - exp).max()) / scale,
+                max(1e-4, 10 * spread.get("grads_rel", 0.0)),
+            )
+        )
     return checks
 
 
-def run_parity(fixture_dir: str | Path, device: str | torch.device = "cpu", cuda_dtype: str = "float32") -> ParityReport:
+def run_parity(
+    fixture_dir: str | Path, device: str | torch.device = "cpu", cuda_dtype: str = "float32"
+) -> ParityReport:
     """Import the fixture's official checkpoint, replay its batch and compare with its expected outputs.
 
     `device` as core/devices.py reads it ("auto": a GPU when there is one). On a CUDA `device`, `cuda_dtype`

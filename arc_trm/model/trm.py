@@ -125,8 +125,19 @@ class TRM(nn.Module):
 
     def blocks(self, count: int) -> Reasoner:
         c = self.config
-        return Reasoner([Block(c.hidden_size, c.num_heads, c.expansion, c.rms_norm_eps, c.mixer,
-                               seq_len=self.prefix_len + c.seq_len) for _ in range(count)])
+        return Reasoner(
+            [
+                Block(
+                    c.hidden_size,
+                    c.num_heads,
+                    c.expansion,
+                    c.rms_norm_eps,
+                    c.mixer,
+                    seq_len=self.prefix_len + c.seq_len,
+                )
+                for _ in range(count)
+            ]
+        )
 
     def build_networks(self) -> None:
         self.net = self.blocks(self.config.num_layers)  # the single network, used for both z and y updates
@@ -146,8 +157,13 @@ class TRM(nn.Module):
         rows, cols = torch.meshgrid(torch.arange(side, device=device), torch.arange(side, device=device), indexing="ij")
         return torch.cat([torch.arange(P, device=device), P + (rows * full + cols).flatten()])
 
-    def embed(self, inputs: torch.Tensor, puzzle_ids: torch.Tensor | None, positions: torch.Tensor,
-              out_shape: torch.Tensor | None = None) -> torch.Tensor:
+    def embed(
+        self,
+        inputs: torch.Tensor,
+        puzzle_ids: torch.Tensor | None,
+        positions: torch.Tensor,
+        out_shape: torch.Tensor | None = None,
+    ) -> torch.Tensor:
         """x: (B, prefix + S, D), the scaled token embeddings behind the puzzle-embedding prefix, in the forward
         dtype (the lookups are exact, so casting after them equals the official cast of the tables)."""
         B, D, P, dtype = inputs.shape[0], self.config.hidden_size, self.prefix_len, self.config.dtype
@@ -188,8 +204,14 @@ class TRM(nn.Module):
                 y, z = self.latent_recursion(x, y, z, cos_sin)
         return self.latent_recursion(x, y, z, cos_sin)
 
-    def step(self, y: torch.Tensor, z: torch.Tensor, inputs: torch.Tensor, puzzle_ids: torch.Tensor | None,
-             out_shape: torch.Tensor | None = None):
+    def step(
+        self,
+        y: torch.Tensor,
+        z: torch.Tensor,
+        inputs: torch.Tensor,
+        puzzle_ids: torch.Tensor | None,
+        out_shape: torch.Tensor | None = None,
+    ):
         """One supervision step: (y, z) detached (in the carries' dtype), logits (B, S, V) and q_halt, q_continue
         (B,) in float32."""
         device, c = inputs.device, self.config
@@ -198,7 +220,7 @@ class TRM(nn.Module):
             cos_sin = self.rotary(positions) if hasattr(self, "rotary") else None
             x = self.embed(inputs, puzzle_ids, positions, out_shape)  # once per step, with gradient
             y, z = self.deep_recursion(x, y, z, cos_sin)
-            logits = self.lm_head(y[:, self.prefix_len:])
+            logits = self.lm_head(y[:, self.prefix_len :])
             q = self.q_head(y[:, 0])
         return y.detach(), z.detach(), logits.float(), q[:, 0].float(), q[:, 1].float()
 
@@ -209,9 +231,13 @@ class TRM(nn.Module):
         B, S = batch["inputs"].shape
         device = batch["inputs"].device
         state = torch.zeros(B, self.prefix_len + S, self.config.hidden_size, device=device, dtype=self.config.dtype)
-        return Carry(y=state, z=state.clone(), steps=torch.zeros(B, dtype=torch.int32, device=device),
-                     halted=torch.ones(B, dtype=torch.bool, device=device),
-                     data={k: torch.zeros_like(v) for k, v in batch.items()})
+        return Carry(
+            y=state,
+            z=state.clone(),
+            steps=torch.zeros(B, dtype=torch.int32, device=device),
+            halted=torch.ones(B, dtype=torch.bool, device=device),
+            data={k: torch.zeros_like(v) for k, v in batch.items()},
+        )
 
     def forward(self, carry: Carry, batch: dict[str, torch.Tensor]) -> tuple[Carry, dict[str, torch.Tensor]]:
         """One supervision step for every slot. Halted slots restart from (y_init, z_init) on their row of

@@ -120,7 +120,7 @@ class ClaimQueue:
             return False
 
     def _path(self, unit: str, kind: str) -> Path:
-        return self.folder / f"{file_name(unit)[:-len('.json')]}.{kind}"
+        return self.folder / f"{file_name(unit)[: -len('.json')]}.{kind}"
 
 
 def clear_claims(records: str | Path, keep: str | None = None) -> None:

@@ -5,15 +5,23 @@ without importing each other."""
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Optional
 
-from arc_trm.ttt import trainer as ttt
 from arc_trm.model import TRMConfig
+from arc_trm.ttt import trainer as ttt
 
 
 def _cpu_model() -> TRMConfig:
-    return TRMConfig(hidden_size=64, num_heads=2, puzzle_emb_dim=64, puzzle_emb_len=4, T=1, n=1, N_sup=2,
-                     grid_coords=True, output_coords=True)
+    return TRMConfig(
+        hidden_size=64,
+        num_heads=2,
+        puzzle_emb_dim=64,
+        puzzle_emb_len=4,
+        T=1,
+        n=1,
+        N_sup=2,
+        grid_coords=True,
+        output_coords=True,
+    )
 
 
 @dataclass
@@ -27,7 +35,7 @@ class SolveConfig:
     device: str = "auto"  # "auto" (CUDA when there is one), "cpu", "cuda", "cuda:1", ...
     task_seconds: float = 45.0  # time per task when no --time-budget is given
     min_task_seconds: float = 3.0  # a task that cannot get this much time gets its fallback instead
-    checkpoint: Optional[str] = "prior"  # start from this pretrained model ("prior": the shipped one; ours or
+    checkpoint: str | None = "prior"  # start from this pretrained model ("prior": the shipped one; ours or
     # official; None: from random weights)
     rollout_batch: int = 256
     group_tasks: int = 1  # tasks trained together in one model, similar canvases side by side in each batch

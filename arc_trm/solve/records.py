@@ -26,7 +26,6 @@ from arc_trm.core.io import write_json
 from arc_trm.core.tasks import GridError, Problem, read_json, to_grid
 
 
-
 class Status(str, Enum):
     """How a task's record ended (saved as its value: JSON keeps plain strings; a str, so it compares equal)."""
 

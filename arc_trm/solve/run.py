@@ -92,18 +92,30 @@ class SolveReport:
     def resume_line(self) -> str:
         """What the run took over from saved records, and why it redid the rest."""
         retried = ", ".join(f"{n} {reason}" for reason, n in sorted(self.retried.items()))
-        return (f"{self.resumed} resumed, {sum(self.retried.values())} retried" + (f" ({retried})" if retried else "")
-                + f", {self.redone} redone (saved under another config)")
+        return (
+            f"{self.resumed} resumed, {sum(self.retried.values())} retried"
+            + (f" ({retried})" if retried else "")
+            + f", {self.redone} redone (saved under another config)"
+        )
 
 
 NOTHING_TO_SOLVE = "no valid demonstration or test input"  # a skip that no rerun can change
 DROPPED = "dropped by the plan"  # a skip that only another plan (so another asked config) changes
 
 
-def solve(taskset: TaskSet, out: str | Path, config: SolveConfig, budget_seconds: float | None = None,
-          fresh: bool = False, on_event: Listener | None = None, base: TRM | None = None,
-          workers: int = 1, plan: Mapping[str, TaskWork] | None = None,
-          started: float | None = None, cost: CostModel | None = None) -> SolveReport:
+def solve(
+    taskset: TaskSet,
+    out: str | Path,
+    config: SolveConfig,
+    budget_seconds: float | None = None,
+    fresh: bool = False,
+    on_event: Listener | None = None,
+    base: TRM | None = None,
+    workers: int = 1,
+    plan: Mapping[str, TaskWork] | None = None,
+    started: float | None = None,
+    cost: CostModel | None = None,
+) -> SolveReport:
     """Solve every task of `taskset` into the submission `out`; see the module docstring.
 
     `base` is a pretrained model to start each task from (else `config.checkpoint` is loaded, if set).
@@ -145,22 +157,56 @@ def solve(taskset: TaskSet, out: str | Path, config: SolveConfig, budget_seconds
         clear_claims(records_dir(out))  # the queue is only needed while the run lasts
     records = _write_submission(taskset, store, out)
     results = [TaskResult(t.id, records[t.id]["status"], records[t.id]) for t in taskset if t.id in records]
-    return SolveReport(out, results, len(taskset) - len(todo), len(taskset.problems), deadline.elapsed(),
-                       dict(retried), redone, stopped)
+    return SolveReport(
+        out,
+        results,
+        len(taskset) - len(todo),
+        len(taskset.problems),
+        deadline.elapsed(),
+        dict(retried),
+        redone,
+        stopped,
+    )
 
 
-def _plan(taskset: TaskSet, out: Path, config: SolveConfig, deadline: Deadline, workers: int, base: TRM | None,
-          cost: CostModel | None, fresh: bool, emit: Listener) -> dict[str, TaskWork] | None:
+def _plan(
+    taskset: TaskSet,
+    out: Path,
+    config: SolveConfig,
+    deadline: Deadline,
+    workers: int,
+    base: TRM | None,
+    cost: CostModel | None,
+    fresh: bool,
+    emit: Listener,
+) -> dict[str, TaskWork] | None:
     """A budgeted run's plan, for the model the tasks start from, over every process on the queue, with step
     times measured on this rank's first device; reported, and saved in the records folder."""
-    model = base.config if base is not None else \
-        checkpoint.load_for_solve(config.checkpoint).config if config.checkpoint else config.model
+    model = (
+        base.config
+        if base is not None
+        else checkpoint.load_for_solve(config.checkpoint).config
+        if config.checkpoint
+        else config.model
+    )
     device = str(devices.resolve(config.device, int(os.environ.get("LOCAL_RANK", "0")) * workers))
-    the_plan, kept = schedule.plan_run(taskset, dataclasses.replace(config, model=model), _sharing(workers),
-                                       deadline.remaining(), records_dir(out), device, cost, reuse=not fresh)
+    the_plan, kept = schedule.plan_run(
+        taskset,
+        dataclasses.replace(config, model=model),
+        _sharing(workers),
+        deadline.remaining(),
+        records_dir(out),
+        device,
+        cost,
+        reuse=not fresh,
+    )
     if the_plan is None:
-        emit(events.Warned(f"no plan: measuring the step times took more than {schedule.MEASURE_SHARE:.0%} of the "
-                           "budget; every task gets an equal share of the time"))
+        emit(
+            events.Warned(
+                f"no plan: measuring the step times took more than {schedule.MEASURE_SHARE:.0%} of the "
+                "budget; every task gets an equal share of the time"
+            )
+        )
         return None
     emit(events.Planned(the_plan.summary(), str(records_dir(out) / schedule.PLAN_FILE), kept))
     return the_plan.work
@@ -206,9 +252,11 @@ def _ordered(taskset: TaskSet, plan: Mapping[str, TaskWork] | None) -> list[Task
 
 def _state(todo: list[Task], store: RecordStore) -> str:
     """A digest of the work to do as found: the tasks and when each one's record was last saved."""
+
     def saved(task: Task) -> int:
         path = store.path(task.id)
         return path.stat().st_mtime_ns if path.exists() else 0
+
     return hashlib.sha1("\n".join(f"{t.id}:{saved(t)}" for t in todo).encode()).hexdigest()[:12]
 
 
@@ -224,17 +272,30 @@ def _sharing(workers: int) -> int:
 # ---------------------------------------------------------------------------------------------- workers
 
 
-def _work(units: list[list[Task]], taskset: TaskSet, out: Path, config: SolveConfig, deadline: Deadline,
-          emit: Listener, base: TRM | None, plan: Mapping[str, TaskWork] | None, queue: ClaimQueue,
-          workers: int) -> None:
+def _work(
+    units: list[list[Task]],
+    taskset: TaskSet,
+    out: Path,
+    config: SolveConfig,
+    deadline: Deadline,
+    emit: Listener,
+    base: TRM | None,
+    plan: Mapping[str, TaskWork] | None,
+    queue: ClaimQueue,
+    workers: int,
+) -> None:
     """Claim units (a task, or a group trained together) one at a time until none is left or time is up;
     save each unit's records, then mark it done. `workers`: how many processes share the queue (the time a
     task may take is its share of what all of them have left)."""
     store = RecordStore(records_dir(out))
     cap = config.task_seconds if deadline.budget is None else None
     todo = [task for unit in units for task in unit]
-    planner = BudgetPlanner(task_costs(todo, plan), None if deadline.budget is None else deadline.remaining(),
-                            per_task_cap=cap, workers=workers)
+    planner = BudgetPlanner(
+        task_costs(todo, plan),
+        None if deadline.budget is None else deadline.remaining(),
+        per_task_cap=cap,
+        workers=workers,
+    )
     device = devices.resolve(config.device)
     names = {group_name(unit): unit for unit in units}
     with queue.heartbeat():
@@ -256,9 +317,17 @@ def _work(units: list[list[Task]], taskset: TaskSet, out: Path, config: SolveCon
             _write_submission(taskset, store, out)
 
 
-def _solve_unit(group: list[Task], taskset: TaskSet, config: SolveConfig, deadline: Deadline,
-                planner: BudgetPlanner, device: torch.device, emit: Listener, base: TRM | None,
-                plan: Mapping[str, TaskWork] | None) -> list[dict]:
+def _solve_unit(
+    group: list[Task],
+    taskset: TaskSet,
+    config: SolveConfig,
+    deadline: Deadline,
+    planner: BudgetPlanner,
+    device: torch.device,
+    emit: Listener,
+    base: TRM | None,
+    plan: Mapping[str, TaskWork] | None,
+) -> list[dict]:
     """The records of one unit: solved in its slice of the time, or skipped."""
     asked = config_for(config, plan, [t.id for t in group])
     name = group_name(group)
@@ -278,13 +347,26 @@ def _save(store: RecordStore, record: dict) -> None:
     that ran out of time again never costs the submission an answer it had)."""
     old = store.load(record["task_id"])
     if record["status"] != Status.PREDICTED and old is not None and old["status"] == Status.PREDICTED:
-        record = {**record, "attempts": old["attempts"], "candidates": old["candidates"],
-                  "kept": "the attempts of an earlier run that predicted"}
+        record = {
+            **record,
+            "attempts": old["attempts"],
+            "candidates": old["candidates"],
+            "kept": "the attempts of an earlier run that predicted",
+        }
     store.save(record)
 
 
-def _supervise(units: list[list[Task]], taskset: TaskSet, out: Path, config: SolveConfig, deadline: Deadline,
-               workers: int, emit: Listener, plan: Mapping[str, TaskWork] | None, run: str) -> bool:
+def _supervise(
+    units: list[list[Task]],
+    taskset: TaskSet,
+    out: Path,
+    config: SolveConfig,
+    deadline: Deadline,
+    workers: int,
+    emit: Listener,
+    plan: Mapping[str, TaskWork] | None,
+    run: str,
+) -> bool:
     """Run `workers` worker processes over the run's shared queue; report records as they land; at the hard
     deadline (the budget less STOP_MARGIN) kill them all. True when the deadline stopped them."""
     rank = int(os.environ.get("LOCAL_RANK", "0"))  # under torchrun: this node's ranks share its cores and GPUs
@@ -295,12 +377,15 @@ def _supervise(units: list[list[Task]], taskset: TaskSet, out: Path, config: Sol
     processes = []
     for i in range(workers):
         device = str(devices.resolve(config.device, rank * workers + i))
-        process = context.Process(target=_worker, args=(units, taskset, out, dataclasses.replace(config, device=device),
-                                                         end, threads, plan, run, sharing), daemon=True)
+        process = context.Process(
+            target=_worker,
+            args=(units, taskset, out, dataclasses.replace(config, device=device), end, threads, plan, run, sharing),
+            daemon=True,
+        )
         process.start()
         processes.append(process)
     queue, store, seen, stopped = ClaimQueue(records_dir(out), run), RecordStore(records_dir(out)), set(), False
-    while any([p.is_alive() for p in processes]):  # noqa: C419 every one polled: a dead worker is reaped, its claim freed
+    while any([p.is_alive() for p in processes]):
         time.sleep(0.2)
         _report_new(units, queue, store, seen, emit)
         if deadline.budget is not None and deadline.remaining() <= STOP_MARGIN:
@@ -329,8 +414,17 @@ def _report_new(units: list[list[Task]], queue: ClaimQueue, store: RecordStore, 
                     emit(events.TaskDone(task.id, record))
 
 
-def _worker(units: list[list[Task]], taskset: TaskSet, out: Path, config: SolveConfig, end: float | None,
-            threads: int, plan: Mapping[str, TaskWork] | None, run: str, sharing: int) -> None:
+def _worker(
+    units: list[list[Task]],
+    taskset: TaskSet,
+    out: Path,
+    config: SolveConfig,
+    end: float | None,
+    threads: int,
+    plan: Mapping[str, TaskWork] | None,
+    run: str,
+    sharing: int,
+) -> None:
     """One worker process: claims units from the run's queue until none is left or the common end time."""
     torch.set_num_threads(threads)
     deadline = Deadline(None if end is None else max(0.0, end - time.monotonic()))
@@ -345,8 +439,9 @@ def groups(todo: list[Task], size: int, translate: int = 0) -> list[list[Task]]:
     if size <= 1:
         return [[task] for task in todo]
     solvable = sorted((t for t in todo if t.solvable), key=lambda t: task_encoding.task_canvas(t, translate))
-    return [solvable[i:i + size] for i in range(0, len(solvable), size)] + \
-        [[task] for task in todo if not task.solvable]
+    return [solvable[i : i + size] for i in range(0, len(solvable), size)] + [
+        [task] for task in todo if not task.solvable
+    ]
 
 
 def _write_submission(taskset: TaskSet, store: RecordStore, out: Path) -> dict[str, dict]:

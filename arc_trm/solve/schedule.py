@@ -7,18 +7,26 @@ into training and rollout, and every margin on the way.
 
 How a task's seconds are derived (B: `--time-budget`, counted from the command's start):
 
-| step | seconds | rule |
-|---|---|---|
-| measuring | at most MEASURE_SHARE x B (10%) | a train step timed at two canvases on the first device, in a process of its own; past 10% it is stopped and the run goes unplanned (every task an equal share) |
-| plan budget | P = what is left of B when the plan is made | |
-| plan margin | U = P - `plan_margin(P)` | 5% + 60 s (10% under 2 min): start-up, writing, a slow device |
-| plan | per task: task_overhead + S x train step + rollout of k versions | `CostModel` (FLOPs of `model.cost`, the device's measured rate); S steps and k versions, the same for every task, the largest that fit U on every device (`make_plan`) |
-| reserve | R = `end_reserve(W)`, W what a worker has left when it starts | max(5 s, 2% of W): writing the submission |
-| slice | min((left - R) x workers x planned_i / planned seconds of the tasks pending, left - R) | `BudgetPlanner`: time saved early goes to the tasks waiting; no budget: `task_seconds` |
-| start | a slice under `min_task_seconds`: skipped, fallback kept | `solve.run` |
-| rollout | v versions, v = min(k, (min(predict_share x slice, slice - SAFETY x step) / per version)) | per version: measured eval step x test rows x N_sup x SAFETY (`rollout_seconds`, `rollout_versions`) |
-| training | steps while now + SAFETY x last step < slice end - v x per version, at most S | first step guessed as TRAIN_STEP_FACTOR x eval step per row (`step_guess`, `step_fits`) |
-| hard stop | B - STOP_MARGIN | the supervisor kills the workers and writes the submission from the saved records |
+step         seconds                                             rule
+measuring    at most MEASURE_SHARE x B (10%)                     a train step timed at two canvases on the first
+                                                                 device, in a process of its own; past its share it
+                                                                 is stopped: no plan, every task an equal share
+plan budget  P = what is left of B when the plan is made
+plan margin  U = P - `plan_margin(P)`                            5% + 60 s (10% under 2 min): start-up, writing, a
+                                                                 slow device
+plan         per task: task_overhead + S x train step            `CostModel` (FLOPs of `model.cost` at the device's
+             + rollout of k versions                             measured rate); S and k the same for every task,
+                                                                 the largest that fit U on every device (`make_plan`)
+reserve      R = `end_reserve(W)`, W: what a worker has left     max(5 s, 2% of W): writing the submission
+slice        min((left - R) x workers x planned_i / planned      `BudgetPlanner`: time saved early goes to the tasks
+             seconds of the tasks pending, left - R)             waiting; no budget: `task_seconds`
+start        a slice under `min_task_seconds`: skipped           its fallback kept (`solve.run`)
+rollout      v = min(k, min(predict_share x slice,               per version: measured eval step x test rows x N_sup
+             slice - SAFETY x step) / per version)               x SAFETY (`rollout_seconds`, `rollout_versions`)
+training     steps while now + SAFETY x last step                the first step guessed as TRAIN_STEP_FACTOR x eval
+             < slice end - v x per version, at most S            step per row (`step_guess`, `step_fits`)
+hard stop    B - STOP_MARGIN                                     the supervisor kills the workers and writes the
+                                                                 submission from the saved records
 
 The plan is dealt to the devices in turn over its order (costliest first, as the workers claim them). If even
 `min_steps` do not fit, the versions are halved, then the costliest tasks are dropped (0 steps: they keep their
@@ -81,8 +89,7 @@ def step_guess(per_row: float, batch: int, tasks: int) -> float:
     return per_row * batch * tasks * TRAIN_STEP_FACTOR
 
 
-def rollout_versions(left: float, per_version: float, step_time: float, predict_share: float,
-                     available: int) -> int:
+def rollout_versions(left: float, per_version: float, step_time: float, predict_share: float, available: int) -> int:
     """How many versions to roll out with `left` seconds: those that fit in `predict_share` of them and leave
     room for one training step, at most `available` (below 1: not even one fits)."""
     return min(available, int(min(predict_share * left, left - step_time * SAFETY) / per_version))
@@ -120,8 +127,13 @@ class CostModel:
 
 # Assumptions until measured on the card (`measure` at the start of a run replaces them): a quarter of the
 # dense bf16 peak on these small matrices, 30 ms of fixed cost per step (T(n+1) passes of eager kernels).
-L4 = CostModel("NVIDIA L4 (assumed)", flops=0.25 * L4_BF16_DENSE, step_overhead=0.03, task_overhead=5.0,
-               source="datasheet peak 121 TFLOP/s bf16 dense x 0.25 assumed efficiency, 30 ms/step assumed")
+L4 = CostModel(
+    "NVIDIA L4 (assumed)",
+    flops=0.25 * L4_BF16_DENSE,
+    step_overhead=0.03,
+    task_overhead=5.0,
+    source="datasheet peak 121 TFLOP/s bf16 dense x 0.25 assumed efficiency, 30 ms/step assumed",
+)
 
 
 def eval_flops(model: TRMConfig, canvas: int) -> float:
@@ -138,14 +150,25 @@ def from_benchmark(path: str | Path, name: str = "CPU (benchmarks/results/train_
     """A CPU cost model fitted on `benchmarks/train_step.py`'s measured TRM steps (FLOP/s: the median)."""
     rows = [r for r in json.loads(Path(path).read_text())["rows"] if r["arch"] == "trm"]
     rates = sorted(r["batch"] * train_flops(_bench_model(r), r["canvas"]) / r["seconds"] for r in rows)
-    return CostModel(name, flops=rates[len(rates) // 2], step_overhead=0.0, task_overhead=1.0,
-                     source=f"median of {len(rows)} measured steps in {Path(path).name}")
+    return CostModel(
+        name,
+        flops=rates[len(rates) // 2],
+        step_overhead=0.0,
+        task_overhead=1.0,
+        source=f"median of {len(rows)} measured steps in {Path(path).name}",
+    )
 
 
 def _bench_model(row: dict) -> TRMConfig:
     prefix = 16 if row["hidden"] == 512 else 4
-    return TRMConfig(hidden_size=row["hidden"], num_heads=max(1, row["hidden"] // 64), puzzle_emb_len=prefix,
-                     T=row["T"], n=row["n"], mixer="mlp" if "mlp" in row["config"] else "attention")
+    return TRMConfig(
+        hidden_size=row["hidden"],
+        num_heads=max(1, row["hidden"] // 64),
+        puzzle_emb_len=prefix,
+        T=row["T"],
+        n=row["n"],
+        mixer="mlp" if "mlp" in row["config"] else "attention",
+    )
 
 
 def measure(config: SolveConfig, device: Any, canvases: tuple[int, int] = (10, 30), steps: int = 3) -> CostModel:
@@ -157,9 +180,12 @@ def measure(config: SolveConfig, device: Any, canvases: tuple[int, int] = (10, 3
         model = ttt.new_model(config.model, 8, device, seed=config.seed)
         trainer = ttt.Trainer(model, config.ttt, config.ttt.max_steps)
         rows = ttt.batch_size(config.ttt, canvas)
-        batch = {"inputs": torch.randint(2, 12, (rows, canvas * canvas)),
-                 "labels": torch.randint(2, 12, (rows, canvas * canvas)),
-                 "puzzle_ids": torch.randint(1, 9, (rows,)), "out_shape": torch.full((rows, 2), canvas - 1)}
+        batch = {
+            "inputs": torch.randint(2, 12, (rows, canvas * canvas)),
+            "labels": torch.randint(2, 12, (rows, canvas * canvas)),
+            "puzzle_ids": torch.randint(1, 9, (rows,)),
+            "out_shape": torch.full((rows, 2), canvas - 1),
+        }
         for _ in range(3):  # untimed warm-up: allocations, optimiser state
             trainer.step(batch)
         _sync(device)
@@ -171,8 +197,13 @@ def measure(config: SolveConfig, device: Any, canvases: tuple[int, int] = (10, 3
     (f1, t1), (f2, t2) = points
     rate = (f2 - f1) / (t2 - t1) if t2 > t1 and f2 > f1 else f2 / t2
     overhead = max(0.0, t1 - f1 / rate)
-    return CostModel(f"measured on {device}", flops=rate, step_overhead=overhead, task_overhead=2.0 + 10 * t2,
-                     source=f"{steps} steps each at canvases {canvases[0]} and {canvases[1]}")
+    return CostModel(
+        f"measured on {device}",
+        flops=rate,
+        step_overhead=overhead,
+        task_overhead=2.0 + 10 * t2,
+        source=f"{steps} steps each at canvases {canvases[0]} and {canvases[1]}",
+    )
 
 
 def measure_apart(config: SolveConfig, device: str, timeout: float | None = None) -> CostModel | None:
@@ -246,15 +277,23 @@ class Plan:
     def summary(self) -> str:
         """A short table: the plan's choice, per-device loads, and the work by canvas size."""
         loads = self.loads()
-        lines = [(f"plan: {len(self.order)} tasks on {self.devices} device(s) [{self.cost.name}], budget "
-                  f"{format_duration(self.budget)}, usable {format_duration(self.usable)}"),
-                 (f"  every task: {self.steps} training steps, up to {self.augmentations} versions; "
-                  f"{len(self.dropped)} dropped (fallback)"),
-                 "  device loads: " + ", ".join(format_duration(x) for x in loads),
-                 f"  {'canvas':>8} {'tasks':>6} {'tests':>6} {'seconds per task (mean, max)':>29}"]
+        lines = [
+            (
+                f"plan: {len(self.order)} tasks on {self.devices} device(s) [{self.cost.name}], budget "
+                f"{format_duration(self.budget)}, usable {format_duration(self.usable)}"
+            ),
+            (
+                f"  every task: {self.steps} training steps, up to {self.augmentations} versions; "
+                f"{len(self.dropped)} dropped (fallback)"
+            ),
+            "  device loads: " + ", ".join(format_duration(x) for x in loads),
+            f"  {'canvas':>8} {'tasks':>6} {'tests':>6} {'seconds per task (mean, max)':>29}",
+        ]
         for row in self.by_canvas():
-            lines.append(f"  {row['canvas']:>8} {row['tasks']:>6} {row['test_inputs']:>6} "
-                         f"{row['mean_seconds']:>21.1f} {row['max_seconds']:>7.1f}")
+            lines.append(
+                f"  {row['canvas']:>8} {row['tasks']:>6} {row['test_inputs']:>6} "
+                f"{row['mean_seconds']:>21.1f} {row['max_seconds']:>7.1f}"
+            )
         return "\n".join(lines)
 
     def by_canvas(self) -> list[dict]:
@@ -264,31 +303,65 @@ class Plan:
             ids = [t for t in self.order if lo <= self.canvases.get(t, 0) <= hi]
             if ids:
                 seconds = [self.work[t].seconds for t in ids]
-                rows.append({"canvas": f"{lo}-{hi}", "tasks": len(ids), "test_inputs": sum(self.tests[t] for t in ids),
-                             "mean_seconds": sum(seconds) / len(ids), "max_seconds": max(seconds)})
+                rows.append(
+                    {
+                        "canvas": f"{lo}-{hi}",
+                        "tasks": len(ids),
+                        "test_inputs": sum(self.tests[t] for t in ids),
+                        "mean_seconds": sum(seconds) / len(ids),
+                        "max_seconds": max(seconds),
+                    }
+                )
         return rows
 
     def to_dict(self) -> dict:
-        return {"devices": self.devices, "budget": self.budget, "usable": self.usable, "steps": self.steps,
-                "augmentations": self.augmentations, "cost": dataclasses.asdict(self.cost), "order": self.order,
-                "loads": self.loads(), "config": self.config,
-                "work": {t: dataclasses.asdict(w) | {"canvas": self.canvases.get(t), "tests": self.tests.get(t)}
-                         for t, w in self.work.items()}}
+        return {
+            "devices": self.devices,
+            "budget": self.budget,
+            "usable": self.usable,
+            "steps": self.steps,
+            "augmentations": self.augmentations,
+            "cost": dataclasses.asdict(self.cost),
+            "order": self.order,
+            "loads": self.loads(),
+            "config": self.config,
+            "work": {
+                t: dataclasses.asdict(w) | {"canvas": self.canvases.get(t), "tests": self.tests.get(t)}
+                for t, w in self.work.items()
+            },
+        }
 
     @classmethod
     def from_dict(cls, data: dict) -> Plan:
         work = {t: TaskWork(w["augmentations"], w["steps"], w["seconds"], w["device"]) for t, w in data["work"].items()}
         named = {t: w for t, w in data["work"].items() if w.get("canvas") is not None}
-        return cls(data["order"], work, data["devices"], data["budget"], data["usable"], data["steps"],
-                   data["augmentations"], CostModel(**data["cost"]), {t: w["canvas"] for t, w in named.items()},
-                   {t: w["tests"] for t, w in named.items()}, data.get("config", {}))
+        return cls(
+            data["order"],
+            work,
+            data["devices"],
+            data["budget"],
+            data["usable"],
+            data["steps"],
+            data["augmentations"],
+            CostModel(**data["cost"]),
+            {t: w["canvas"] for t, w in named.items()},
+            {t: w["tests"] for t, w in named.items()},
+            data.get("config", {}),
+        )
 
     def save(self, path: str | Path) -> Path:
         return write_json(self.to_dict(), path, indent=1)
 
 
-def make_plan(tasks: Iterable[Task], config: SolveConfig, devices: int, budget: float, cost: CostModel,
-              margin: float | None = None, min_steps: int = 50) -> Plan:
+def make_plan(
+    tasks: Iterable[Task],
+    config: SolveConfig,
+    devices: int,
+    budget: float,
+    cost: CostModel,
+    margin: float | None = None,
+    min_steps: int = 50,
+) -> Plan:
     """The per-task work for `tasks` under `config` on `devices` devices within `budget` seconds less `margin`
     (default `plan_margin(budget)`); see the module doc."""
     if devices < 1:
@@ -308,10 +381,21 @@ def make_plan(tasks: Iterable[Task], config: SolveConfig, devices: int, budget: 
     steps = max(steps, 0)
     order = [i.task_id for i in items] + [t.id for t in tasks if t.id not in {i.task_id for i in items}]
     work = {i.task_id: TaskWork(k, steps, i.seconds(k, steps), n % devices) for n, i in enumerate(items)}
-    for n, task_id in enumerate(order[len(items):], start=len(items)):
+    for n, task_id in enumerate(order[len(items) :], start=len(items)):
         work[task_id] = TaskWork(0, 0, 0.0, n % devices)
-    return Plan(order, work, devices, budget, usable, steps, k, cost, {i.task_id: i.canvas for i in items},
-                {i.task_id: i.tests for i in items}, to_dict(config))
+    return Plan(
+        order,
+        work,
+        devices,
+        budget,
+        usable,
+        steps,
+        k,
+        cost,
+        {i.task_id: i.canvas for i in items},
+        {i.task_id: i.tests for i in items},
+        to_dict(config),
+    )
 
 
 def _steps_that_fit(items: list[_Item], k: int, devices: int, usable: float, max_steps: int) -> int:
@@ -344,19 +428,36 @@ class _Item:
         canvas = task_encoding.task_canvas(task, config.ttt.translate)
         rows = ttt.batch_size(config.ttt, canvas)
         tests = sum(g is not None for g in task.test_inputs)
-        return cls(task.id, canvas, cost.train_step(config.model, canvas, rows), tests, cost.task_overhead,
-                   config.model, cost, config.rollout_batch)
+        return cls(
+            task.id,
+            canvas,
+            cost.train_step(config.model, canvas, rows),
+            tests,
+            cost.task_overhead,
+            config.model,
+            cost,
+            config.rollout_batch,
+        )
 
     def seconds(self, k: int, steps: int) -> float:
-        return self.overhead + steps * self.step + self.cost.rollout(self.model, self.canvas, k * self.tests,
-                                                                    self.batch)
+        return (
+            self.overhead + steps * self.step + self.cost.rollout(self.model, self.canvas, k * self.tests, self.batch)
+        )
 
 
 PLAN_FILE = Path("run") / "plan.json"  # inside the run's records folder
 
 
-def plan_run(tasks: Iterable[Task], config: SolveConfig, devices: int, budget: float, folder: str | Path,
-             device: str, cost: CostModel | None = None, reuse: bool = True) -> tuple[Plan | None, bool]:
+def plan_run(
+    tasks: Iterable[Task],
+    config: SolveConfig,
+    devices: int,
+    budget: float,
+    folder: str | Path,
+    device: str,
+    cost: CostModel | None = None,
+    reuse: bool = True,
+) -> tuple[Plan | None, bool]:
     """The run's plan, saved as `folder`/run/plan.json, and whether it was kept from there: with `reuse`, the
     plan saved for the same tasks, config and devices (a resumed run keeps its plan, so that its records,
     asked for the planned config, stay done); else `make_plan` within `budget` with `cost` (default: measured
@@ -368,8 +469,12 @@ def plan_run(tasks: Iterable[Task], config: SolveConfig, devices: int, budget: f
             saved = Plan.from_dict(json.loads(path.read_text()))
         except (ValueError, KeyError, TypeError):  # unreadable: planned afresh and overwritten
             saved = None
-        if saved is not None and saved.config == to_dict(config) and saved.devices == devices \
-                and sorted(saved.order) == sorted(t.id for t in tasks):
+        if (
+            saved is not None
+            and saved.config == to_dict(config)
+            and saved.devices == devices
+            and sorted(saved.order) == sorted(t.id for t in tasks)
+        ):
             return saved, True
     cost = cost or measure_apart(config, device, timeout=MEASURE_SHARE * budget)
     if cost is None:
@@ -385,8 +490,12 @@ def config_for(config: SolveConfig, plan: Mapping[str, TaskWork] | None, task_id
     works = [plan[t] for t in task_ids if t in plan] if plan is not None else []
     if not works:
         return config
-    return dataclasses.replace(config, ttt=dataclasses.replace(
-        config.ttt, augmentations=max(1, min(w.augmentations for w in works)), max_steps=max(w.steps for w in works)))
+    return dataclasses.replace(
+        config,
+        ttt=dataclasses.replace(
+            config.ttt, augmentations=max(1, min(w.augmentations for w in works)), max_steps=max(w.steps for w in works)
+        ),
+    )
 
 
 # ---------------------------------------------------------------------------------------------- live slices
@@ -415,8 +524,14 @@ class BudgetPlanner:
     each slice is that task's share of what remains, so what remains always covers the other tasks' shares.
     """
 
-    def __init__(self, costs: Mapping[str, float], budget: float | None, reserve: float | None = None,
-                 per_task_cap: float | None = None, workers: int = 1) -> None:
+    def __init__(
+        self,
+        costs: Mapping[str, float],
+        budget: float | None,
+        reserve: float | None = None,
+        per_task_cap: float | None = None,
+        workers: int = 1,
+    ) -> None:
         self.costs = dict(costs)
         self.budget = budget
         self.reserve = end_reserve(budget) if reserve is None else reserve
@@ -466,8 +581,9 @@ class BudgetPlanner:
 # ---------------------------------------------------------------------------------------------- preview
 
 
-def preview(tasks: Iterable[Task], config: SolveConfig, cost: CostModel, budget: float | None = None,
-            workers: int = 1) -> list[dict]:
+def preview(
+    tasks: Iterable[Task], config: SolveConfig, cost: CostModel, budget: float | None = None, workers: int = 1
+) -> list[dict]:
     """What `solve` would give each task, without training it (`solve --dry-run`), in the order it would run
     them: canvas, augmented versions, seconds, steps, and the predicted seconds from the start at which it
     ends. With a budget: the whole-run plan (`make_plan`, as `solve` makes it). Without: `task_seconds` per
@@ -488,8 +604,13 @@ def preview(tasks: Iterable[Task], config: SolveConfig, cost: CostModel, budget:
             item = _Item.of(task, config, cost)
             k = plan.work[task.id].augmentations if plan is not None else c.augmentations
             versions = len(augment.versions(task, k, config.seed, c.permute_background, c.translate, c.dihedral))
-            steps = plan.work[task.id].steps if plan is not None else \
-                math.floor((seconds - item.seconds(versions, 0)) / item.step) if item.step > 0 else 0
+            steps = (
+                plan.work[task.id].steps
+                if plan is not None
+                else math.floor((seconds - item.seconds(versions, 0)) / item.step)
+                if item.step > 0
+                else 0
+            )
             row.update(canvas=item.canvas, versions=versions, steps=max(0, min(c.max_steps, steps)))
         ends[worker] += seconds
         rows.append({**row, "ends_at": ends[worker]})

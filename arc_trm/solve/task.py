@@ -47,8 +47,14 @@ def fallback_record(task: Task, status: Status, reason: str, config: SolveConfig
     return record
 
 
-def solve_or_fail(group: list[Task], config: SolveConfig, seconds: float, device: torch.device, emit: Listener,
-                  base: TRM | None = None) -> list[dict]:
+def solve_or_fail(
+    group: list[Task],
+    config: SolveConfig,
+    seconds: float,
+    device: torch.device,
+    emit: Listener,
+    base: TRM | None = None,
+) -> list[dict]:
     """Solve a group; out of memory retries with half the augmentations, any other error gives fallbacks (a
     group that fails has its tasks solved alone, so one broken task never costs the others their answers)."""
     attempt_config, end, name = config, time.monotonic() + seconds, group_name(group)
@@ -59,12 +65,13 @@ def solve_or_fail(group: list[Task], config: SolveConfig, seconds: float, device
         except torch.OutOfMemoryError:
             torch.cuda.empty_cache()
             smaller = max(1, attempt_config.ttt.augmentations // 2)
-            attempt_config = _with_ttt(attempt_config, augmentations=smaller,
-                                       batch_size=max(1, attempt_config.ttt.batch_size // 2))
+            attempt_config = _with_ttt(
+                attempt_config, augmentations=smaller, batch_size=max(1, attempt_config.ttt.batch_size // 2)
+            )
             emit(Retry(name, "out of memory", smaller))
         except OutOfTime as err:
             return [fallback_record(task, Status.SKIPPED, f"out of time: {err}", config) for task in group]
-        except Exception as err:  # noqa: BLE001 one broken task never costs the others their answers
+        except Exception as err:
             if len(group) == 1:
                 return [fallback_record(group[0], Status.FAILED, f"{type(err).__name__}: {err}", config)]
             emit(Retry(name, f"{type(err).__name__}: {err}; each task alone"))
@@ -76,19 +83,24 @@ def _as_asked(record: dict, asked: SolveConfig, ran: SolveConfig) -> dict:
     """The record under the config it was asked to run (what resume compares), and what it ran with if that
     differs (an out-of-memory retry's fewer versions and smaller batch)."""
     if ran is not asked:
-        record.update(config=to_dict(asked), ran_with={"augmentations": ran.ttt.augmentations,
-                                                        "batch_size": ran.ttt.batch_size})
+        record.update(
+            config=to_dict(asked), ran_with={"augmentations": ran.ttt.augmentations, "batch_size": ran.ttt.batch_size}
+        )
     return record
 
 
-def _solve_alone(group: list[Task], config: SolveConfig, end: float, device: torch.device, emit: Listener,
-                 base: TRM | None) -> list[dict]:
+def _solve_alone(
+    group: list[Task], config: SolveConfig, end: float, device: torch.device, emit: Listener, base: TRM | None
+) -> list[dict]:
     """The tasks of a failed group one by one, sharing the group's remaining time equally."""
     records = []
     for i, task in enumerate(group):
         seconds = (end - time.monotonic()) / (len(group) - i)
-        records += solve_or_fail([task], config, seconds, device, emit, base) if seconds > 0 else \
-            [fallback_record(task, Status.SKIPPED, "out of time", config)]
+        records += (
+            solve_or_fail([task], config, seconds, device, emit, base)
+            if seconds > 0
+            else [fallback_record(task, Status.SKIPPED, "out of time", config)]
+        )
     return records
 
 
@@ -100,8 +112,14 @@ class OutOfTime(Exception):
     """Not even the smallest rollout (and one training step) fits in the time a task has."""
 
 
-def solve_group(group: list[Task], config: SolveConfig, seconds: float, device: torch.device, emit: Listener,
-                base: TRM | None = None) -> list[dict]:
+def solve_group(
+    group: list[Task],
+    config: SolveConfig,
+    seconds: float,
+    device: torch.device,
+    emit: Listener,
+    base: TRM | None = None,
+) -> list[dict]:
     """Train one model on the group's augmented demonstrations (each task's versions their own puzzle rows, a
     batch of each task per step), then roll out and vote per task, all within `seconds`; a record per task.
 
@@ -117,8 +135,11 @@ def solve_group(group: list[Task], config: SolveConfig, seconds: float, device: 
     parts = encode_group(group, config, canvas)
     num_versions = sum(len(part.augs) for part in parts)
     torch.manual_seed(config.seed)  # training draws from the global RNG (ACT exploration): seeded on both paths
-    model = ttt.from_pretrained(base, num_versions, device) if base is not None else \
-        ttt.new_model(config.model, num_versions, device, seed=config.seed)
+    model = (
+        ttt.from_pretrained(base, num_versions, device)
+        if base is not None
+        else ttt.new_model(config.model, num_versions, device, seed=config.seed)
+    )
     trainer = ttt.Trainer(model, c, c.max_steps)
     per_row = predict.time_step(model, parts[0])  # one eval supervision step of one test input in one version
     per_version = rollout_seconds(per_row, sum(p.test_per_version for p in parts), model.config.N_sup)  # all tasks
@@ -144,8 +165,14 @@ def solve_group(group: list[Task], config: SolveConfig, seconds: float, device: 
     timings = {"train": trained - start, "predict": time.monotonic() - trained, "total": time.monotonic() - start}
     records = [task_record(task, cs, config, timings) for task, cs in zip(group, candidates)]
     for record, part in zip(records, parts):
-        record.update(steps=trainer.steps, canvas=canvas, versions=len(part.augs), voted_versions=versions,
-                      device=str(device), train_metrics=metrics)
+        record.update(
+            steps=trainer.steps,
+            canvas=canvas,
+            versions=len(part.augs),
+            voted_versions=versions,
+            device=str(device),
+            train_metrics=metrics,
+        )
         if len(group) > 1:
             record["group"] = [task.id for task in group]
     return records
@@ -165,7 +192,6 @@ def task_record(task: Task, candidates: list, config: SolveConfig, timings: dict
     """A task's record from its rollout candidates: voted attempts (fallbacks where nothing was predicted)."""
     ranked = [vote.vote(cs, config.vote) for cs in candidates]
     attempts = [vote.top2(r, submission.fallback_grid(g)) for r, g in zip(ranked, task.test_inputs)]
-    top = [[{"grid": r.grid, "votes": r.votes, "mean_confidence": r.mean_confidence} for r in rs[:5]]
-           for rs in ranked]
+    top = [[{"grid": r.grid, "votes": r.votes, "mean_confidence": r.mean_confidence} for r in rs[:5]] for rs in ranked]
     status = Status.PREDICTED if all(rs for rs in ranked) else Status.FALLBACK
     return make_record(task.id, attempts, top, timings, to_dict(config), status)

@@ -32,18 +32,14 @@ from typing import Any
 import numpy as np
 import torch
 
-from arc_trm.data import augment
-from arc_trm.model import checkpoint
-from arc_trm.data import generate
-from arc_trm.data import task_encoding
 from arc_trm.core import tasks
 from arc_trm.core.config import load_config, to_dict
 from arc_trm.core.events import Evaluated, Listener, Logged, Resumed, TrainDone, TrainStarted, ignore
-from arc_trm.model import TRM, Carry, TRMConfig
+from arc_trm.data import augment, generate, task_encoding
 from arc_trm.data.task_encoding import TaskData
-from arc_trm.train.run import Metrics, Ranks, answer, load_resume, read_metrics, save_resume, score, \
-    start
-from arc_trm.ttt.trainer import TTTConfig, Trainer, batch_size, from_pretrained, new_model
+from arc_trm.model import TRM, Carry, TRMConfig, checkpoint
+from arc_trm.train.run import Metrics, Ranks, answer, load_resume, read_metrics, save_resume, score, start
+from arc_trm.ttt.trainer import Trainer, TTTConfig, batch_size, from_pretrained, new_model
 
 MEASURED_SPLITS = ("arc1-eval", "arc2-eval", "concept")  # what the scoreboard measures on: never trained on
 
@@ -107,7 +103,7 @@ def pretraining_tasks(config: PriorData) -> list[tasks.Task]:
                 continue
             seen.add(task.id)
             kept.append(task)
-    kept = kept[:config.max_tasks] if config.max_tasks > 0 else kept
+    kept = kept[: config.max_tasks] if config.max_tasks > 0 else kept
     return kept + [t for t in generate.generate(config.generated) if _digest(t) not in excluded_content]
 
 
@@ -130,10 +126,12 @@ class Canvas:
 
     def sample(self, rng: np.random.Generator, rows: int) -> dict[str, torch.Tensor]:
         picked = rng.choice(len(self.inputs), size=rows, replace=len(self.inputs) < rows)
-        return {"inputs": torch.from_numpy(self.inputs[picked].astype(np.int64)),
-                "labels": torch.from_numpy(self.labels[picked].astype(np.int64)),
-                "puzzle_ids": torch.from_numpy(self.puzzle_ids[picked]),
-                "out_shape": torch.from_numpy(self.out_shapes[picked])}
+        return {
+            "inputs": torch.from_numpy(self.inputs[picked].astype(np.int64)),
+            "labels": torch.from_numpy(self.labels[picked].astype(np.int64)),
+            "puzzle_ids": torch.from_numpy(self.puzzle_ids[picked]),
+            "out_shape": torch.from_numpy(self.out_shapes[picked]),
+        }
 
 
 def encode_all(all_tasks: list[tasks.Task], config: PriorConfig) -> tuple[dict[int, Canvas], list[TaskData], int]:
@@ -142,7 +140,7 @@ def encode_all(all_tasks: list[tasks.Task], config: PriorConfig) -> tuple[dict[i
     c = config.ttt
     real = [t for t in all_tasks if not t.id.startswith(generate.PREFIX)]
     order = np.random.default_rng(config.seed).permutation(len(real))
-    held = {real[i].id for i in order[:config.data.eval_tasks] if real[i].test_outputs}
+    held = {real[i].id for i in order[: config.data.eval_tasks] if real[i].test_outputs}
     parts, held_out, first_id = {}, [], 1
     for task in all_tasks:
         augs = augment.versions(task, c.augmentations, config.seed, c.permute_background, c.translate, c.dihedral)
@@ -153,9 +151,16 @@ def encode_all(all_tasks: list[tasks.Task], config: PriorConfig) -> tuple[dict[i
         if task.id in held:
             held_out.append(part)
         first_id += len(augs)
-    canvases = {side: Canvas(side, *(np.concatenate([getattr(p, key) for p in ps])
-                                     for key in ("inputs", "labels", "puzzle_ids", "out_shapes")))
-                for side, ps in sorted(parts.items())}
+    canvases = {
+        side: Canvas(
+            side,
+            *(
+                np.concatenate([getattr(p, key) for p in ps])
+                for key in ("inputs", "labels", "puzzle_ids", "out_shapes")
+            ),
+        )
+        for side, ps in sorted(parts.items())
+    }
     return canvases, held_out, first_id
 
 
@@ -170,8 +175,9 @@ def _right_cells(answer: np.ndarray, truth: np.ndarray) -> float:
 def copy_cell_accuracy(held: list[tasks.Task]) -> float:
     """The share of right cells when every held-out answer is its test input (0 for a wrong shape): the floor
     that the evaluations' `cell_accuracy` must rise above to show anything learnt."""
-    cells = [_right_cells(a, b) for task in held for a, b in zip(task.test_inputs, task.test_outputs or [])
-             if b is not None]
+    cells = [
+        _right_cells(a, b) for task in held for a, b in zip(task.test_inputs, task.test_outputs or []) if b is not None
+    ]
     return float(np.mean(cells)) if cells else 0.0
 
 
@@ -181,8 +187,11 @@ def score_held_out(model: TRM, held_out: list[TaskData], truths: dict[str, list]
     answers, cells = {}, []
     for part in held_out:
         answers[part.task_id] = answer(model, part, [np.zeros((1, 1), np.uint8)] * part.num_tests, versions=versions)
-        cells += [_right_cells(a["attempt_1"], t) for a, t in zip(answers[part.task_id], truths[part.task_id])
-                  if t is not None]
+        cells += [
+            _right_cells(a["attempt_1"], t)
+            for a, t in zip(answers[part.task_id], truths[part.task_id])
+            if t is not None
+        ]
     scores = score(answers, {k: truths[k] for k in answers})
     return {**scores, "cell_accuracy": float(np.mean(cells)) if cells else 0.0}
 
@@ -190,8 +199,9 @@ def score_held_out(model: TRM, held_out: list[TaskData], truths: dict[str, list]
 # ------------------------------------------------------------------------------------------------ the run
 
 
-def train_prior(config: PriorConfig, out: str | Path, emit: Listener | None = None, stop_at: int | None = None,
-                fresh: bool = False) -> dict[str, Any]:
+def train_prior(
+    config: PriorConfig, out: str | Path, emit: Listener | None = None, stop_at: int | None = None, fresh: bool = False
+) -> dict[str, Any]:
     """Run (or resume) the prior's pretraining in `out` (one process, on the CPU; the folder as
     `arc_trm.train.run` keeps it); returns the last train and eval records. `stop_at` ends it after that step
     (state saved); `fresh` discards the saved state and metrics (checkpoints stay, overwritten as the new run
@@ -213,9 +223,19 @@ def train_prior(config: PriorConfig, out: str | Path, emit: Listener | None = No
     log = Metrics(out)
     held_ids = {part.task_id for part in held_out}
     copy = copy_cell_accuracy([t for t in all_tasks if t.id in held_ids])
-    emit(TrainStarted("task-canvas", "cpu", {"tasks": len(all_tasks), "versions": rows - 1,
-                                             "held_out": len(held_out), "copy_cell_accuracy": copy,
-                                             "examples": {int(s): len(canvases[s].inputs) for s in sides}}))
+    emit(
+        TrainStarted(
+            "task-canvas",
+            "cpu",
+            {
+                "tasks": len(all_tasks),
+                "versions": rows - 1,
+                "held_out": len(held_out),
+                "copy_cell_accuracy": copy,
+                "examples": {int(s): len(canvases[s].inputs) for s in sides},
+            },
+        )
+    )
     if resumed:
         emit(Resumed(trainer.steps))
     end = config.steps if stop_at is None else min(config.steps, stop_at)
@@ -227,9 +247,15 @@ def train_prior(config: PriorConfig, out: str | Path, emit: Listener | None = No
         carries[side] = trainer.carry
         sums, count, step = sums + [metrics["loss"], metrics["accuracy"], metrics["exact"]], count + 1, trainer.steps
         if step % config.log_every == 0 or step == config.steps:  # the mean of the steps since the last line
-            record = {"kind": "train", "step": step, "loss": sums[0] / count, "accuracy": sums[1] / count,
-                      "exact": sums[2] / count, "step_seconds": (time.perf_counter() - began) / count,
-                      "time": time.time()}
+            record = {
+                "kind": "train",
+                "step": step,
+                "loss": sums[0] / count,
+                "accuracy": sums[1] / count,
+                "exact": sums[2] / count,
+                "step_seconds": (time.perf_counter() - began) / count,
+                "time": time.time(),
+            }
             log.write(record)
             emit(Logged(record))
             sums, count, began = np.zeros(3), 0, time.perf_counter()
@@ -237,22 +263,34 @@ def train_prior(config: PriorConfig, out: str | Path, emit: Listener | None = No
             scores, best = _evaluate_and_keep(config, out, trainer, held_out, truths, best, log, emit)
         if step % config.save_every == 0 or step % config.eval_every == 0 or step == end:
             trainer.carry = None  # each canvas's persistent batch is in `carries`
-            save_resume(out, ranks, trainer, {"rng": rng.bit_generator.state, "best": best},  # plain dicts
-                        {"carries": {side: dataclasses.asdict(carry) for side, carry in carries.items()}})
+            save_resume(
+                out,
+                ranks,
+                trainer,
+                {"rng": rng.bit_generator.state, "best": best},  # plain dicts
+                {"carries": {side: dataclasses.asdict(carry) for side, carry in carries.items()}},
+            )
     emit(TrainDone(trainer.steps, trainer.steps >= config.steps))
     return {"steps": trainer.steps, "train": record, "eval": scores, "best": best}
 
 
-def _evaluate_and_keep(config: PriorConfig, out: Path, trainer: Trainer, held_out: list[TaskData], truths: dict,
-                       best: dict, log: Metrics, emit: Listener) -> tuple[dict, dict]:
+def _evaluate_and_keep(
+    config: PriorConfig,
+    out: Path,
+    trainer: Trainer,
+    held_out: list[TaskData],
+    truths: dict,
+    best: dict,
+    log: Metrics,
+    emit: Listener,
+) -> tuple[dict, dict]:
     """Score the EMA weights, save their checkpoint, and make it best.pt when it scores at least as well."""
     model, step, began = trainer.model, trainer.steps, time.perf_counter()
     with trainer.ema.swapped_in(model) if trainer.ema else nullcontext():
         scores = score_held_out(model, held_out, truths, config.data.eval_versions)
         provenance = {"run": str(out), "step": step, "held_out": scores}
         path = checkpoint.save_checkpoint(out / "checkpoints" / f"step_{step}.pt", model, provenance)
-    record = {"kind": "eval", "step": step, **scores, "eval_seconds": time.perf_counter() - began,
-              "time": time.time()}
+    record = {"kind": "eval", "step": step, **scores, "eval_seconds": time.perf_counter() - began, "time": time.time()}
     if not best or _rank(scores) >= _rank(best):
         best = {"step": step, "pass@2": scores["pass@2"], "cell_accuracy": scores["cell_accuracy"], "path": str(path)}
         for suffix in (".pt", ".json"):
@@ -306,13 +344,21 @@ def ship(run: str | Path, dest: str | Path) -> Path:
     best = json.loads(checkpoint.meta_path(run / "checkpoints" / "best.pt").read_text())["provenance"]
     seconds, paused = training_seconds(train)
     provenance = {
-        "data": {"subsets": config.data.subsets, "excluded": config.data.exclude,
-                 "generated_per_family": config.data.generated,
-                 "tasks": len(pretraining_tasks(config.data)), "versions_per_task": config.ttt.augmentations,
-                 "held_out_tasks": config.data.eval_tasks},
-        "best_step": best["step"], "held_out_at_best": best["held_out"], "steps_run": train[-1]["step"],
-        "training_seconds": round(seconds), "paused_log_windows": paused,
+        "data": {
+            "subsets": config.data.subsets,
+            "excluded": config.data.exclude,
+            "generated_per_family": config.data.generated,
+            "tasks": len(pretraining_tasks(config.data)),
+            "versions_per_task": config.ttt.augmentations,
+            "held_out_tasks": config.data.eval_tasks,
+        },
+        "best_step": best["step"],
+        "held_out_at_best": best["held_out"],
+        "steps_run": train[-1]["step"],
+        "training_seconds": round(seconds),
+        "paused_log_windows": paused,
         "machine": "one CPU thread (this project's 2-core AMD EPYC)",
         "evaluations": [{k: r[k] for k in ("step", "pass@2", "cell_accuracy") if k in r} for r in evals],
-        "config": to_dict(config)}
+        "config": to_dict(config),
+    }
     return export_prior(run / "checkpoints" / "best.pt", dest, provenance)

@@ -104,12 +104,15 @@ def start(out: Path, ranks: Ranks, config: Any, free: tuple[str, ...], fresh: bo
             path.unlink(missing_ok=True)
     barrier(ranks)
     if (out / OLD_PRIOR_RESUME).is_file():
-        raise ConfigError(f"{out / OLD_PRIOR_RESUME}: a resume file of the earlier prior code, which does not load "
-                          "with weights_only=True; start over with --fresh or another --out")
+        raise ConfigError(
+            f"{out / OLD_PRIOR_RESUME}: a resume file of the earlier prior code, which does not load "
+            "with weights_only=True; start over with --fresh or another --out"
+        )
     saved = (_resume_dir(out) / "state.pt").is_file()
     if changed := changed_keys(out / "config.yaml", config, free) if saved else []:
-        raise ConfigError(f"{out} holds a run with another config (differs in: {', '.join(changed)}); "
-                          "use another --out or --fresh")
+        raise ConfigError(
+            f"{out} holds a run with another config (differs in: {', '.join(changed)}); use another --out or --fresh"
+        )
     barrier(ranks)  # every rank has compared before rank 0 writes
     if ranks.main:
         save_config(config, out / "config.yaml")
@@ -123,14 +126,25 @@ def save_resume(out: Path, ranks: Ranks, trainer: Trainer, shared: dict[str, Any
     (the model, the trainer and `shared`; state.pt last, so that it names a step every rank has written)."""
     folder, step = _resume_dir(out), trainer.steps
     state = trainer.state_dict()
-    mine = {"step": step, "world": ranks.world, "carry": state.pop("carry"), "torch_rng": torch.get_rng_state(),
-            "cuda_rng": torch.cuda.get_rng_state(ranks.device) if ranks.device.type == "cuda" else None, **own}
+    mine = {
+        "step": step,
+        "world": ranks.world,
+        "carry": state.pop("carry"),
+        "torch_rng": torch.get_rng_state(),
+        "cuda_rng": torch.cuda.get_rng_state(ranks.device) if ranks.device.type == "cuda" else None,
+        **own,
+    }
     with atomic_open(folder / f"rank{ranks.rank}_step_{step}.pt", "wb") as f:
         torch.save(mine, f)
     barrier(ranks)
     if ranks.main:
-        everyone = {"step": step, "world": ranks.world, "trainer": state,
-                    "model": {k: v.detach().cpu() for k, v in trainer.model.state_dict().items()}, **shared}
+        everyone = {
+            "step": step,
+            "world": ranks.world,
+            "trainer": state,
+            "model": {k: v.detach().cpu() for k, v in trainer.model.state_dict().items()},
+            **shared,
+        }
         with atomic_open(folder / "state.pt", "wb") as f:
             torch.save(everyone, f)
     barrier(ranks)
@@ -150,8 +164,10 @@ def load_resume(out: Path, ranks: Ranks, trainer: Trainer) -> tuple[dict[str, An
         return None
     shared = _load(folder / "state.pt")
     if shared["world"] != ranks.world:
-        raise ValueError(f"{folder}: saved by {shared['world']} processes, resumed by {ranks.world}: the persistent "
-                         f"batch is split per process, so resume with --nproc-per-node x nodes = {shared['world']}")
+        raise ValueError(
+            f"{folder}: saved by {shared['world']} processes, resumed by {ranks.world}: the persistent "
+            f"batch is split per process, so resume with --nproc-per-node x nodes = {shared['world']}"
+        )
     path = folder / f"rank{ranks.rank}_step_{shared['step']}.pt"
     if not path.is_file():
         raise ValueError(f"{path}: missing (rank {ranks.rank}'s part of the step {shared['step']} state)")
@@ -171,8 +187,10 @@ def _load(path: Path) -> dict[str, Any]:
         return torch.load(path, map_location="cpu", weights_only=True)
     except (pickle.UnpicklingError, RuntimeError, EOFError) as error:
         reason = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
-        raise ConfigError(f"{path}: not a resume file that loads with weights_only=True ({reason}); "
-                          "start over with --fresh or another --out") from None
+        raise ConfigError(
+            f"{path}: not a resume file that loads with weights_only=True ({reason}); "
+            "start over with --fresh or another --out"
+        ) from None
 
 
 # -------------------------------------------------------------------------------------------------- metrics
@@ -222,8 +240,14 @@ def read_metrics(out: str | Path) -> list[dict[str, Any]]:
 # ----------------------------------------------------------------------------------------------- scoring
 
 
-def answer(model: TRM, data: TaskData, fallbacks: list[np.ndarray], batch: int = 256, versions: int | None = None,
-           policy: str = "count_then_confidence") -> list[dict[str, np.ndarray]]:
+def answer(
+    model: TRM,
+    data: TaskData,
+    fallbacks: list[np.ndarray],
+    batch: int = 256,
+    versions: int | None = None,
+    policy: str = "count_then_confidence",
+) -> list[dict[str, np.ndarray]]:
     """The two attempts at each held-out test input of `data`: rolled out in its versions (the first `versions`),
     voted over, the top two (the test's fallback grid when fewer candidates)."""
     candidates = predict.rollout(model, data, batch, versions)

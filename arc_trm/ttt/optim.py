@@ -33,8 +33,17 @@ import torch
 import torch.distributed as dist
 from torch import nn
 
-__all__ = ["AdamATan2", "EMA", "OptimConfig", "PuzzleEmbeddingSignSGD", "adam_atan2_update", "lr_at", "signsgd_step",
-           "sum_over_ranks", "world_size"]
+__all__ = [
+    "AdamATan2",
+    "EMA",
+    "OptimConfig",
+    "PuzzleEmbeddingSignSGD",
+    "adam_atan2_update",
+    "lr_at",
+    "signsgd_step",
+    "sum_over_ranks",
+    "world_size",
+]
 
 
 @dataclass
@@ -89,8 +98,6 @@ def adam_atan2_update(
     param.add_(torch.atan2(exp_avg, denom), alpha=-lr / bias_correction1)
 
 
-
-
 class AdamATan2(torch.optim.Optimizer):
     """Adam with ``atan2`` in place of the division by sqrt(v) + eps (imoneoi's rule, a = b = 1).
 
@@ -143,7 +150,6 @@ class AdamATan2(torch.optim.Optimizer):
                 self._update([params[i] for i in steps], [states[i] for i in steps], group)
         return loss
 
-
     @staticmethod
     def _update(params: list[torch.Tensor], states: list[dict[str, Any]], group: dict[str, Any]) -> None:
         """`adam_atan2_update` on parameters at the same step count, each operation over all of them at once."""
@@ -161,8 +167,9 @@ class AdamATan2(torch.optim.Optimizer):
         torch._foreach_addcmul_(exp_avg_sq, grads, grads, value=1.0 - beta2)
         denom = torch._foreach_sqrt(exp_avg_sq)
         torch._foreach_div_(denom, math.sqrt(1.0 - beta2**step))
-        torch._foreach_add_(params, [torch.atan2(m, d) for m, d in zip(exp_avg, denom)],
-                            alpha=-lr / (1.0 - beta1**step))
+        torch._foreach_add_(
+            params, [torch.atan2(m, d) for m, d in zip(exp_avg, denom)], alpha=-lr / (1.0 - beta1**step)
+        )
 
 
 def _same_step_groups(states: list[dict[str, Any]]) -> list[list[int]]:

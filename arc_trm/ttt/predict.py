@@ -8,8 +8,8 @@ import numpy as np
 import torch
 
 from arc_trm.data.encoding import decode
-from arc_trm.model import TRM
 from arc_trm.data.task_encoding import TaskData
+from arc_trm.model import TRM
 from arc_trm.ttt.vote import Candidate
 
 
@@ -17,8 +17,11 @@ def batch_for(model: TRM, data: TaskData, rows: np.ndarray) -> dict[str, torch.T
     """The model's batch for these rows of the test inputs (one test input in one version each)."""
     device = next(model.buffers()).device
     inputs = torch.from_numpy(data.test_inputs[rows].astype(np.int64)).to(device)
-    batch = {"inputs": inputs, "labels": torch.zeros_like(inputs),
-             "puzzle_ids": torch.from_numpy(data.test_ids[rows]).to(device)}
+    batch = {
+        "inputs": inputs,
+        "labels": torch.zeros_like(inputs),
+        "puzzle_ids": torch.from_numpy(data.test_ids[rows]).to(device),
+    }
     if data.test_out_shapes is not None:
         batch["out_shape"] = torch.from_numpy(data.test_out_shapes[rows]).to(device)
     return batch
@@ -42,14 +45,15 @@ def rollout(model: TRM, data: TaskData, batch_size: int = 256, versions: int | N
     rows = np.flatnonzero(data.test_aug < (versions or len(data.augs)))
     preds, confidences = [], []
     for start in range(0, len(rows), batch_size):
-        outputs = supervise(model, batch_for(model, data, rows[start:start + batch_size]))
+        outputs = supervise(model, batch_for(model, data, rows[start : start + batch_size]))
         preds.append(outputs["logits"].argmax(-1).cpu().numpy())
         confidences.append(torch.sigmoid(outputs["q_halt_logits"].double()).cpu().numpy())
 
     candidates: list[list[Candidate]] = [[] for _ in range(data.num_tests)]
     for row, pred, confidence in zip(rows, np.concatenate(preds), np.concatenate(confidences)):
         candidates[data.test_index[row]].append(
-            Candidate(data.augs[data.test_aug[row]], decode(pred, data.canvas), float(confidence)))
+            Candidate(data.augs[data.test_aug[row]], decode(pred, data.canvas), float(confidence))
+        )
     return candidates
 
 

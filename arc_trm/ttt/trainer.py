@@ -18,8 +18,8 @@ from dataclasses import dataclass
 
 import torch
 
-from arc_trm.model.losses import ACTLoss, act_loss
 from arc_trm.model import TRM, Carry, TRMConfig
+from arc_trm.model.losses import ACTLoss, act_loss
 from arc_trm.ttt.optim import EMA, AdamATan2, OptimConfig, PuzzleEmbeddingSignSGD, lr_at, sum_over_ranks, world_size
 
 
@@ -87,10 +87,12 @@ class Trainer:
         params = [] if config.train == "embeddings" else list(model.parameters())
         for p in model.parameters():
             p.requires_grad_(config.train != "embeddings")
-        self.weights = AdamATan2(params, lr=config.lr, betas=config.betas, weight_decay=config.weight_decay) \
-            if params else None
+        self.weights = (
+            AdamATan2(params, lr=config.lr, betas=config.betas, weight_decay=config.weight_decay) if params else None
+        )
         self.embeddings = PuzzleEmbeddingSignSGD(
-            model.puzzle_emb.weight, lr=config.puzzle_emb_lr, weight_decay=config.puzzle_emb_weight_decay)
+            model.puzzle_emb.weight, lr=config.puzzle_emb_lr, weight_decay=config.puzzle_emb_weight_decay
+        )
         self.ema = EMA(model, mu=config.ema) if config.ema > 0 and params else None
         self.carry = None
         self.steps = 0
@@ -109,17 +111,32 @@ class Trainer:
         sum_over_ranks([p.grad for p in self.model.parameters() if p.grad is not None])
         self.steps += 1
         self._update()
-        return {"loss": loss.loss.item() / len(batch["inputs"]),
-                "accuracy": float(loss.token_accuracy.mean()), "exact": float(loss.seq_correct.float().mean())}
+        return {
+            "loss": loss.loss.item() / len(batch["inputs"]),
+            "accuracy": float(loss.token_accuracy.mean()),
+            "exact": float(loss.seq_correct.float().mean()),
+        }
 
     def state_dict(self) -> dict:
         """Step count, both optimisers, the EMA and the persistent batch (the model's own state is separate)."""
-        carry = None if self.carry is None else {
-            "y": self.carry.y, "z": self.carry.z, "steps": self.carry.steps, "halted": self.carry.halted,
-            "data": dict(self.carry.data)}
-        return {"steps": self.steps, "weights": self.weights.state_dict() if self.weights else None,
-                "embeddings": self.embeddings.state_dict(), "ema": self.ema.state_dict() if self.ema else None,
-                "carry": carry}
+        carry = (
+            None
+            if self.carry is None
+            else {
+                "y": self.carry.y,
+                "z": self.carry.z,
+                "steps": self.carry.steps,
+                "halted": self.carry.halted,
+                "data": dict(self.carry.data),
+            }
+        )
+        return {
+            "steps": self.steps,
+            "weights": self.weights.state_dict() if self.weights else None,
+            "embeddings": self.embeddings.state_dict(),
+            "ema": self.ema.state_dict() if self.ema else None,
+            "carry": carry,
+        }
 
     def load_state_dict(self, state: dict) -> None:
         """Restore what `state_dict()` returned (onto the model's device)."""
@@ -131,9 +148,17 @@ class Trainer:
         if self.ema is not None:
             self.ema.load_state_dict(state["ema"])
         carry = state.get("carry")
-        self.carry = None if carry is None else Carry(
-            carry["y"].to(device), carry["z"].to(device), carry["steps"].to(device), carry["halted"].to(device),
-            {k: v.to(device) for k, v in carry["data"].items()})
+        self.carry = (
+            None
+            if carry is None
+            else Carry(
+                carry["y"].to(device),
+                carry["z"].to(device),
+                carry["steps"].to(device),
+                carry["halted"].to(device),
+                {k: v.to(device) for k, v in carry["data"].items()},
+            )
+        )
 
     def _update(self) -> None:
         c, emb = self.config, self.model.puzzle_emb
