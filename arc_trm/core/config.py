@@ -16,13 +16,16 @@ import dataclasses
 import types
 import typing
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import yaml
 
 from arc_trm.core.io import write_text
 
-C = TypeVar("C")
+if TYPE_CHECKING:
+    from _typeshed import DataclassInstance
+
+C = TypeVar("C", bound="DataclassInstance")  # a config: a dataclass
 
 
 class ConfigError(ValueError):
@@ -44,7 +47,7 @@ def from_dict(cls: type[C], data: dict[str, Any], where: str = "config") -> C:
 
 def _convert(kind: Any, value: Any, where: str) -> Any:
     """`value` as type `kind` (dataclass, Optional/union, int, float, bool, str, list, tuple, dict)."""
-    if dataclasses.is_dataclass(kind):
+    if isinstance(kind, type) and dataclasses.is_dataclass(kind):  # a nested config: its dataclass
         return value if isinstance(value, kind) else from_dict(kind, value, where)
     origin, args = typing.get_origin(kind), typing.get_args(kind)
     if origin in (typing.Union, types.UnionType):

@@ -84,8 +84,9 @@ class Task:
         test = []
         for i, grid in enumerate(self.test_inputs):
             entry = {"input": None if grid is None else grid.tolist()}
-            if self.test_outputs is not None and self.test_outputs[i] is not None:
-                entry["output"] = self.test_outputs[i].tolist()
+            output = None if self.test_outputs is None else self.test_outputs[i]
+            if output is not None:
+                entry["output"] = output.tolist()
             test.append(entry)
         train = [{"input": a.tolist(), "output": b.tolist()} for a, b in self.train]
         return {"train": train, "test": test}
@@ -303,7 +304,8 @@ def load_challenges(path: Path, solutions_path: Path | None = None, data: Any = 
             return TaskSet([], [problem])
     if not isinstance(data, dict):
         return TaskSet([], [Problem(str(path), None, "file", "expected an object mapping task ids to tasks")])
-    solutions, problems = {}, []
+    solutions: dict[str, Any] = {}
+    problems: list[Problem] = []
     if solutions_path is not None:
         solutions, problem = read_json(solutions_path)
         if problem or not isinstance(solutions, dict):

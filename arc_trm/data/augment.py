@@ -155,7 +155,10 @@ def versions(
         if fingerprint in seen:
             continue
         seen.add(fingerprint)
-        offset = (0, 0) if shift == 0 else tuple(int(t) for t in shifts.integers(0, shift + 1, size=2))
+        offset = (0, 0)
+        if shift > 0:
+            row, col = shifts.integers(0, shift + 1, size=2)
+            offset = (int(row), int(col))
         augs.append(Aug(aug.dihedral, aug.colours, offset))
     return augs
 

@@ -20,6 +20,7 @@ import hashlib
 import json
 from dataclasses import dataclass, field, replace
 from pathlib import Path
+from typing import cast
 
 import numpy as np
 import torch
@@ -125,7 +126,7 @@ class Group:
 
     task_id: str
     pairs: list[tuple[np.ndarray, np.ndarray]]
-    held_out: list[tuple[np.ndarray, np.ndarray | None]]
+    held_out: list[tuple[np.ndarray, np.ndarray]]
     subset: str = ""
 
 
@@ -156,7 +157,8 @@ class PretrainData:
         check_overlap(loaded, config.test)
         stored = _read_cache(Path(cache), config, loaded) if cache and Path(cache).is_file() else None
         rng = np.random.RandomState(config.seed)  # the official build's global numpy RNG
-        groups, versions = [], []
+        groups: list[Group] = []
+        versions: list[np.ndarray] = []
         for name in config.subsets:
             subset = {t.id: t for t in loaded[name]}
             if stored is not None:
@@ -166,7 +168,9 @@ class PretrainData:
                 rng.shuffle(order)
             for task_id in order:
                 task = subset[task_id]
-                tests = list(zip(task.test_inputs, task.test_outputs))  # every output is there (_load)
+                # every test input and output is there (_load)
+                inputs, outputs = cast(list[np.ndarray], task.test_inputs), cast(list[np.ndarray], task.test_outputs)
+                tests = list(zip(inputs, outputs))
                 pairs = list(task.train) if name == config.test else list(task.train) + tests
                 held = tests if name == config.test else []
                 versions.append(
@@ -346,7 +350,8 @@ def _versions(pairs: list[tuple[np.ndarray, np.ndarray]], augmentations: int, rn
     found = [np.concatenate([[0], np.arange(10)]).astype(np.uint8)]  # the original: identity, colours unchanged
     if augmentations <= 0:
         return np.stack(found)
-    flat = {}  # dihedral id -> every pair's grids after the symmetry, with their shapes, for fast hashing
+    # dihedral id -> every pair's grids after the symmetry, with their shapes, for fast hashing
+    flat: dict[int, list[tuple[bytes, bytes, bytes]]] = {}
     seen = {_digest(pairs, 0, np.arange(10, dtype=np.uint8), flat)}
     for _ in range(RETRIES * augmentations):
         k = int(rng.randint(0, 8))

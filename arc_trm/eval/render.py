@@ -46,8 +46,8 @@ def task_view(task: Task, answers: bool = True) -> Panel:
     for i, (grid_in, grid_out) in enumerate(task.train):
         table.add_row(_captioned(f"train {i} in", grid_in), _captioned(f"train {i} out", grid_out))
     outputs = task.test_outputs if answers and task.test_outputs is not None else None
-    for i, grid_in in enumerate(task.test_inputs):
+    for i, test_in in enumerate(task.test_inputs):
         answer = _captioned(f"test {i} out", outputs[i]) if outputs is not None else Text("?", style="dim")
-        table.add_row(_captioned(f"test {i} in", grid_in), answer)
+        table.add_row(_captioned(f"test {i} in", test_in), answer)
     subtitle = "; ".join(str(p) for p in task.problems) or None
     return Panel(table, title=f"{task.id} ({task.source})", subtitle=subtitle, expand=False)

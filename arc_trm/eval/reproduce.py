@@ -37,7 +37,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import numpy as np
 import torch
@@ -388,7 +388,11 @@ def write_run(
         indent=1,
     )
     np.savez_compressed(
-        run_dir / "rows.npz", puzzle_ids=rows.puzzle_ids, group=rows.group, test_index=rows.test_index, **outputs
+        run_dir / "rows.npz",
+        puzzle_ids=rows.puzzle_ids,
+        group=rows.group,
+        test_index=rows.test_index,
+        **cast(dict[str, Any], outputs),  # numpy's stub: a ** dict might fill allow_pickle
     )
     write_json(data.identifiers(), run_dir / "identifiers.json")
     taskset = tasks.TaskSet([_task(task_id, data, pairs) for task_id, pairs in held.items()], [])

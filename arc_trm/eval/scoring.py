@@ -9,6 +9,7 @@ and the micro average (solved test outputs over all test outputs; Kaggle's wordi
 from __future__ import annotations
 
 import math
+from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass
 from typing import Any
 
@@ -100,7 +101,7 @@ def wilson(p: float, n: int, confidence: float = 0.95) -> tuple[float, float]:
     return max(0.0, centre - half), min(1.0, centre + half)
 
 
-def score(submission: Any, solutions: dict[str, list[np.ndarray | None]], k: int = 2) -> Scores:
+def score(submission: Any, solutions: Mapping[str, Sequence[np.ndarray | None]], k: int = 2) -> Scores:
     """Score a Kaggle submission dict against solutions {task_id: [grid per test output]}, pass@k.
 
     Every task of `solutions` is scored; a task missing from the submission, a malformed entry or an
@@ -115,7 +116,7 @@ def score(submission: Any, solutions: dict[str, list[np.ndarray | None]], k: int
     return Scores(k, rows, macro, micro, wilson(macro, len(rows)), wilson(micro, n_test))
 
 
-def _score_task(task_id: str, entries: Any, truths: list[np.ndarray | None], k: int) -> TaskScore:
+def _score_task(task_id: str, entries: Any, truths: Sequence[np.ndarray | None], k: int) -> TaskScore:
     if not isinstance(entries, list):
         entries = []
     correct = sum(

@@ -148,7 +148,7 @@ def runtime_closure() -> list[str]:
     try:
         from packaging.requirements import Requirement
     except ImportError:  # pip's own copy
-        from pip._vendor.packaging.requirements import Requirement
+        from pip._vendor.packaging.requirements import Requirement  # type: ignore[assignment]  # the same class
 
     seen: dict[str, str] = {}
     todo = list(metadata.requires("arc-trm") or [])
@@ -225,7 +225,9 @@ def repack(name: str, dest: Path) -> Path:
     if json.loads(dist.read_text("direct_url.json") or "{}").get("dir_info", {}).get("editable"):
         raise BuildError(f"{name}: an editable install; build it from its source tree")
     skip = {"RECORD", "INSTALLER", "REQUESTED", "direct_url.json"}
-    files = [f for f in dist.files or [] if ".." not in f.parts and f.suffix != ".pyc" and f.name not in skip]
+    if dist.files is None:
+        raise BuildError(f"{name}: its installed files are not listed (no RECORD); cannot repack it")
+    files = [f for f in dist.files if ".." not in f.parts and f.suffix != ".pyc" and f.name not in skip]
     info_dir = next(str(f.parts[0]) for f in dist.files if f.parts[0].endswith(".dist-info"))
     path = dest / f"{_norm(dist.metadata['Name']).replace('-', '_')}-{dist.version}-py3-none-any.whl"
     record = []
@@ -350,7 +352,7 @@ def notebook_json(baked: dict[str, Any]) -> str:
         f"(arc-trm {baked['arc_trm']}, {baked['built']}). Attach the competition and the `{DATASET}` dataset; "
         "internet off; accelerator: 4 x L4 (other GPUs, or none, also work)."
     )
-    cells = [{"cell_type": "markdown", "metadata": {}, "source": intro.splitlines(keepends=True)}]
+    cells: list[dict[str, Any]] = [{"cell_type": "markdown", "metadata": {}, "source": intro.splitlines(keepends=True)}]
     for source in (_SETUP.format(**fill), _PREFILL, _INSTALL, _SOLVE, _VALIDATE):
         cells.append(
             {

@@ -274,9 +274,8 @@ def load_official(
     arch = resolve_arch(arch)
     model = build_model(arch, config_from_official(official_config, arch))
     import_official_state_dict(model, state, where=str(path), puzzle_rows=puzzle_rows)
-    if isinstance(identifiers, (str, Path)):
-        identifiers = json.loads(Path(identifiers).read_text())
-    names = list(identifiers or [])
+    listed = json.loads(Path(identifiers).read_text()) if isinstance(identifiers, (str, Path)) else identifiers
+    names = list(listed or [])
     return OfficialModel(
         model.to(map_location), arch, dict(official_config), loss_type, names, parse_identifiers(names)
     )

@@ -30,6 +30,7 @@ class HRMConfig(TRMConfig):
 
 class HRM(TRM):
     arch = "hrm"
+    config: HRMConfig
 
     def build_networks(self) -> None:
         self.H_net = self.blocks(self.config.H_layers)

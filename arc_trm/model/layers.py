@@ -70,6 +70,8 @@ class SparseEmbedding(nn.Module):
     plain lookup without gradient.
     """
 
+    weight: torch.Tensor  # a buffer (register_buffer)
+
     def __init__(self, num: int, dim: int):
         super().__init__()
         self.register_buffer("weight", torch.zeros(num, dim))  # zero init, as the official model
@@ -83,9 +85,18 @@ class SparseEmbedding(nn.Module):
             return self.rows
         return rows
 
+    def lookup_grads(self) -> tuple[torch.Tensor, torch.Tensor]:
+        """The last training lookup's `ids` and the gradients of their `rows` (after backward)."""
+        if self.ids is None or self.rows is None or self.rows.grad is None:
+            raise RuntimeError("no puzzle-embedding gradients: backward after a training-mode lookup comes first")
+        return self.ids, self.rows.grad
+
 
 class Rotary(nn.Module):
     """Rotary position embedding (rotate-half convention): cos/sin tables for positions 0..max_positions-1."""
+
+    cos: torch.Tensor  # buffers (register_buffer), (max_positions, head_dim)
+    sin: torch.Tensor
 
     def __init__(self, head_dim: int, max_positions: int, base: float):
         super().__init__()

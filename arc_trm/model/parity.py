@@ -16,6 +16,7 @@ import json
 import math
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any, cast
 
 import numpy as np
 import torch
@@ -68,7 +69,7 @@ class ParityReport:
         path = Path(path)
         path.parent.mkdir(parents=True, exist_ok=True)
         with open(path, "wb") as f:
-            np.savez(f, **self.outputs)
+            np.savez(f, **cast(dict[str, Any], self.outputs))  # numpy's stub: a ** dict might fill allow_pickle
         return path
 
 
@@ -115,17 +116,17 @@ def replay_train(model: TRM, batch: dict[str, torch.Tensor], loss_type: str) -> 
         model.config.halt_exploration_prob = explore
     loss = act_loss(out, carry.data["labels"], loss_type)
     loss.loss.backward()
-    result = {
+    losses = {
         "train_loss_step1": loss.loss,
         "train_lm_loss_step1": loss.lm_loss,
         "train_q_halt_loss_step1": loss.q_halt_loss,
     }
-    result = {k: np.asarray(v.item(), dtype=np.float64) for k, v in result.items()}
+    result: dict[str, np.ndarray] = {k: np.asarray(v.item(), dtype=np.float64) for k, v in losses.items()}
     for name, param in model.named_parameters():
         grad = param.grad if param.grad is not None else torch.zeros_like(param)
         result["model.inner." + official_name(name)] = grad.cpu().numpy()
     if model.puzzle_emb is not None:
-        result[PUZZLE_GRAD_KEY] = model.puzzle_emb.rows.grad.cpu().numpy()
+        result[PUZZLE_GRAD_KEY] = model.puzzle_emb.lookup_grads()[1].cpu().numpy()
     model.zero_grad(set_to_none=True)
     return result
 

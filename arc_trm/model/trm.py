@@ -86,6 +86,8 @@ class TRM(nn.Module):
     """
 
     arch = "trm"
+    y_init: torch.Tensor  # buffers (register_buffer): the fixed initial states, (hidden_size,)
+    z_init: torch.Tensor
 
     def __init__(self, config: TRMConfig):
         super().__init__()
@@ -113,6 +115,7 @@ class TRM(nn.Module):
         self.build_networks()
         self.lm_head = Linear(c.hidden_size, c.vocab_size)
         self.q_head = Linear(c.hidden_size, 2, bias=True)  # [q_halt, q_continue], read at position 0
+        assert self.q_head.bias is not None  # built with bias=True
         with torch.no_grad():  # start with a tiny halting probability, sigmoid(-5)
             self.q_head.weight.zero_()
             self.q_head.bias.fill_(-5.0)
@@ -122,6 +125,13 @@ class TRM(nn.Module):
         # trained in float32, evaluated in bf16) give float32 carries, with only the embeddings rounded to bf16.
         self.register_buffer("y_init", trunc_normal_(torch.empty(c.hidden_size, dtype=c.dtype), std=1.0))
         self.register_buffer("z_init", trunc_normal_(torch.empty(c.hidden_size, dtype=c.dtype), std=1.0))
+
+    @property
+    def puzzle_table(self) -> SparseEmbedding:
+        """`puzzle_emb`, for the code that trains or resizes it; an error on a model built without one."""
+        if self.puzzle_emb is None:
+            raise ValueError("this model has no puzzle embedding (puzzle_emb_dim 0)")
+        return self.puzzle_emb
 
     def blocks(self, count: int) -> Reasoner:
         c = self.config

@@ -300,8 +300,8 @@ def _work(
     names = {group_name(unit): unit for unit in units}
     with queue.heartbeat():
         while deadline.remaining() > 0:
-            for name in set(names) - set(queue.pending(names)):  # finished by any worker: time goes to the rest
-                for task in names[name]:
+            for finished in set(names) - set(queue.pending(names)):  # finished by any worker: time goes to the rest
+                for task in names[finished]:
                     planner.done(task.id)
             name = queue.claim_next(names)
             if name is None:
@@ -384,7 +384,8 @@ def _supervise(
         )
         process.start()
         processes.append(process)
-    queue, store, seen, stopped = ClaimQueue(records_dir(out), run), RecordStore(records_dir(out)), set(), False
+    queue, store, stopped = ClaimQueue(records_dir(out), run), RecordStore(records_dir(out)), False
+    seen: set[str] = set()  # the units reported done
     while any([p.is_alive() for p in processes]):
         time.sleep(0.2)
         _report_new(units, queue, store, seen, emit)

@@ -138,17 +138,17 @@ def model_for_run(config: TrainConfig, data: PretrainData, device: torch.device,
         base = checkpoint.load_any(config.init)
         state = base.state_dict()
         table = state["puzzle_emb.weight"]
-        if table.shape != model.puzzle_emb.weight.shape:  # the official loader: every row at the mean
+        if table.shape != model.puzzle_table.weight.shape:  # the official loader: every row at the mean
             emit(
                 Warned(
                     f"init {config.init}: its puzzle-embedding table has {table.shape[0]:,} rows, this data "
-                    f"{model.puzzle_emb.weight.shape[0]:,} identifiers (another build: other subsets, seed or "
+                    f"{model.puzzle_table.weight.shape[0]:,} identifiers (another build: other subsets, seed or "
                     "augmentation count): every row starts at the mean of its trained rows"
                 )
             )
             trained = table[table.abs().sum(-1) > 0]
             mean = trained.mean(0) if len(trained) else torch.zeros_like(table[0])
-            state["puzzle_emb.weight"] = mean.expand_as(model.puzzle_emb.weight).clone()
+            state["puzzle_emb.weight"] = mean.expand_as(model.puzzle_table.weight).clone()
         model.load_state_dict(state)
     model = model.to(device)
     if config.compile:
@@ -249,6 +249,7 @@ class Meter:
 
     @torch.no_grad()
     def add(self, trainer: Trainer, seconds: float) -> None:
+        assert trainer.last is not None and trainer.carry is not None  # called after trainer.step
         loss, outputs = trainer.last
         carry = trainer.carry
         done = carry.halted & (loss.num_supervised > 0)  # the official metrics count slots that halted now
@@ -355,7 +356,8 @@ def _train(
         emit(Resumed(trainer.steps, sampler.epochs_done))
 
     local = config.global_batch_size // ranks.world
-    meter, timed, record, scores = Meter(ranks.device), [], {}, {}
+    meter, record, scores = Meter(ranks.device), {}, {}
+    timed: list[float] = []  # seconds of the first steps, for the cost model's time estimates
     end = steps if stop_at is None else min(steps, stop_at)
     while trainer.steps < end:
         began = time.perf_counter()

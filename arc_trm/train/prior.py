@@ -141,7 +141,8 @@ def encode_all(all_tasks: list[tasks.Task], config: PriorConfig) -> tuple[dict[i
     real = [t for t in all_tasks if not t.id.startswith(generate.PREFIX)]
     order = np.random.default_rng(config.seed).permutation(len(real))
     held = {real[i].id for i in order[: config.data.eval_tasks] if real[i].test_outputs}
-    parts, held_out, first_id = {}, [], 1
+    parts: dict[int, list[TaskData]] = {}  # canvas side -> the data of the tasks on it
+    held_out, first_id = [], 1
     for task in all_tasks:
         augs = augment.versions(task, c.augmentations, config.seed, c.permute_background, c.translate, c.dihedral)
         trained = task if task.id in held else _trained_on(task)
@@ -176,7 +177,10 @@ def copy_cell_accuracy(held: list[tasks.Task]) -> float:
     """The share of right cells when every held-out answer is its test input (0 for a wrong shape): the floor
     that the evaluations' `cell_accuracy` must rise above to show anything learnt."""
     cells = [
-        _right_cells(a, b) for task in held for a, b in zip(task.test_inputs, task.test_outputs or []) if b is not None
+        _right_cells(a, b)
+        for task in held
+        for a, b in zip(task.test_inputs, task.test_outputs or [])
+        if a is not None and b is not None
     ]
     return float(np.mean(cells)) if cells else 0.0
 
@@ -239,11 +243,13 @@ def train_prior(
     if resumed:
         emit(Resumed(trainer.steps))
     end = config.steps if stop_at is None else min(config.steps, stop_at)
-    sums, count, began, record, scores = np.zeros(3), 0, time.perf_counter(), {}, {}
+    sums, count, began, record = np.zeros(3), 0, time.perf_counter(), {}
+    scores: dict[str, float] = {}
     while trainer.steps < end:
         side = int(rng.choice(sides, p=weights / weights.sum()))
         trainer.carry = carries.get(side)
         metrics = trainer.step(canvases[side].sample(rng, batch_size(config.ttt, side)))
+        assert trainer.carry is not None  # the step has set it
         carries[side] = trainer.carry
         sums, count, step = sums + [metrics["loss"], metrics["accuracy"], metrics["exact"]], count + 1, trainer.steps
         if step % config.log_every == 0 or step == config.steps:  # the mean of the steps since the last line

@@ -51,12 +51,12 @@ def new_model(config: TRMConfig, num_versions: int, device: torch.device, seed: 
 def from_pretrained(base: TRM, num_versions: int, device: torch.device) -> TRM:
     """A copy of a pretrained model whose puzzle-embedding table has one row per version of the new task (+
     the blank row 0), each initialised to the mean of the base model's trained (non-zero) rows."""
-    table = base.puzzle_emb.weight
+    table = base.puzzle_table.weight
     trained = table[table.abs().sum(-1) > 0]
     mean = trained.mean(0) if len(trained) else torch.zeros_like(table[0])
     model = copy.deepcopy(base)
     model.config = dataclasses.replace(base.config, num_puzzle_ids=num_versions + 1)
-    model.puzzle_emb.weight = mean.expand(num_versions + 1, -1).clone()
+    model.puzzle_table.weight = mean.expand(num_versions + 1, -1).clone()
     return model.to(device)
 
 
@@ -91,10 +91,10 @@ class Trainer:
             AdamATan2(params, lr=config.lr, betas=config.betas, weight_decay=config.weight_decay) if params else None
         )
         self.embeddings = PuzzleEmbeddingSignSGD(
-            model.puzzle_emb.weight, lr=config.puzzle_emb_lr, weight_decay=config.puzzle_emb_weight_decay
+            model.puzzle_table.weight, lr=config.puzzle_emb_lr, weight_decay=config.puzzle_emb_weight_decay
         )
         self.ema = EMA(model, mu=config.ema) if config.ema > 0 and params else None
-        self.carry = None
+        self.carry: Carry | None = None  # the persistent batch
         self.steps = 0
 
     def step(self, batch: dict[str, torch.Tensor]) -> dict[str, float]:
@@ -161,13 +161,13 @@ class Trainer:
         )
 
     def _update(self) -> None:
-        c, emb = self.config, self.model.puzzle_emb
+        c, emb = self.config, self.model.puzzle_table
         if self.weights is not None:
             for group in self.weights.param_groups:
                 group["lr"] = lr_at(self.steps, c.lr, c.warmup_steps, self.total_steps, c.lr_min_ratio)
             self.weights.step()
             self.weights.zero_grad(set_to_none=True)
         self.embeddings.lr = lr_at(self.steps, c.puzzle_emb_lr, c.warmup_steps, self.total_steps, c.lr_min_ratio)
-        self.embeddings.step(emb.ids, emb.rows.grad)
+        self.embeddings.step(*emb.lookup_grads())
         if self.ema is not None:
             self.ema.update(self.model)
