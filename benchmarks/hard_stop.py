@@ -25,20 +25,22 @@ from pathlib import Path
 
 from arc_trm.core import devices, submission, tasks
 from arc_trm.solve.records import RecordStore, records_dir
+from arc_trm.solve.run import WORKER_NAME
 from arc_trm.solve.schedule import STOP_MARGIN
 
 ROOT = Path(__file__).resolve().parent.parent
 
 
 def worker_pids(parent: int) -> list[int]:
-    """The multiprocessing (spawn) children of a process, from /proc."""
+    """The solve workers among a process's children, from /proc (by the name they give themselves: not the
+    process that measures step times before them)."""
     found = []
     for entry in Path("/proc").iterdir():
         try:
-            stat, cmdline = (entry / "stat").read_text(), (entry / "cmdline").read_bytes()
+            stat, comm = (entry / "stat").read_text(), (entry / "comm").read_text().strip()
         except (OSError, ValueError):
             continue
-        if int(stat.rsplit(")", 1)[1].split()[1]) == parent and b"spawn_main" in cmdline:
+        if int(stat.rsplit(")", 1)[1].split()[1]) == parent and comm == WORKER_NAME:
             found.append(int(entry.name))
     return sorted(found)
 

@@ -10,7 +10,7 @@ import torch
 
 from arc_trm.core import devices
 
-PRINT_CORES = "from arc_trm import devices; print(devices.cores())"
+PRINT_CORES = "from arc_trm.core import devices; print(devices.cores())"
 
 
 def test_auto_is_the_cpu_without_a_gpu():

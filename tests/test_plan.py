@@ -229,7 +229,7 @@ def test_solve_with_a_time_budget_plans_from_measured_step_times(tmp_path):
             "--out",
             str(out),
             "--time-budget",
-            "5m",
+            "20m",
             "--set",
             "ttt.max_steps=12",
             "--set",
@@ -243,7 +243,7 @@ def test_solve_with_a_time_budget_plans_from_measured_step_times(tmp_path):
     saved = json.loads((records_dir(out) / schedule.PLAN_FILE).read_text())
     assert "planned" in result.output and "plan: 2 tasks on 1 device(s)" in result.output
     assert saved["cost"]["name"] == "measured on cpu" and "in process" in saved["cost"]["source"]
-    assert saved["budget"] < 300
+    assert saved["budget"] < 1200
     reproduces(saved, TaskSet([tasks.load(REPO / "examples" / "tasks")[t] for t in ids]))
     records = RecordStore(records_dir(out)).load_all()
     assert all(r["config"]["ttt"]["max_steps"] == saved["work"][t]["steps"] for t, r in records.items())

@@ -415,6 +415,17 @@ def _report_new(units: list[list[Task]], queue: ClaimQueue, store: RecordStore, 
                     emit(events.TaskDone(task.id, record))
 
 
+WORKER_NAME = "arc-trm worker"  # the worker processes' name in ps and /proc/PID/comm (Linux)
+
+
+def _name_process(name: str) -> None:
+    """Name this process for `ps` (Linux; elsewhere nothing): tells the workers from a step-timing process."""
+    try:
+        Path("/proc/self/comm").write_text(name[:15])
+    except OSError:
+        pass
+
+
 def _worker(
     units: list[list[Task]],
     taskset: TaskSet,
@@ -427,6 +438,7 @@ def _worker(
     sharing: int,
 ) -> None:
     """One worker process: claims units from the run's queue until none is left or the common end time."""
+    _name_process(WORKER_NAME)
     torch.set_num_threads(threads)
     deadline = Deadline(None if end is None else max(0.0, end - time.monotonic()))
     base = checkpoint.load_for_solve(config.checkpoint) if config.checkpoint else None
