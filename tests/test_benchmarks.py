@@ -15,6 +15,8 @@ from arc_trm.ttt.trainer import TTTConfig
 from benchmarks.pad_share import batch_cells, needed_cells
 from benchmarks.solve_primitives import primitive_tasks
 
+pytestmark = pytest.mark.slow  # each runs a benchmark script in a process of its own
+
 
 def run(*args, out):
     result = subprocess.run(

@@ -335,6 +335,7 @@ def test_baked_values_survive_any_file_name(tmp_path):
     assert namespace["BAKED"]["checkpoint"] == f"checkpoint/{odd.name}"
 
 
+@pytest.mark.slow
 def test_the_plan_is_measured_in_a_process_of_its_own():
     """The notebook's parent process never holds the device that its workers use (here: the CPU path)."""
     from arc_trm.solve import schedule
@@ -360,6 +361,7 @@ def test_a_config_naming_the_embedded_prior_bakes_it(tmp_path):
     assert (dataset / "checkpoint" / "prior.pt").is_file() and (dataset / "checkpoint" / "prior.json").is_file()
 
 
+@pytest.mark.slow
 def test_the_notebook_and_solve_with_a_budget_make_the_same_plan(built, tmp_path, monkeypatch):
     """The notebook's library call (arc_trm.kaggle.submit: the baked config and checkpoint) and `solve` with a
     budget, the path of `arc-trm solve --time-budget`, plan the same work for the same tasks and cost model, and

@@ -232,6 +232,7 @@ def _gloo_worker(rank: int, world_size: int, store_file: str, out_dir: str) -> N
     os._exit(0)
 
 
+@pytest.mark.slow
 def test_signsgd_two_process_gloo_matches_single_process(tmp_path):
     mp.spawn(_gloo_worker, args=(2, str(tmp_path / "store"), str(tmp_path)), nprocs=2, join=True)
     table, ids, grads = _dist_batches()

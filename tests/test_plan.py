@@ -7,6 +7,7 @@ import json
 from pathlib import Path
 
 import numpy as np
+import pytest
 import torch
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -154,6 +155,7 @@ def test_the_kaggle_simulation_fits_240_tasks_in_12_hours_on_4_l4s(tmp_path):
     assert all(s["max_load"] <= saved["plan"]["usable"] for s in saved["sensitivity"])
 
 
+@pytest.mark.slow
 def test_workers_follow_the_plan(tmp_path):
     """With two worker processes (CPU here, one per GPU on Kaggle) each task still gets its planned work."""
     taskset = tasks.load(REPO / "examples" / "tasks")
@@ -189,6 +191,7 @@ def test_measuring_that_outlasts_its_share_of_the_budget_is_stopped():
     assert multiprocessing.active_children() == []
 
 
+@pytest.mark.slow
 def test_a_budget_always_plans_and_a_resumed_run_keeps_its_plan(tmp_path):
     """solve with a budget and no plan makes the whole-run plan (here from a given cost model), saves it in the
     records folder, asks each task for its planned steps; the same call again keeps that plan, so every

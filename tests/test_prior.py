@@ -54,6 +54,7 @@ def test_the_pretraining_tasks_hold_nothing_of_the_measured_splits():
     assert len(ids) == len(kept) > 600  # each task once
 
 
+@pytest.mark.slow
 def test_a_resumed_run_is_the_uninterrupted_run_and_best_is_an_evaluated_checkpoint(tmp_path):
     config = _config()
     whole = train_prior(config, tmp_path / "whole")

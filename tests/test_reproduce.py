@@ -70,6 +70,7 @@ def assert_official(run: Path, folder: Path, q_atol: float) -> None:
     assert {k: scores[f"ARC/pass@{k}"] for k in PASS_KS} == {k: official["eval"][f"ARC/pass@{k}"] for k in PASS_KS}
 
 
+@pytest.mark.slow
 def test_float32_equals_the_official_evaluation(fixture, float32_run):
     """The shared fixture (float32). Its q-halt logits were computed on another CPU, whose float32 sums round
     differently in the last bits (the official code rerun here differs from them as much, and equals ours

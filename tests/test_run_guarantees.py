@@ -125,6 +125,7 @@ def _claim_all(folder: str, units: list[str], results, ready, go) -> None:
         queue.finish(unit)
 
 
+@pytest.mark.slow
 def test_processes_racing_for_units_each_get_distinct_ones(tmp_path):
     units = [f"task{i}" for i in range(200)]
     context = multiprocessing.get_context("spawn")

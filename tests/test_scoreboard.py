@@ -3,6 +3,7 @@
 import json
 
 import numpy as np
+import pytest
 from test_benchmarks import run
 
 from benchmarks import scoreboard
@@ -54,6 +55,7 @@ def test_each_failure_class():
     }
 
 
+@pytest.mark.slow
 def test_smoke_runs_evaluate_and_compare_reads_it(tmp_path):
     output = run("benchmarks.scoreboard", "--smoke", "--runs", str(tmp_path / "runs"), out=tmp_path)
     result = json.loads((tmp_path / "scoreboard_smoke.json").read_text())

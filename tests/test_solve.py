@@ -60,6 +60,7 @@ def test_deterministic_on_cpu_given_the_seed(tmp_path):
     assert first["train_metrics"] == second["train_metrics"]
 
 
+@pytest.mark.slow
 def test_budget_is_kept_and_the_submission_stays_complete(tmp_path):
     arc1 = tasks.load("arc1-eval")
     taskset = tasks.TaskSet(arc1.tasks[:6])  # canvases up to 30x30
@@ -106,6 +107,7 @@ def test_broken_folder_loses_nothing_else(tmp_path):
     assert record["status"] == "skipped" and "demonstration" in record["reason"]
 
 
+@pytest.mark.slow
 def test_resume_after_sigkill(tmp_path):
     out = tmp_path / "sub.json"
     command = [
@@ -195,6 +197,7 @@ def test_a_bad_checkpoint_is_a_clear_error(tmp_path):
     assert result.exit_code == 2 and "model.pt" in result.output
 
 
+@pytest.mark.slow
 def test_two_workers_share_the_tasks_and_merge_their_records(tmp_path):
     taskset = tasks.load(EXAMPLES)
     out = tmp_path / "sub.json"

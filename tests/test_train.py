@@ -41,6 +41,7 @@ def whole(tmp_path_factory):
     return cfg, run, train(cfg, run)
 
 
+@pytest.mark.slow
 def test_a_resumed_run_reproduces_the_uninterrupted_run_and_evaluates_with_ema(whole, tmp_path):
     cfg, run, whole = whole
     stopped = train(cfg, tmp_path / "split", stop_at=1)  # between evaluations: the persistent batch is mid-flight
@@ -104,6 +105,7 @@ def test_cost_model_counts_the_paper_model():
     assert costs["flops_per_step"] == pytest.approx(768 * 916 * per_call * calls, rel=0.01)
 
 
+@pytest.mark.slow
 def test_two_gloo_processes_through_torchrun_keep_the_same_weights(whole, tmp_path):
     bin_dir = Path(sys.executable).parent
     env = {**os.environ, "OMP_NUM_THREADS": "1", "COLUMNS": "400"}

@@ -2,9 +2,12 @@
 
 import json
 
+import pytest
+
 from benchmarks import scoreboard, whole_split
 
 
+@pytest.mark.slow
 def test_a_stopped_run_resumes_where_it_was_and_the_order_extends_the_scoreboard_sample(tmp_path):
     out, runs = tmp_path / "results", tmp_path / "runs"
     fast = [
