@@ -184,7 +184,7 @@ def oom_retry(out_dir: Path) -> dict:
     big = max(tasks.load("arc1-eval").tasks[:60], key=task_encoding.task_canvas)
     taskset = tasks.TaskSet([big])
     # a training batch far above the rollout's, so that halving it halves the peak
-    config = _default_on_cuda("ttt.max_steps=5", "ttt.batch_tokens=0", "ttt.batch_size=2048", "ttt.augmentations=64")
+    config = _default_on_cuda("ttt.max_steps=5", "ttt.batch_tokens=0", "ttt.batch_size=2048", "ttt.versions=64")
     torch.cuda.empty_cache()
     torch.cuda.reset_peak_memory_stats()
     base = torch.cuda.memory_allocated()
@@ -209,7 +209,7 @@ def oom_retry(out_dir: Path) -> dict:
         "cap_gib": cap / 2**30,
         "retries": [dataclasses.asdict(e) for e in events if isinstance(e, Retry)],
         "capped_status": capped.results[0].status,
-        "capped_augmentations": record.get("config", {}).get("ttt", {}).get("augmentations"),
+        "capped_versions": record.get("config", {}).get("ttt", {}).get("versions"),
         "capped_reason": record.get("reason"),
     }
 
@@ -554,7 +554,7 @@ REHEARSAL = (
     "model.hidden_size=64",
     "model.num_heads=2",
     "model.puzzle_emb_dim=64",
-    "ttt.augmentations=8",
+    "ttt.versions=8",
     "ttt.batch_size=4",
 )  # kaggle_steps' config shrunk to CPU size
 

@@ -54,7 +54,7 @@ def main(argv: list[str] | None = None) -> dict:
             {
                 "efficiency": efficiency,
                 "steps": q.steps,
-                "versions": q.augmentations,
+                "versions": q.versions,
                 "dropped": len(q.dropped),
                 "max_load": max(q.loads()),
             }
@@ -70,7 +70,7 @@ def main(argv: list[str] | None = None) -> dict:
     print("|---|---|---|---|---|---|---|")
     for r in rows:
         print(
-            f"| {r['canvas']} | {r['tasks']} | {r['test_inputs']} | {p.steps} | {p.augmentations} | "
+            f"| {r['canvas']} | {r['tasks']} | {r['test_inputs']} | {p.steps} | {p.versions} | "
             f"{r['mean_seconds']:.0f} | {r['max_seconds']:.0f} |"
         )
     print("\n| sustained share of the L4's 121 TFLOP/s | steps per task | versions | dropped | busiest device |")

@@ -54,7 +54,7 @@ def batch_cells(task: tasks.Task, canvas: int, config: ttt.TTTConfig, seed: int 
     """The mean cells of the rectangle that a random training batch's demonstrations need (as `needed_cells`,
     sides swapped in the versions that transpose), over BATCHES batches of the default's size."""
     boxes = _boxes(task, canvas)
-    versions = augment.versions(task, config.augmentations, seed, config.permute_background, 0, config.dihedral)
+    versions = augment.versions(task, config.versions, seed, config.permute_background, 0, config.dihedral)
     rows = np.array([box[::-1] if augment.swaps_sides(aug.dihedral) else box for aug in versions for box in boxes])
     rng, size = np.random.default_rng(seed), ttt.batch_size(config, canvas)
     draws = [rows[rng.choice(len(rows), size, replace=len(rows) < size)].max(0) for _ in range(BATCHES)]

@@ -51,7 +51,7 @@ NO_TIME_LIMIT = 24 * 3600.0  # task_seconds under --steps: the step count ends t
 SCATTERED = 0.25  # a top grid with fewer than this share of the voting versions' votes: "votes scattered"
 SMOKE = {
     "splits": {"arc1-eval": ["66e6c45b"], "concept": ["HorizontalVertical9"]},
-    "overrides": ["ttt.augmentations=8"],
+    "overrides": ["ttt.versions=8"],
     "steps": 20,
 }
 

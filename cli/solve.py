@@ -201,7 +201,7 @@ class Display:
             case events.WorkerFailed():
                 self.log(f"a worker process failed (exit code {event.exitcode}); its unfinished tasks keep fallbacks")
             case events.Retry():
-                smaller = f" with {event.augmentations} versions" if event.augmentations else ""
+                smaller = f" with {event.versions} versions" if event.versions else ""
                 self.log(f"{event.task_id}: {event.reason}, retrying{smaller}")
             case events.TaskDone(record=record):
                 self.finished += 1

@@ -132,7 +132,7 @@ def test_help_paragraphs_are_reflowed_and_examples_kept():
 
 
 def test_solve_selects_tasks_and_strict_fails_on_a_failed_task(tmp_path):
-    quick = ["--set", "ttt.max_steps=3", "--set", "ttt.augmentations=4", "--seed", "1", "--device", "cpu"]
+    quick = ["--set", "ttt.max_steps=3", "--set", "ttt.versions=4", "--seed", "1", "--device", "cpu"]
     out = tmp_path / "sub.json"
     result = run("solve", "--ids", "3c9b0459,0d3d703e", "--limit", "1", "--out", out, "-q", *quick)
     assert result.exit_code == 0, result.output

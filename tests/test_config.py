@@ -59,8 +59,8 @@ def test_bad_files_name_the_file(tmp_path):
     with pytest.raises(ConfigError, match="bad.yaml.*not valid YAML"):
         load_config(SolveConfig, bad)
     wrong = tmp_path / "wrong.yaml"
-    wrong.write_text("ttt:\n  augmentations: many\n")
-    with pytest.raises(ConfigError, match="wrong.yaml.*ttt.augmentations: expected int"):
+    wrong.write_text("ttt:\n  versions: many\n")
+    with pytest.raises(ConfigError, match="wrong.yaml.*ttt.versions: expected int"):
         load_config(SolveConfig, wrong)
     with pytest.raises(ConfigError, match="cannot be read"):
         load_config(SolveConfig, tmp_path / "missing.yaml")

@@ -15,7 +15,7 @@ from arc_trm.solve.records import RecordStore, records_dir
 from arc_trm_cli.app import app
 
 IDS = ["66e6c45b", "60c09cac"]  # 4x4 and 6x6 grids of the ARC-AGI-1 evaluation split
-QUICK = ["--set", "ttt.max_steps=15", "--set", "ttt.augmentations=8", "--set", "device=cpu"]
+QUICK = ["--set", "ttt.max_steps=15", "--set", "ttt.versions=8", "--set", "device=cpu"]
 ENV = {**os.environ, "COLUMNS": "400"}
 
 
@@ -151,7 +151,7 @@ def test_report_of_a_solve_run_with_and_without_answers(tmp_path):
             "--set",
             "ttt.max_steps=3",
             "--set",
-            "ttt.augmentations=4",
+            "ttt.versions=4",
         ],
         env=ENV,
     )

@@ -69,7 +69,7 @@ def test_the_prior_adds_generated_tasks_and_holds_out_only_real_ones():
     generated = [t for t in all_tasks if t.id.startswith(generate.PREFIX)]
     assert len(all_tasks) == 6 + len(generated) and len(generated) == 2 * len(generate.FAMILIES)
     config = PriorConfig(data=data)
-    config.ttt.augmentations = 2
+    config.ttt.versions = 2
     _, held_out, _ = encode_all(all_tasks, config)
     _, held_real, _ = encode_all(all_tasks[:6], config)
     assert [p.task_id for p in held_out] == [p.task_id for p in held_real]  # the same real tasks held out

@@ -48,7 +48,7 @@ def built(tmp_path_factory) -> Path:
         REPO / "configs" / "cpu.yaml",
         checkpoint=ckpt,
         time_budget=120,  # the plan may measure for 12 s of it (MEASURE_SHARE); 60 steps end the tasks early
-        overrides=["ttt.augmentations=8", "ttt.max_steps=60"],
+        overrides=["ttt.versions=8", "ttt.max_steps=60"],
         wheels="installed",
         owner="someone",
     )
@@ -74,7 +74,7 @@ def test_build_writes_notebook_dataset_and_metadata(built):
     assert json.loads((dataset / "dataset-metadata.json").read_text())["id"] == "someone/arc-trm"
     meta = json.loads((built / "kernel-metadata.json").read_text())
     assert meta["enable_internet"] is False and meta["dataset_sources"] == ["someone/arc-trm"]
-    assert yaml.safe_load((dataset / "config.yaml").read_text())["ttt"]["augmentations"] == 8
+    assert yaml.safe_load((dataset / "config.yaml").read_text())["ttt"]["versions"] == 8
 
 
 def test_notebook_is_valid_nbformat_and_carries_the_baked_budget(built):

@@ -39,9 +39,9 @@ def check(p: schedule.Plan, task_ids: list[str], max_steps: int) -> None:
     assert all(load <= p.usable * (1 + 1e-9) for load in p.loads())
     assert p.usable <= p.budget
     assert all(p.work[t].device == i % p.devices for i, t in enumerate(p.order))  # solve's todo[i::workers]
-    assert all(0 <= w.steps <= max_steps and w.augmentations >= 0 for w in p.work.values())
+    assert all(0 <= w.steps <= max_steps and w.versions >= 0 for w in p.work.values())
     worked = [w for w in p.work.values() if w.steps > 0]
-    assert all(w.steps == p.steps and w.augmentations == p.augmentations for w in worked)
+    assert all(w.steps == p.steps and w.versions == p.versions for w in worked)
 
 
 @settings(max_examples=60, deadline=None)
@@ -69,9 +69,9 @@ def test_all_full_canvas_tasks_with_four_tests_fit_by_fewer_steps_then_fewer_ver
     tiny = schedule.make_plan(mix, KAGGLE, 4, 600, schedule.L4)
     for p in (roomy, tight, tiny):
         check(p, [t.id for t in mix], KAGGLE.ttt.max_steps)
-    assert roomy.steps >= 50 and roomy.augmentations == KAGGLE.ttt.augmentations and not roomy.dropped
+    assert roomy.steps >= 50 and roomy.versions == KAGGLE.ttt.versions and not roomy.dropped
     assert tight.steps < roomy.steps
-    assert tiny.dropped and tiny.augmentations == 1  # versions halved to 1 before any task was dropped
+    assert tiny.dropped and tiny.versions == 1  # versions halved to 1 before any task was dropped
     assert all(tiny.work[t].seconds == 0 for t in tiny.dropped)
 
 
@@ -95,9 +95,9 @@ def test_unsolvable_tasks_are_planned_as_dropped():
 def test_config_for_and_task_costs():
     work = {"a": schedule.TaskWork(16, 300, 12.0, 0), "b": schedule.TaskWork(8, 500, 20.0, 1)}
     one = schedule.config_for(CPU, work, ["a"])
-    assert (one.ttt.augmentations, one.ttt.max_steps) == (16, 300) and one.ttt.lr == CPU.ttt.lr
+    assert (one.ttt.versions, one.ttt.max_steps) == (16, 300) and one.ttt.lr == CPU.ttt.lr
     both = schedule.config_for(CPU, work, ["a", "b"])
-    assert (both.ttt.augmentations, both.ttt.max_steps) == (8, 500)
+    assert (both.ttt.versions, both.ttt.max_steps) == (8, 500)
     assert schedule.config_for(CPU, work, ["c"]) is CPU and schedule.config_for(CPU, None, ["a"]) is CPU
     assert schedule.task_costs([make_task("a", 5), make_task("b", 5)], work) == {"a": 12.0, "b": 20.0}
 
@@ -124,9 +124,7 @@ def test_solve_follows_the_plan(tmp_path):
     """solve(plan=...) trains each task for its planned steps at most, with its versions; a dropped task keeps
     its fallback; the records' configs are the planned ones, so the same call resumes them all."""
     taskset = tasks.load(REPO / "examples" / "tasks")
-    small = dataclasses.replace(
-        CPU, ttt=dataclasses.replace(CPU.ttt, augmentations=8, max_steps=1000), min_task_seconds=0.5
-    )
+    small = dataclasses.replace(CPU, ttt=dataclasses.replace(CPU.ttt, versions=8, max_steps=1000), min_task_seconds=0.5)
     kept, dropped = taskset.ids[0], taskset.ids[1]
     work = {kept: schedule.TaskWork(4, 15, 20.0, 0), dropped: schedule.TaskWork(0, 0, 0.0, 0)}
     subset = TaskSet([taskset[kept], taskset[dropped]])
@@ -161,14 +159,14 @@ def test_workers_follow_the_plan(tmp_path):
     taskset = tasks.load(REPO / "examples" / "tasks")
     subset = TaskSet([taskset[t] for t in taskset.ids[:2]])
     small = dataclasses.replace(
-        CPU, ttt=dataclasses.replace(CPU.ttt, augmentations=8, max_steps=1000), min_task_seconds=0.5, device="cpu"
+        CPU, ttt=dataclasses.replace(CPU.ttt, versions=8, max_steps=1000), min_task_seconds=0.5, device="cpu"
     )
     work = {t: schedule.TaskWork(4 + 2 * i, 10 + 5 * i, 20.0, i) for i, t in enumerate(subset.ids)}
     report = solve(subset, tmp_path / "submission.json", small, budget_seconds=120, plan=work, workers=2)
     for result in report.results:
         assert (result.record["steps"], result.record["versions"]) == (
             work[result.task_id].steps,
-            work[result.task_id].augmentations,
+            work[result.task_id].versions,
         )
 
 
@@ -198,7 +196,7 @@ def test_a_budget_always_plans_and_a_resumed_run_keeps_its_plan(tmp_path):
     record stays done; --fresh plans again."""
     taskset = tasks.load(REPO / "examples" / "tasks")
     subset = TaskSet([taskset[t] for t in taskset.ids[:2]])
-    small = dataclasses.replace(CPU, ttt=dataclasses.replace(CPU.ttt, augmentations=4, max_steps=12), device="cpu")
+    small = dataclasses.replace(CPU, ttt=dataclasses.replace(CPU.ttt, versions=4, max_steps=12), device="cpu")
     out, seen = tmp_path / "submission.json", []
     report = solve(subset, out, small, budget_seconds=120, cost=CPU_COST, on_event=seen.append)
     saved = json.loads((records_dir(out) / schedule.PLAN_FILE).read_text())
@@ -236,7 +234,7 @@ def test_solve_with_a_time_budget_plans_from_measured_step_times(tmp_path):
             "--set",
             "ttt.max_steps=12",
             "--set",
-            "ttt.augmentations=4",
+            "ttt.versions=4",
             "--set",
             "device=cpu",
         ],

@@ -30,7 +30,7 @@ TINY = [
     "data.max_tasks=6",
     "data.eval_tasks=2",
     "data.eval_versions=2",
-    "ttt.augmentations=2",
+    "ttt.versions=2",
     "steps=8",
     "eval_every=4",
     "save_every=4",
@@ -106,7 +106,7 @@ def test_the_shipped_prior_keeps_the_network_and_one_mean_puzzle_row(tmp_path):
     provenance = meta["provenance"]
     assert provenance["data"]["excluded"] == ["arc1-eval", "arc2-eval", "concept"] and provenance["steps_run"] == 8
     assert provenance["best_step"] in (4, 8) and [e["step"] for e in provenance["evaluations"]] == [4, 8]
-    assert provenance["config"]["ttt"]["augmentations"] == 2
+    assert provenance["config"]["ttt"]["versions"] == 2
 
 
 def test_train_cli_runs_the_prior_recipe_and_solve_starts_from_it(tmp_path):
@@ -140,7 +140,7 @@ def test_train_cli_runs_the_prior_recipe_and_solve_starts_from_it(tmp_path):
             "--set",
             "ttt.max_steps=3",
             "--set",
-            "ttt.augmentations=2",
+            "ttt.versions=2",
         ],
     )
     assert solved.exit_code == 0, solved.output

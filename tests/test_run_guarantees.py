@@ -24,7 +24,7 @@ from arc_trm_cli.app import app
 from benchmarks.hard_stop import worker_pids
 
 EXAMPLES = REPO / "examples" / "tasks"
-QUICK = ["ttt.max_steps=15", "ttt.augmentations=8", "device=cpu"]
+QUICK = ["ttt.max_steps=15", "ttt.versions=8", "device=cpu"]
 ENV = {**os.environ, "COLUMNS": "400"}
 
 

@@ -22,7 +22,7 @@ from arc_trm.solve.run import groups, solve
 from arc_trm_cli.app import app
 
 EXAMPLES = REPO / "examples" / "tasks"
-QUICK = ["ttt.max_steps=15", "ttt.augmentations=8", "device=cpu"]
+QUICK = ["ttt.max_steps=15", "ttt.versions=8", "device=cpu"]
 
 
 def quick_config(*extra: str) -> SolveConfig:
@@ -173,7 +173,7 @@ def test_solve_from_an_official_checkpoint(tmp_path, reference_dir, fixture):
             "--set",
             "ttt.max_steps=2",
             "--set",
-            "ttt.augmentations=2",
+            "ttt.versions=2",
             "--set",
             "ttt.train=embeddings",
         ],

@@ -16,7 +16,7 @@ def test_a_stopped_run_resumes_where_it_was_and_the_order_extends_the_scoreboard
         "--set",
         "ttt.max_steps=5",
         "--set",
-        "ttt.augmentations=4",
+        "ttt.versions=4",
         "--out",
         str(out),
         "--runs",

@@ -70,7 +70,7 @@ class Retry:
 
     task_id: str
     reason: str
-    augmentations: int | None = None
+    versions: int | None = None
 
 
 @dataclass(frozen=True)

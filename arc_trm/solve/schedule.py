@@ -240,7 +240,7 @@ def _sync(device: Any) -> None:
 class TaskWork:
     """What one task gets: augmented versions, training steps (0: not worked on), predicted seconds, device."""
 
-    augmentations: int
+    versions: int
     steps: int
     seconds: float
     device: int
@@ -257,7 +257,7 @@ class Plan:
     budget: float
     usable: float
     steps: int
-    augmentations: int
+    versions: int
     cost: CostModel
     canvases: dict[str, int] = field(default_factory=dict)
     tests: dict[str, int] = field(default_factory=dict)  # readable test inputs per task
@@ -283,7 +283,7 @@ class Plan:
                 f"{format_duration(self.budget)}, usable {format_duration(self.usable)}"
             ),
             (
-                f"  every task: {self.steps} training steps, up to {self.augmentations} versions; "
+                f"  every task: {self.steps} training steps, up to {self.versions} versions; "
                 f"{len(self.dropped)} dropped (fallback)"
             ),
             "  device loads: " + ", ".join(format_duration(x) for x in loads),
@@ -320,7 +320,7 @@ class Plan:
             "budget": self.budget,
             "usable": self.usable,
             "steps": self.steps,
-            "augmentations": self.augmentations,
+            "versions": self.versions,
             "cost": dataclasses.asdict(self.cost),
             "order": self.order,
             "loads": self.loads(),
@@ -333,7 +333,7 @@ class Plan:
 
     @classmethod
     def from_dict(cls, data: dict) -> Plan:
-        work = {t: TaskWork(w["augmentations"], w["steps"], w["seconds"], w["device"]) for t, w in data["work"].items()}
+        work = {t: TaskWork(w["versions"], w["steps"], w["seconds"], w["device"]) for t, w in data["work"].items()}
         named = {t: w for t, w in data["work"].items() if w.get("canvas") is not None}
         return cls(
             data["order"],
@@ -342,7 +342,7 @@ class Plan:
             data["budget"],
             data["usable"],
             data["steps"],
-            data["augmentations"],
+            data["versions"],
             CostModel(**data["cost"]),
             {t: w["canvas"] for t, w in named.items()},
             {t: w["tests"] for t, w in named.items()},
@@ -369,7 +369,7 @@ def make_plan(
     tasks = list(tasks)
     usable = max(0.0, budget - (plan_margin(budget) if margin is None else margin))
     items = sorted((_Item.of(t, config, cost) for t in tasks if t.solvable), key=lambda i: (-i.step, i.task_id))
-    k = config.ttt.augmentations
+    k = config.ttt.versions
     while True:
         steps = _steps_that_fit(items, k, devices, usable, config.ttt.max_steps)
         if steps >= min(min_steps, config.ttt.max_steps) or not items:
@@ -493,7 +493,7 @@ def config_for(config: SolveConfig, plan: Mapping[str, TaskWork] | None, task_id
     return dataclasses.replace(
         config,
         ttt=dataclasses.replace(
-            config.ttt, augmentations=max(1, min(w.augmentations for w in works)), max_steps=max(w.steps for w in works)
+            config.ttt, versions=max(1, min(w.versions for w in works)), max_steps=max(w.steps for w in works)
         ),
     )
 
@@ -602,7 +602,7 @@ def preview(
         row = {"task_id": task.id, "canvas": None, "versions": 0, "seconds": seconds, "steps": 0}
         if task.solvable and seconds > 0:
             item = _Item.of(task, config, cost)
-            k = plan.work[task.id].augmentations if plan is not None else c.augmentations
+            k = plan.work[task.id].versions if plan is not None else c.versions
             versions = len(augment.versions(task, k, config.seed, c.permute_background, c.translate, c.dihedral))
             steps = (
                 plan.work[task.id].steps

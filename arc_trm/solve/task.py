@@ -55,7 +55,7 @@ def solve_or_fail(
     emit: Listener,
     base: TRM | None = None,
 ) -> list[dict]:
-    """Solve a group; out of memory retries with half the augmentations, any other error gives fallbacks (a
+    """Solve a group; out of memory retries with half the versions, any other error gives fallbacks (a
     group that fails has its tasks solved alone, so one broken task never costs the others their answers)."""
     attempt_config, end, name = config, time.monotonic() + seconds, group_name(group)
     for _ in range(3):
@@ -64,9 +64,9 @@ def solve_or_fail(
             return [_as_asked(record, config, attempt_config) for record in records]
         except torch.OutOfMemoryError:
             torch.cuda.empty_cache()
-            smaller = max(1, attempt_config.ttt.augmentations // 2)
+            smaller = max(1, attempt_config.ttt.versions // 2)
             attempt_config = _with_ttt(
-                attempt_config, augmentations=smaller, batch_size=max(1, attempt_config.ttt.batch_size // 2)
+                attempt_config, versions=smaller, batch_size=max(1, attempt_config.ttt.batch_size // 2)
             )
             emit(Retry(name, "out of memory", smaller))
         except OutOfTime as err:
@@ -83,9 +83,7 @@ def _as_asked(record: dict, asked: SolveConfig, ran: SolveConfig) -> dict:
     """The record under the config it was asked to run (what resume compares), and what it ran with if that
     differs (an out-of-memory retry's fewer versions and smaller batch)."""
     if ran is not asked:
-        record.update(
-            config=to_dict(asked), ran_with={"augmentations": ran.ttt.augmentations, "batch_size": ran.ttt.batch_size}
-        )
+        record.update(config=to_dict(asked), ran_with={"versions": ran.ttt.versions, "batch_size": ran.ttt.batch_size})
     return record
 
 
@@ -182,7 +180,7 @@ def encode_group(group: list[Task], config: SolveConfig, canvas: int) -> list[ta
     """Each task's augmented versions on the group's canvas, puzzle ids numbered on from the previous task's."""
     c, parts, first_id = config.ttt, [], 1
     for task in group:
-        augs = augment.versions(task, c.augmentations, config.seed, c.permute_background, c.translate, c.dihedral)
+        augs = augment.versions(task, c.versions, config.seed, c.permute_background, c.translate, c.dihedral)
         parts.append(task_encoding.task_data(task, augs, canvas, seed=config.seed, first_id=first_id))
         first_id += len(augs)
     return parts

@@ -144,7 +144,7 @@ def encode_all(all_tasks: list[tasks.Task], config: PriorConfig) -> tuple[dict[i
     parts: dict[int, list[TaskData]] = {}  # canvas side -> the data of the tasks on it
     held_out, first_id = [], 1
     for task in all_tasks:
-        augs = augment.versions(task, c.augmentations, config.seed, c.permute_background, c.translate, c.dihedral)
+        augs = augment.versions(task, c.versions, config.seed, c.permute_background, c.translate, c.dihedral)
         trained = task if task.id in held else _trained_on(task)
         canvas = task_encoding.task_canvas(trained, c.translate)
         part = task_encoding.task_data(trained, augs, canvas, config.seed, first_id)
@@ -355,7 +355,7 @@ def ship(run: str | Path, dest: str | Path) -> Path:
             "excluded": config.data.exclude,
             "generated_per_family": config.data.generated,
             "tasks": len(pretraining_tasks(config.data)),
-            "versions_per_task": config.ttt.augmentations,
+            "versions_per_task": config.ttt.versions,
             "held_out_tasks": config.data.eval_tasks,
         },
         "best_step": best["step"],

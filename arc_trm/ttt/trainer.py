@@ -28,7 +28,7 @@ class TTTConfig(OptimConfig):
     """How one task is trained at test time: the optimisers (OptimConfig's fields, with the test-time defaults
     below) plus the task's versions, steps and batches (defaults: the CPU default of configs/cpu.yaml)."""
 
-    augmentations: int = 64  # K: augmented versions of the task, identity included
+    versions: int = 64  # K: augmented versions of the task, identity included (an Aug makes each)
     permute_background: bool = True  # let colour 0 take part in the colour permutations (official: False)
     dihedral: bool = True  # rotate/reflect versions (off: colour permutations and offsets only)
     translate: int = 0  # largest random offset of demonstration grids on the canvas (0: none)
