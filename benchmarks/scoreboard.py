@@ -162,10 +162,7 @@ def run(
 def split_result(split: str, ids: list[str], run_dir: Path, wall: float, cores: int) -> dict:
     """A split's scores, counts and per-task rows from its run folder."""
     scores = json.loads((run_dir / "scores.json").read_text())
-    records = RecordStore(records_dir(run_dir / "submission.json")).load_all()
-    taskset = tasks.load(run_dir / "tasks.json")
-    correct = {row["task_id"]: row["n_correct"] for row in scores["tasks"]}
-    rows = [task_row(taskset[tid], records.get(tid, {}), correct[tid]) for tid in ids]
+    rows = read_rows(run_dir, tasks.load(run_dir / "tasks.json"), ids)
     classes = Counter(test["class"] for row in rows for test in row["tests"])
     return {
         "samples": ids,
@@ -182,6 +179,14 @@ def split_result(split: str, ids: list[str], run_dir: Path, wall: float, cores: 
         "mean_task_seconds": float(np.mean([row["seconds"] for row in rows])),
         "tasks": rows,
     }
+
+
+def read_rows(run_dir: Path, taskset: tasks.TaskSet, ids: list[str]) -> list[dict]:
+    """The rows of `ids` from an `arc-trm evaluate` run folder: its records and its scores.json's counts."""
+    records = RecordStore(records_dir(run_dir / "submission.json")).load_all()
+    scores = json.loads((run_dir / "scores.json").read_text())
+    correct = {row["task_id"]: row["n_correct"] for row in scores["tasks"]}
+    return [task_row(taskset[tid], records.get(tid, {}), correct[tid]) for tid in ids]
 
 
 def task_row(task: tasks.Task, record: dict, n_correct: int) -> dict:

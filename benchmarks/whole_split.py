@@ -32,7 +32,6 @@ from arc_trm.core import devices, tasks
 from arc_trm.core.io import write_json
 from arc_trm.data.task_encoding import output_shape_rule
 from arc_trm.eval import scoring
-from arc_trm.solve.records import RecordStore, records_dir
 from benchmarks.scoreboard import (
     CLASSES,
     RESULTS,
@@ -41,8 +40,8 @@ from benchmarks.scoreboard import (
     _machine,
     evaluate_command,
     protocol_overrides,
+    read_rows,
     sample,
-    task_row,
 )
 
 RUNS = ROOT / "runs" / "whole"
@@ -76,10 +75,7 @@ def solve_chunk(
     done = subprocess.run(command, cwd=ROOT)
     if done.returncode != 0:
         raise SystemExit(f"{split}: arc-trm evaluate exited with {done.returncode}")
-    taskset = tasks.load(split).select(ids)
-    records = RecordStore(records_dir(run_dir / "submission.json")).load_all()
-    correct = {row["task_id"]: row["n_correct"] for row in json.loads((run_dir / "scores.json").read_text())["tasks"]}
-    return [task_row(taskset[tid], records.get(tid, {}), correct[tid]) for tid in ids]
+    return read_rows(run_dir, tasks.load(split).select(ids), ids)
 
 
 def run(
