@@ -46,7 +46,7 @@ from arc_trm.core import devices, tasks
 from arc_trm.core.config import from_dict
 from arc_trm.core.io import write_json, write_text
 from arc_trm.core.submission import fallback_grid
-from arc_trm.data.dataset import DataConfig, PretrainData, read_build
+from arc_trm.data.dataset import DataConfig, Group, PretrainData, read_build
 from arc_trm.data.encoding import decode
 from arc_trm.eval import report, scoring
 from arc_trm.model import TRM, checkpoint
@@ -302,14 +302,14 @@ def reproduce(
     timings["predict"] = time.monotonic() - start
     timings["rows_per_second"] = len(rows.puzzle_ids) / max(timings["predict"], 1e-9)
 
-    held = {data.groups[g].task_id: data.groups[g].held_out for g in groups}
+    held = {data.groups[g].task_id: data.groups[g] for g in groups}
     ranked = {
         data.groups[g].task_id: rank_task(
             rows, outputs, np.flatnonzero(rows.group == g), [a for a, _ in data.groups[g].held_out]
         )
         for g in groups
     }
-    truths = {task_id: [b for _, b in pairs] for task_id, pairs in held.items()}
+    truths = {task_id: [b for _, b in group.held_out] for task_id, group in held.items()}
     submission = {
         task_id: [
             dict(zip(("attempt_1", "attempt_2"), (g.tolist() for g in attempts(per_test)))) for per_test in per_tests
@@ -363,7 +363,7 @@ def write_run(
     passes: dict[int, float],
     scores: scoring.Scores,
     timings: dict[str, float],
-    held: dict,
+    held: dict[str, Group],
 ) -> None:
     """The run folder's files (module docstring)."""
     write_json(submission, run_dir / "submission.json")
@@ -395,7 +395,7 @@ def write_run(
         **cast(dict[str, Any], outputs),  # numpy's stub: a ** dict might fill allow_pickle
     )
     write_json(data.identifiers(), run_dir / "identifiers.json")
-    taskset = tasks.TaskSet([_task(task_id, data, pairs) for task_id, pairs in held.items()], [])
+    taskset = tasks.TaskSet([_task(group) for group in held.values()], [])
     write_json({t.id: t.to_json() for t in taskset}, run_dir / "tasks.json")
     write_json({"title": f"reproduce {ckpt.path.name}"}, run_dir / "run.json")
     store = RecordStore(records_dir(run_dir / "submission.json"))
@@ -409,13 +409,17 @@ def write_run(
             ]
             for per_test in drawable
         ]
-        shown = [attempts(d) if d else [fallback_grid(a)] * SUBMISSION_K for d, (a, _) in zip(drawable, held[task_id])]
+        shown = [
+            attempts(d) if d else [fallback_grid(a)] * SUBMISSION_K
+            for d, (a, _) in zip(drawable, held[task_id].held_out)
+        ]
         records[task_id] = make_record(task_id, shown, candidates, {}, {}, Status.PREDICTED)
         store.save(records[task_id])
     page = report.render(taskset, records, scores, f"reproduce {ckpt.path}", [f"{len(taskset)} tasks", str(run_dir)])
     write_text(page, run_dir / "report.html")
 
 
-def _task(task_id: str, data: PretrainData, pairs: list) -> tasks.Task:
-    group = next(g for g in data.groups if g.task_id == task_id and g.held_out)
-    return tasks.Task(task_id, list(group.pairs), [a for a, _ in pairs], [b for _, b in pairs])
+def _task(group: Group) -> tasks.Task:
+    """A held-out group as a task: its training pairs, its held-out test inputs and their answers."""
+    pairs = group.held_out
+    return tasks.Task(group.task_id, list(group.pairs), [a for a, _ in pairs], [b for _, b in pairs])
