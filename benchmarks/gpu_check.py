@@ -373,17 +373,13 @@ def _official(official_config: dict, device: str, compile_: bool, ours_model):
     from models.losses import ACTLossHead
     from models.recursive_reasoning.trm import TinyRecursiveReasoningModel_ACTV1
 
-    from arc_trm.model.checkpoint import official_name
+    from arc_trm.model.checkpoint import copy_to_official
 
     with torch.device(device):
         head = ACTLossHead(
             TinyRecursiveReasoningModel_ACTV1(dict(official_config)), loss_type="stablemax_cross_entropy"
         )
-    inner = head.model.inner
-    with torch.no_grad():
-        targets = inner.state_dict()
-        for key, value in ours_model.state_dict().items():
-            targets[official_name(key)].copy_(value.to(targets[official_name(key)].dtype))
+    copy_to_official(ours_model, head.model.inner)
     if compile_:
         head.model.compile()
     head.train()

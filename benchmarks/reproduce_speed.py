@@ -57,10 +57,7 @@ def official_side(ours_model, official_config: dict, identifiers: list[str], bat
         state = torch.load(step_file, map_location="cpu", weights_only=True)
         head.load_state_dict({k.removeprefix("_orig_mod."): v for k, v in state.items()}, assign=True)
     else:
-        targets = head.model.inner.state_dict()
-        with torch.no_grad():
-            for key, value in ours_model.state_dict().items():
-                targets[checkpoint.official_name(key)].copy_(value)
+        checkpoint.copy_to_official(ours_model, head.model.inner)
     head.eval()
     meta = PuzzleDatasetMetadata(
         pad_id=0,

@@ -101,6 +101,15 @@ def official_name(key: str) -> str:
     return ".".join(_OFFICIAL_PARTS.get(part, part) for part in key.split("."))
 
 
+def copy_to_official(model: TRM, official_inner: torch.nn.Module) -> None:
+    """Our weights into an official model's inner module (the official code's own class: the benchmarks run it
+    on our weights), each converted to the dtype it has there."""
+    targets = official_inner.state_dict()
+    with torch.no_grad():
+        for key, value in model.state_dict().items():
+            targets[official_name(key)].copy_(value)
+
+
 def strip_official_prefix(key: str) -> str:
     """`_orig_mod.model.inner.L_level...` (any of the three prefixes present or not) -> `L_level...`."""
     for prefix in _OFFICIAL_PREFIXES:
