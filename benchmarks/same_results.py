@@ -7,7 +7,8 @@ At a fixed number of steps (`ttt.max_steps`, time never binding) and one thread,
 change that keeps the math must give every task the same steps, the same votes for its top candidates, the same
 attempts and the same last training losses. Each revision runs in its own process with its own `arc_trm` (the
 base one from a temporary `git worktree`); the tasks (benchmarks/primitive_tasks.json, first --tasks) and the
-config (this checkout's configs/cpu.yaml, plus --set overrides) are the same for both.
+config (this checkout's configs/cpu.yaml, plus --set overrides) are the same for both; with --own-config each
+revision reads its own configs/cpu.yaml (across a change of config keys with the same values).
 """
 
 from __future__ import annotations
@@ -22,7 +23,7 @@ ROOT = Path(__file__).resolve().parent.parent
 SCRIPT = "benchmarks/same_results.py"
 
 
-def rows(tasks: int, steps: int, overrides: list[str]) -> dict:
+def rows(tasks: int, steps: int, overrides: list[str], config_file: Path) -> dict:
     """Per task: steps, vote counts of the top candidates, a digest of the attempts, the last step's metrics
     (solved by whichever `arc_trm` this process imports)."""
     import torch
@@ -44,7 +45,7 @@ def rows(tasks: int, steps: int, overrides: list[str]) -> dict:
     chosen = [task_io.load(split)[task_id] for split, ids in found.items() for task_id in sorted(ids)][:tasks]
     config = load_config(
         SolveConfig,
-        ROOT / "configs" / "cpu.yaml",
+        config_file,
         [f"ttt.max_steps={steps}", "task_seconds=100000", "device=cpu", *overrides],
     )
     result = {}
@@ -56,7 +57,7 @@ def rows(tasks: int, steps: int, overrides: list[str]) -> dict:
             attempts = json.dumps(record["attempts"], sort_keys=True).encode()
             result[task.id] = {
                 "steps": record.get("steps"),
-                "votes": [[c["votes"] for c in top] for top in record.get("top", [])],
+                "votes": [[c["votes"] for c in top] for top in record["candidates"]],
                 "attempts": hashlib.sha256(attempts).hexdigest()[:10],
                 "metrics": record.get("train_metrics"),
             }
@@ -70,18 +71,23 @@ def main() -> None:
     parser.add_argument("--steps", type=int, default=300, help="training steps per task")
     parser.add_argument("--set", dest="overrides", action="append", default=[], help="config override")
     parser.add_argument("--out", type=Path, default=ROOT / "benchmarks" / "results" / "same_results.json")
+    parser.add_argument("--own-config", action="store_true", help="each revision reads its own configs/cpu.yaml")
+    parser.add_argument("--config", type=Path, default=ROOT / "configs" / "cpu.yaml", help=argparse.SUPPRESS)
     parser.add_argument("--worker", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.worker:
-        print(json.dumps(rows(args.tasks, args.steps, args.overrides)))
+        print(json.dumps(rows(args.tasks, args.steps, args.overrides, args.config)))
         return
     from benchmarks.revisions import describe, run_worker, worktree  # not in the worker: its arc_trm is another
 
     worker = ["--tasks", str(args.tasks), "--steps", str(args.steps)] + [f"--set={o}" for o in args.overrides]
     base = describe(args.base)
+    config = ROOT / "configs" / "cpu.yaml"
     with worktree(args.base) as tree:
-        before = run_worker(tree, SCRIPT, worker)
-    after = run_worker(ROOT, SCRIPT, worker)
+        before = run_worker(
+            tree, SCRIPT, [*worker, f"--config={tree / config.relative_to(ROOT) if args.own_config else config}"]
+        )
+    after = run_worker(ROOT, SCRIPT, [*worker, f"--config={config}"])
     differ = sorted(t for t in before if before[t] != after.get(t))
     result = {
         "before": base,
@@ -90,6 +96,7 @@ def main() -> None:
         "steps": args.steps,
         "threads": 1,
         "overrides": args.overrides,
+        "config": "each revision's own configs/cpu.yaml" if args.own_config else "this checkout's configs/cpu.yaml",
         "identical": not differ,
         "differ": differ,
         "before_rows": before,

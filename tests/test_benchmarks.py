@@ -82,6 +82,7 @@ def test_same_results_of_a_revision_and_this_checkout(tmp_path):
     result = json.loads((tmp_path / "same.json").read_text())
     (task,) = result["after_rows"]
     assert result["after_rows"][task]["steps"] == 5 and result["tasks"] == 1
+    assert len(result["after_rows"][task]["votes"]) >= 1  # per test input, the saved candidates' votes
     if "uncommitted" in result["after"]:  # a developer's tree: its changes may touch the math
         pytest.skip("the working tree has uncommitted changes; on a clean checkout HEAD must equal itself")
     assert result["identical"]
