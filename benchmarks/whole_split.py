@@ -15,6 +15,10 @@ Compute: as the scoreboard, each task gets `--seconds` of the machine (the cores
 by `--workers` one-thread workers each given `seconds x workers` of wall time. The default, 90 s with 1 worker,
 is meant for one pinned core (taskset): 90 s of one thread per task, which the scoreboard's protocol counts as the
 same share as 45 s of this 2-core machine. On the whole machine: `--seconds 45 --workers 2`.
+
+Sharing a split: a second process (another core, machine or checkout) given its own `--out` folder holding a
+results file whose order is a slice of the pending tasks solves that slice; `--merge FILE` then folds its rows into
+the split's file, once no run of the split is writing it (a run keeps its results in memory and would overwrite).
 """
 
 from __future__ import annotations
@@ -116,6 +120,25 @@ def run(
         write_json(results[split], results_path(split, out), indent=1)
         done += len(ids)
         print(summary_line(split, results[split]["summary"]), flush=True)
+
+
+def merge(split: str, other: Path, out: Path = RESULTS) -> tuple[int, int]:
+    """Fold the rows of `other` (a results file of the same split and protocol) into the split's results file.
+    A task both files hold keeps the row it had. Returns (rows added, rows already held)."""
+    result, theirs = load(split, out), json.loads(other.read_text())
+    if theirs.get("split") != split:
+        raise SystemExit(f"{other}: a results file of {theirs.get('split')!r}, not {split!r}")
+    if result.get("protocol") and theirs.get("protocol") != result["protocol"]:
+        raise SystemExit(f"{other}: its protocol {theirs.get('protocol')} is not this file's {result['protocol']}")
+    strangers = sorted(set(theirs["tasks"]) - set(result["order"]))
+    if strangers:
+        raise SystemExit(f"{other}: tasks not in {split}: {', '.join(strangers[:5])}")
+    new = {tid: row for tid, row in theirs["tasks"].items() if tid not in result["tasks"]}
+    result["tasks"].update(new)
+    result.update(protocol=theirs["protocol"], machine=result.get("machine", theirs.get("machine")), classes=CLASSES)
+    result["summary"] = summarise(result)
+    write_json(result, results_path(split, out), indent=1)
+    return len(new), len(theirs["tasks"]) - len(new)
 
 
 # ---------------------------------------------------------------------------------------------- reading it
@@ -254,10 +277,17 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--runs", type=Path, default=RUNS, help="where the run folders go")
     parser.add_argument("--summary", action="store_true", help="print what the results files say, run nothing")
     parser.add_argument("--markdown", action="store_true", help="print the tables docs/scoreboard.md quotes")
+    parser.add_argument("--merge", type=Path, metavar="FILE", help="fold FILE's rows into the split's results file")
     args = parser.parse_args(argv)
     for split in args.splits:
         if split not in tasks.SPLITS:
             raise SystemExit(f"unknown split {split!r}: one of {', '.join(tasks.SPLITS)}")
+    if args.merge:
+        if len(args.splits) != 1:
+            raise SystemExit("--merge takes one split: the one FILE holds")
+        added, held = merge(args.splits[0], args.merge, args.out)
+        print(f"{args.splits[0]}: {added} rows added from {args.merge}, {held} already held")
+        return
     if args.summary or args.markdown:
         for split in args.splits:
             result = load(split, args.out)

@@ -35,3 +35,27 @@ def test_a_stopped_run_resumes_where_it_was_and_the_order_extends_the_scoreboard
     row = second["tasks"][second["order"][2]]
     assert row["steps"] == 5 and row["commit"] and row["status"] == "predicted"
     assert "| output shape |" in whole_split.markdown(second)
+
+
+def test_merge_folds_a_shared_splits_rows_into_its_file_and_keeps_the_rows_it_had(tmp_path):
+    whole = json.loads(whole_split.results_path("arc2-eval").read_text())  # real rows, committed
+    done = [tid for tid in whole["order"] if tid in whole["tasks"]]
+    ours, theirs = tmp_path / "ours", tmp_path / "theirs"
+    ours.mkdir(), theirs.mkdir()
+    mine = {**whole, "tasks": {tid: whole["tasks"][tid] for tid in done[:10]}}
+    other = {**whole, "order": done[9:], "tasks": {tid: whole["tasks"][tid] for tid in done[9:]}}
+    other["tasks"][done[9]] = {**whole["tasks"][done[9]], "steps": -1}  # both hold it: ours stays
+    (ours / "whole_arc2-eval.json").write_text(json.dumps(mine))
+    (theirs / "whole_arc2-eval.json").write_text(json.dumps(other))
+
+    assert whole_split.merge("arc2-eval", theirs / "whole_arc2-eval.json", ours) == (len(done) - 10, 1)
+    merged = json.loads((ours / "whole_arc2-eval.json").read_text())
+    assert merged["order"] == whole["order"] and merged["tasks"] == {tid: whole["tasks"][tid] for tid in done}
+    assert merged["summary"] == json.loads(json.dumps(whole_split.summarise(whole)))
+
+    with pytest.raises(SystemExit, match="not 'arc1-eval'"):
+        whole_split.merge("arc1-eval", theirs / "whole_arc2-eval.json", ours)
+    other["protocol"] = {**other["protocol"], "machine_seconds_per_task": 45.0}
+    (theirs / "whole_arc2-eval.json").write_text(json.dumps(other))
+    with pytest.raises(SystemExit, match="protocol"):
+        whole_split.merge("arc2-eval", theirs / "whole_arc2-eval.json", ours)
