@@ -116,10 +116,16 @@ def run(
         )
         for row in solve_chunk(split, ids, seconds, workers, overrides, runs):
             results[split]["tasks"][row["task_id"]] = {**row, "commit": commit, "date": today}
-        results[split].update(protocol=protocol, machine=machine, classes=CLASSES, summary=summarise(results[split]))
-        write_json(results[split], results_path(split, out), indent=1)
+        results[split].update(protocol=protocol, machine=machine)
+        save(split, results[split], out)
         done += len(ids)
         print(summary_line(split, results[split]["summary"]), flush=True)
+
+
+def save(split: str, result: dict, out: Path) -> None:
+    """Write the split's results file (atomically) with its classes and a summary of the rows it holds."""
+    result.update(classes=CLASSES, summary=summarise(result))
+    write_json(result, results_path(split, out), indent=1)
 
 
 def merge(split: str, other: Path, out: Path = RESULTS) -> tuple[int, int]:
@@ -135,9 +141,8 @@ def merge(split: str, other: Path, out: Path = RESULTS) -> tuple[int, int]:
         raise SystemExit(f"{other}: tasks not in {split}: {', '.join(strangers[:5])}")
     new = {tid: row for tid, row in theirs["tasks"].items() if tid not in result["tasks"]}
     result["tasks"].update(new)
-    result.update(protocol=theirs["protocol"], machine=result.get("machine", theirs.get("machine")), classes=CLASSES)
-    result["summary"] = summarise(result)
-    write_json(result, results_path(split, out), indent=1)
+    result.update(protocol=theirs["protocol"], machine=result.get("machine", theirs.get("machine")))
+    save(split, result, out)
     return len(new), len(theirs["tasks"]) - len(new)
 
 
