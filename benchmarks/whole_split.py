@@ -213,7 +213,8 @@ def canvas_bin(side: int) -> str:
 
 
 def breakdowns(result: dict) -> dict[str, dict[str, dict]]:
-    """Tasks done, solved and pass@2 macro per canvas bin and per output-shape kind."""
+    """Tasks done, solved, pass@2 macro, copies of the input, wrong-shape answers and median steps per canvas bin
+    and per output-shape kind."""
     taskset = tasks.load(result["split"])
     rows = [result["tasks"][tid] for tid in result["order"] if tid in result["tasks"]]
     groups: dict[str, dict[str, list]] = {"canvas": {}, "output shape": {}}
@@ -227,6 +228,7 @@ def breakdowns(result: dict) -> dict[str, dict[str, dict]]:
                 "solved": sum(r["solved"] for r in part),
                 "macro": float(np.mean([r["n_correct"] / r["n_test"] for r in part])),
                 "copies": sum(t["top_is_input"] for r in part for t in r["tests"]),
+                "wrong_shape": sum(t["class"] == "wrong_shape" for r in part for t in r["tests"]),
                 "median_steps": float(np.median([r["steps"] for r in part])),
             }
             for key, part in sorted(parts.items(), key=lambda kv: ORDER[name].index(kv[0]))
@@ -243,12 +245,12 @@ def markdown(result: dict) -> str:
     lines += [f"| *the top grid is the test input unchanged* | *{s['top_is_input']}* |", ""]
     for name, parts in breakdowns(result).items():
         lines += [
-            f"| {name} | tasks | fully solved | pass@2 macro | copies of the input | median steps |",
-            "|---|---|---|---|---|---|",
+            f"| {name} | tasks | fully solved | pass@2 macro | copies of the input | wrong shape | median steps |",
+            "|---|---|---|---|---|---|---|",
         ]
         lines += [
             f"| {key} | {p['tasks']} | {p['solved']} | {100 * p['macro']:.1f}% | {p['copies']} | "
-            f"{p['median_steps']:.0f} |"
+            f"{p['wrong_shape']} | {p['median_steps']:.0f} |"
             for key, p in parts.items()
         ]
         lines.append("")

@@ -18,6 +18,7 @@ from arc_trm.train.prior import (
     PriorData,
     copy_cell_accuracy,
     export_prior,
+    initial_model,
     pretraining_tasks,
     ship,
     train_prior,
@@ -107,6 +108,28 @@ def test_the_shipped_prior_keeps_the_network_and_one_mean_puzzle_row(tmp_path):
     assert provenance["data"]["excluded"] == ["arc1-eval", "arc2-eval", "concept"] and provenance["steps_run"] == 8
     assert provenance["best_step"] in (4, 8) and [e["step"] for e in provenance["evaluations"]] == [4, 8]
     assert provenance["config"]["ttt"]["versions"] == 2
+
+
+def test_a_run_continued_from_the_shipped_prior_starts_from_its_network_and_says_so(tmp_path):
+    prior = checkpoint.load_any(checkpoint.locate("prior"))
+    start = initial_model(_config("init=prior"), 5)
+    table = prior.puzzle_emb.weight
+    assert start.puzzle_emb.weight.shape[0] == 6 and torch.equal(start.puzzle_emb.weight[3], table[1])
+    for name, value in prior.state_dict().items():
+        if name != "puzzle_emb.weight":
+            assert torch.equal(value, start.state_dict()[name]), name
+    scratch = initial_model(_config(), 5)
+    assert not torch.equal(scratch.state_dict()["lm_head.weight"], prior.state_dict()["lm_head.weight"])
+
+    train_prior(_config("init=prior", "steps=2", "eval_every=2"), tmp_path / "run")
+    shipped = json.loads(checkpoint.meta_path(ship(tmp_path / "run", tmp_path / "p.pt")).read_text())["provenance"]
+    before = json.loads(checkpoint.meta_path(checkpoint.locate("prior")).read_text())["provenance"]
+    kept = ("best_step", "steps_run", "training_seconds")
+    assert shipped["init"] == {"checkpoint": "prior", **{k: before[k] for k in kept}}
+
+    differs = r"prior\.pt: its model differs from the config's in hidden_size"
+    with pytest.raises(checkpoint.CheckpointError, match=differs):
+        initial_model(_config("init=prior", "model.hidden_size=32"), 5)
 
 
 def test_train_cli_runs_the_prior_recipe_and_solve_starts_from_it(tmp_path):

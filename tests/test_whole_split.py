@@ -59,3 +59,16 @@ def test_merge_folds_a_shared_splits_rows_into_its_file_and_keeps_the_rows_it_ha
     (theirs / "whole_arc2-eval.json").write_text(json.dumps(other))
     with pytest.raises(SystemExit, match="protocol"):
         whole_split.merge("arc2-eval", theirs / "whole_arc2-eval.json", ours)
+
+
+def test_the_breakdowns_partition_the_committed_rows_and_agree_with_the_summary():
+    whole = json.loads(whole_split.results_path("arc2-eval").read_text())  # real rows, committed
+    summary = whole_split.summarise(whole)
+    for name, parts in whole_split.breakdowns(whole).items():
+        assert list(parts) == [key for key in whole_split.ORDER[name] if key in parts], name
+        assert sum(p["tasks"] for p in parts.values()) == summary["n_tasks"], name
+        assert sum(p["solved"] for p in parts.values()) == summary["n_tasks_solved"], name
+        assert sum(p["copies"] for p in parts.values()) == summary["top_is_input"], name
+        assert sum(p["wrong_shape"] for p in parts.values()) == summary["classes"]["wrong_shape"], name
+    table = whole_split.markdown({**whole, "summary": summary})
+    assert f"| *the top grid is the test input unchanged* | *{summary['top_is_input']}* |" in table

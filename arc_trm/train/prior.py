@@ -66,6 +66,7 @@ class PriorConfig:
     model: TRMConfig = field(default_factory=TRMConfig)
     data: PriorData = field(default_factory=PriorData)
     ttt: TTTConfig = field(default_factory=TTTConfig)
+    init: str | None = None  # start from this checkpoint's network (`checkpoint.locate`: "prior", the shipped one)
     steps: int = 1000
     eval_every: int = 1000
     save_every: int = 500
@@ -203,6 +204,26 @@ def score_held_out(model: TRM, held_out: list[TaskData], truths: dict[str, list]
 # ------------------------------------------------------------------------------------------------ the run
 
 
+def initial_model(config: PriorConfig, versions: int) -> TRM:
+    """Random weights, or with `init` that checkpoint's network, every version's puzzle row at the mean of its
+    trained rows (as `solve` starts a task; a continued run's optimisers start afresh). A checkpoint whose model
+    is not the config's is a CheckpointError naming it."""
+    if not config.init:
+        return new_model(config.model, versions, torch.device("cpu"), config.seed)
+    base = checkpoint.load_for_solve(config.init)
+    differ = [
+        f.name
+        for f in dataclasses.fields(TRMConfig)
+        if f.name != "num_puzzle_ids" and getattr(base.config, f.name) != getattr(config.model, f.name)
+    ]
+    if differ:
+        raise checkpoint.CheckpointError(
+            f"{checkpoint.locate(config.init)}: its model differs from the config's in {', '.join(differ)}"
+        )
+    torch.manual_seed(config.seed)  # as new_model: the run's draws (ACT's exploration) start from the seed
+    return from_pretrained(base, versions, torch.device("cpu"))
+
+
 def train_prior(
     config: PriorConfig, out: str | Path, emit: Listener | None = None, stop_at: int | None = None, fresh: bool = False
 ) -> dict[str, Any]:
@@ -215,7 +236,7 @@ def train_prior(
     all_tasks = pretraining_tasks(config.data)
     canvases, held_out, rows = encode_all(all_tasks, config)
     truths = {t.id: list(t.test_outputs) for t in all_tasks if t.test_outputs}
-    model = new_model(config.model, rows - 1, torch.device("cpu"), config.seed)
+    model = initial_model(config, rows - 1)
     trainer = Trainer(model, config.ttt, config.steps)
     sides = np.array(sorted(canvases))
     weights = np.array([len(canvases[s].inputs) * s * s for s in sides], float)
@@ -340,6 +361,14 @@ def training_seconds(train: list[dict]) -> tuple[float, int]:
     return seconds, paused
 
 
+def init_provenance(init: str | None) -> dict[str, Any] | None:
+    """What a continued run started from: the checkpoint's name and, for a prior, its steps and machine time."""
+    if not init:
+        return None
+    meta = json.loads(checkpoint.meta_path(checkpoint.locate(init)).read_text()).get("provenance") or {}
+    return {"checkpoint": init, **{k: meta[k] for k in ("best_step", "steps_run", "training_seconds") if k in meta}}
+
+
 def ship(run: str | Path, dest: str | Path) -> Path:
     """`export_prior` of a run's best.pt, with its provenance: the data (splits, exclusions, tasks), the steps
     and the machine time, the held-out scores of every evaluation and the config."""
@@ -358,6 +387,7 @@ def ship(run: str | Path, dest: str | Path) -> Path:
             "versions_per_task": config.ttt.versions,
             "held_out_tasks": config.data.eval_tasks,
         },
+        "init": init_provenance(config.init),
         "best_step": best["step"],
         "held_out_at_best": best["held_out"],
         "steps_run": train[-1]["step"],
