@@ -18,6 +18,7 @@ from arc_trm.train.prior import (
     PriorData,
     copy_cell_accuracy,
     export_prior,
+    init_provenance,
     initial_model,
     pretraining_tasks,
     ship,
@@ -126,6 +127,8 @@ def test_a_run_continued_from_the_shipped_prior_starts_from_its_network_and_says
     before = json.loads(checkpoint.meta_path(checkpoint.locate("prior")).read_text())["provenance"]
     kept = ("best_step", "steps_run", "training_seconds")
     assert shipped["init"] == {"checkpoint": "prior", **{k: before[k] for k in kept}}
+    official = tmp_path / "official.pt"  # an official checkpoint: no metadata file beside it
+    assert init_provenance(str(official)) == {"checkpoint": str(official)}
 
     differs = r"prior\.pt: its model differs from the config's in hidden_size"
     with pytest.raises(checkpoint.CheckpointError, match=differs):

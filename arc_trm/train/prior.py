@@ -362,10 +362,12 @@ def training_seconds(train: list[dict]) -> tuple[float, int]:
 
 
 def init_provenance(init: str | None) -> dict[str, Any] | None:
-    """What a continued run started from: the checkpoint's name and, for a prior, its steps and machine time."""
+    """What a continued run started from: the checkpoint's name and, for a prior, its steps and machine time (an
+    official checkpoint has no metadata file beside it: its name only)."""
     if not init:
         return None
-    meta = json.loads(checkpoint.meta_path(checkpoint.locate(init)).read_text()).get("provenance") or {}
+    path = checkpoint.meta_path(checkpoint.locate(init))
+    meta = (json.loads(path.read_text()).get("provenance") or {}) if path.is_file() else {}
     return {"checkpoint": init, **{k: meta[k] for k in ("best_step", "steps_run", "training_seconds") if k in meta}}
 
 
